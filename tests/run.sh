@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# run.sh -- run one test layer: unit (make check), or every case tests/LAYER/NNN-*.sh
+# usage: tests/run.sh LAYER [CASE-PATTERN..]
+#
+# A case is a script that exits 0 (pass), 77 (skipped, with the reason on its
+# last line) or anything else (fail). Its output goes to out/test-logs/LAYER/;
+# a failing case's log tail is printed. A line "# timeout: SECONDS" in a case
+# overrides the default limit of 600 s. The last line printed is
+# "LAYER: N passed, N failed[, N skipped]".
+set -u
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="${OUT:-$ROOT/out}"
+export ROOT OUT
+layer="${1:?usage: tests/run.sh LAYER [CASE-PATTERN..]}"; shift
+
+if [ "$layer" = unit ]; then
+	make -s -C "$ROOT/cloudd" OUT="$OUT" ${MUSL_PREFIX:+MUSL_PREFIX="$MUSL_PREFIX"} check
+	exit $?
+fi
+
+dir="$ROOT/tests/$layer"
+[ -d "$dir" ] || { echo "run.sh: no test layer '$layer' (no directory $dir)" >&2; exit 100; }
+logs="$OUT/test-logs/$layer"
+mkdir -p "$logs"
+
+passed=0 failed=0 skipped=0 failed_names=()
+shopt -s nullglob
+for t in "$dir"/[0-9]*.sh; do
+	name="$(basename "$t" .sh)"
+	if [ $# -gt 0 ]; then
+		match=0
+		for pat in "$@"; do case "$name" in *$pat*) match=1 ;; esac; done
+		[ "$match" -eq 1 ] || continue
+	fi
+	limit=$(sed -n 's/^# timeout: *\([0-9][0-9]*\).*/\1/p' "$t" | head -1)
+	limit="${limit:-600}"
+	summary=$(sed -n '2s/^# *//p' "$t")
+	start=$(date +%s)
+	timeout --kill-after=10 "$limit" bash "$t" >"$logs/$name.log" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	case "$rc" in
+	0) passed=$((passed + 1)); echo "ok   $layer/$name (${secs}s) $summary" ;;
+	77) skipped=$((skipped + 1)); echo "skip $layer/$name: $(tail -1 "$logs/$name.log")" ;;
+	*)
+		failed=$((failed + 1)); failed_names+=("$name")
+		[ "$rc" -eq 124 ] && why="timed out after ${limit}s" || why="exit $rc"
+		echo "FAIL $layer/$name (${secs}s, $why) $summary"
+		tail -25 "$logs/$name.log" | sed 's/^/    | /'
+		echo "    full log: $logs/$name.log"
+		;;
+	esac
+done
+line="$layer: $passed passed, $failed failed"
+[ "$skipped" -eq 0 ] || line="$line, $skipped skipped"
+echo "$line"
+[ "$failed" -eq 0 ]
