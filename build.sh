@@ -162,11 +162,47 @@ lib_build_libmicrohttpd() {
 		make -j"$(nproc)" && make install
 }
 
+# SQLite: the amalgamation (generated with tclsh) compiled into a static library.
+lib_build_sqlite3() {
+	./configure CC=musl-gcc --disable-tcl --disable-readline --disable-shared --enable-static &&
+		make -j"$(nproc)" sqlite3.c &&
+		musl-gcc -O2 -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
+			-DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_DQS=0 -c sqlite3.c -o sqlite3.o &&
+		mkdir -p "$MUSL_PREFIX/lib" "$MUSL_PREFIX/include" &&
+		ar rcs "$MUSL_PREFIX/lib/libsqlite3.a" sqlite3.o &&
+		cp sqlite3.h "$MUSL_PREFIX/include/"
+}
+
+# nettle: SHA-2 and HMAC only (no public-key part, no GMP).
+lib_build_nettle() {
+	autoreconf -fi &&
+		./configure CC=musl-gcc --prefix="$MUSL_PREFIX" --libdir="$MUSL_PREFIX/lib" \
+			--disable-shared --enable-static --disable-documentation --disable-openssl \
+			--disable-public-key &&
+		make -j"$(nproc)" && make install
+}
+
+# libcurl: a plain HTTP/1.1 client (no TLS, compression or other protocols).
+lib_build_curl() {
+	./configure CC=musl-gcc --prefix="$MUSL_PREFIX" --disable-shared --enable-static \
+		--without-ssl --without-zlib --without-brotli --without-zstd --without-libidn2 \
+		--without-libpsl --without-nghttp2 --without-librtmp --without-libssh2 \
+		--disable-ldap --disable-ldaps --disable-rtsp --disable-dict --disable-telnet \
+		--disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp \
+		--disable-gopher --disable-mqtt --disable-ftp --disable-file --disable-manual \
+		--disable-alt-svc --disable-ntlm --disable-cookies --disable-doh --disable-netrc \
+		--disable-hsts --without-ca-bundle --without-ca-path &&
+		make -j"$(nproc)" -C lib && make -C lib install && make -C include install
+}
+
 # Each line of cloudd/third-party.txt: source package and pinned version. A
 # library is rebuilt only when its pinned version changes.
 do_libs() {
 	local name version stamp dir log
 	mkdir -p "$CACHE/src" "$MUSL_PREFIX"
+	# one builder at a time per cache (parallel builds share it)
+	exec 9>"$CACHE/musl/.lock"
+	flock 9
 	libs_kernel_headers
 	while read -r name version; do
 		stamp="$CACHE/musl/$name.stamp"
