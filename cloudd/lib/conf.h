@@ -1,0 +1,71 @@
+/* conf.h -- "key = value" configuration files and command-line overrides, with typed getters */
+#ifndef CLOUDD_CONF_H
+#define CLOUDD_CONF_H
+
+#include <stddef.h>
+
+#include "errmsg.h"
+
+/*
+ * A configuration is a list of key = value settings read from a file (one per
+ * line, '#' starts a comment line, blank lines ignored) and from the command
+ * line (conf_set; a later setting of a key wins over an earlier one, so set the
+ * command line after loading the file). Getters look a key up, convert and
+ * range-check it, and mark it used; conf_check_unknown then rejects any key no
+ * getter asked for, so typos never pass silently. Every error names where the
+ * setting came from ("/etc/cloudd/cloudd.conf:3: listen: ...",
+ * "command line: --listen: ...").
+ *
+ * Getters return 1 when the key was set, 0 when it was absent (the default is
+ * stored), -1 with err filled when the value is invalid.
+ */
+
+struct conf_entry {
+	char *key;
+	char *value;
+	const char *source; /* file path (owned by struct conf) or NULL for the command line */
+	unsigned line;
+	int used;
+};
+
+struct conf {
+	struct conf_entry *entries;
+	size_t count;
+	char **sources; /* file paths the entries point to */
+	size_t nsources;
+};
+
+#define CONF_INIT { NULL, 0, NULL, 0 }
+#define CONF_MAX_FILE (1024 * 1024) /* bytes: larger configuration files are refused */
+
+/* Reads a file; a missing file fails with errno ENOENT and err filled. */
+int conf_load_file(struct conf *c, const char *path, struct errmsg *err);
+/* Parses text as if it were the file `source` (for tests and embedded defaults). */
+int conf_parse(struct conf *c, const char *source, const char *text, struct errmsg *err);
+/* A command-line setting; overrides the file. */
+int conf_set(struct conf *c, const char *key, const char *value);
+
+int conf_get_str(struct conf *c, const char *key, const char *def, const char **out,
+		 struct errmsg *err);
+int conf_get_uint(struct conf *c, const char *key, unsigned long long def,
+		  unsigned long long min, unsigned long long max, unsigned long long *out,
+		  struct errmsg *err);
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+int conf_get_size(struct conf *c, const char *key, unsigned long long def,
+		  unsigned long long min, unsigned long long max, unsigned long long *out,
+		  struct errmsg *err);
+/* yes/no, true/false, on/off, 1/0 */
+int conf_get_bool(struct conf *c, const char *key, int def, int *out, struct errmsg *err);
+/* One of the NULL-terminated choices; *out is its index. */
+int conf_get_enum(struct conf *c, const char *key, const char *const *choices, int def,
+		  int *out, struct errmsg *err);
+
+/* Where a key was last set: "file:line: key" or "command line: --key". */
+const char *conf_where(const struct conf *c, const char *key, char *out, size_t outlen);
+
+/* Fails on the first key that no getter has asked for. */
+int conf_check_unknown(const struct conf *c, struct errmsg *err);
+
+void conf_free(struct conf *c);
+
+#endif

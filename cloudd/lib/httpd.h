@@ -1,0 +1,132 @@
+/* httpd.h -- HTTP server glue over libmicrohttpd: route table, bounded bodies, JSON replies, counters */
+#ifndef CLOUDD_HTTPD_H
+#define CLOUDD_HTTPD_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "errmsg.h"
+
+/*
+ * Modules register routes on a server before it starts:
+ *
+ *     httpd_route(srv, "GET", "/v1/instances/{id}/console", console_get, ctx);
+ *
+ * A pattern is a path whose segments are literals or {name} (any one
+ * non-empty segment, available as httpd_param(req, "name")). The first
+ * registered route whose pattern and method match wins; HEAD is served by GET
+ * routes. A path that matches no pattern gets 404, a path that matches only
+ * with another method gets 405 (with Allow), a body larger than the limit
+ * gets 413 before it is read whole; all of these are JSON errors
+ * {"error":{"code":"...","message":"..."}}.
+ *
+ * Handlers run on the server's one polling thread, one at a time: they must
+ * be quick and must lock whatever they share with the rest of the program.
+ */
+
+#define HTTPD_MAX_PARAMS 4
+#define HTTPD_MAX_PARAM_LEN 128 /* bytes of a {name} path segment */
+
+struct httpd;
+
+struct httpd_param {
+	char name[32];
+	char value[HTTPD_MAX_PARAM_LEN];
+};
+
+struct httpd_request {
+	const char *method;
+	const char *path;
+	const char *route; /* the matched pattern, as registered */
+	size_t nparams;
+	struct httpd_param params[HTTPD_MAX_PARAMS];
+	const char *body; /* NUL-terminated; "" when there is none */
+	size_t body_len;
+	void *connection; /* struct MHD_Connection *, NULL in unit tests */
+};
+
+#define HTTPD_MAX_HEADERS 4
+
+struct httpd_response {
+	unsigned status;
+	char content_type[80];
+	struct buf body;
+	int fd;		    /* >= 0: send this file instead of body (closed afterwards) */
+	unsigned long long fd_offset, fd_length;
+	size_t nheaders;
+	struct {
+		char name[48];
+		char value[256];
+	} headers[HTTPD_MAX_HEADERS];
+};
+
+/* Returns 0, or -1 for an internal failure (the client gets a 500 JSON error). */
+typedef int (*httpd_handler_fn)(struct httpd_request *req, struct httpd_response *resp, void *ctx);
+
+struct httpd_limits {
+	size_t max_body;	  /* bytes; larger request bodies get 413 */
+	unsigned max_connections; /* concurrent connections */
+	unsigned timeout_seconds; /* idle connection timeout */
+};
+
+#define HTTPD_LIMITS_DEFAULT { 1024 * 1024, 16, 15 }
+
+struct httpd *httpd_new(void);
+/* Registers a route; fails with EBUSY once the server runs, EINVAL on a bad pattern. */
+int httpd_route(struct httpd *srv, const char *method, const char *pattern, httpd_handler_fn fn,
+		void *ctx);
+
+/*
+ * Parses "[ADDR]:PORT", "ADDR:PORT", ":PORT" (all IPv4 addresses) or
+ * "[IPV6]:PORT" into addr. Fills err (field `what`) when it is not one.
+ */
+int httpd_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *len,
+		       const char *what, struct errmsg *err);
+/* "ADDR:PORT" / "[ADDR]:PORT" */
+const char *httpd_addr_str(const struct sockaddr *addr, char *out, size_t outlen);
+
+/* Binds and starts serving on a polling thread; errno says why it could not. */
+int httpd_start(struct httpd *srv, const struct sockaddr *addr, socklen_t len,
+		const struct httpd_limits *limits);
+/* The bound port (useful after binding port 0). */
+unsigned httpd_port(const struct httpd *srv);
+void httpd_stop(struct httpd *srv);
+void httpd_free(struct httpd *srv);
+
+/*
+ * Finds the route for method and path, filling req->route and req->params.
+ * Returns the route's index, -404 when no pattern matches the path, -405 when
+ * one matches only with another method (allow then lists the methods that do).
+ */
+int httpd_match(const struct httpd *srv, const char *method, const char *path,
+		struct httpd_request *req, char *allow, size_t allowlen);
+/* Runs a request through routing and the handler, as the server would. */
+int httpd_dispatch(struct httpd *srv, struct httpd_request *req, struct httpd_response *resp);
+
+const char *httpd_param(const struct httpd_request *req, const char *name);
+/* A query-string argument (NULL when absent or in unit tests). */
+const char *httpd_query(const struct httpd_request *req, const char *name);
+const char *httpd_header(const struct httpd_request *req, const char *name);
+
+void httpd_response_init(struct httpd_response *resp);
+void httpd_response_free(struct httpd_response *resp);
+int httpd_add_header(struct httpd_response *resp, const char *name, const char *value);
+/* Replies with a JSON document (steals the reference to doc). */
+int httpd_reply_json(struct httpd_response *resp, unsigned status, json_t *doc);
+/* Replies {"error":{"code":code,"message":...}}. */
+int httpd_reply_error(struct httpd_response *resp, unsigned status, const char *code,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int httpd_reply_text(struct httpd_response *resp, unsigned status, const char *content_type,
+		     const char *text, size_t len);
+
+/*
+ * Appends the request counters in Prometheus text format under `metric`
+ * (e.g. "cloudd_http_requests_total"), labelled method, route and code;
+ * requests that matched no route are counted under route="unmatched".
+ */
+int httpd_metrics(struct httpd *srv, const char *metric, struct buf *out);
+
+#endif

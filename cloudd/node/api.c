@@ -1,0 +1,59 @@
+/* api.c -- cloudd's HTTP routes: /health, /metrics, /v1/sysinfo (state routes live in converge.c) */
+#include <errno.h>
+#include <string.h>
+
+#include "cloudd.h"
+
+double cloudd_uptime(const struct cloudd *d)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - d->started.tv_sec) +
+	       (double)(now.tv_nsec - d->started.tv_nsec) / 1e9;
+}
+
+static int api_health(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct cloudd *d = ctx;
+	char why[256] = "";
+	int healthy = 1;
+	json_t *doc;
+
+	(void)req;
+	doc = json_pack("{s:s,s:s,s:f}", "status", healthy ? "ok" : "unhealthy", "version",
+			CLOUDD_VERSION, "uptime_seconds", cloudd_uptime(d));
+	if (doc && !healthy)
+		json_object_set_new(doc, "reason", json_string(why));
+	return httpd_reply_json(resp, healthy ? 200 : 503, doc);
+}
+
+static int api_metrics(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	(void)req;
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "%s", METRICS_CONTENT_TYPE);
+	return metrics_render(ctx, &resp->body);
+}
+
+static int api_sysinfo(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct cloudd *d = ctx;
+	struct sysinfo_source src = {
+		.sysroot = d->cfg.sysroot,
+		.boot_env = d->cfg.boot_env,
+		.kvm = d->kvm,
+	};
+
+	(void)req;
+	return httpd_reply_json(resp, 200, sysinfo_collect(&src));
+}
+
+int api_register(struct cloudd *d)
+{
+	if (httpd_route(d->http, "GET", "/health", api_health, d) < 0 ||
+	    httpd_route(d->http, "GET", "/metrics", api_metrics, d) < 0 ||
+	    httpd_route(d->http, "GET", "/v1/sysinfo", api_sysinfo, d) < 0)
+		return -1;
+	return 0;
+}

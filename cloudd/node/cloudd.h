@@ -1,0 +1,114 @@
+/* cloudd.h -- the node daemon: configuration, system inventory, metrics and HTTP API */
+#ifndef CLOUDD_NODE_H
+#define CLOUDD_NODE_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "errmsg.h"
+#include "httpd.h"
+#include "log.h"
+
+/* Defaults (paths, limits and their units) */
+#define CLOUDD_DEFAULT_CONFIG "/etc/cloudd/cloudd.conf"
+#define CLOUDD_DEFAULT_LISTEN ":8081"
+#define CLOUDD_DEFAULT_BOOT_ENV "/run/cloudd/boot.env" /* written by the image's /init */
+#define CLOUDD_DEFAULT_RUN_DIR "/run/cloudd"
+#define CLOUDD_DEFAULT_DATA_DIR "/var/lib/cloudd"
+#define CLOUDD_DEFAULT_MAX_BODY (1024 * 1024)	/* bytes of a request body */
+#define CLOUDD_DEFAULT_HTTP_CONNECTIONS 8	/* concurrent HTTP connections */
+#define CLOUDD_DEFAULT_CONVERGE_INTERVAL 5	/* seconds between checks of the guests */
+
+#define EXIT_USAGE 100
+#define EXIT_SYSTEM 111
+
+/* --- config.c ---------------------------------------------------------------- */
+
+enum cloudd_accel { CLOUDD_ACCEL_AUTO, CLOUDD_ACCEL_KVM, CLOUDD_ACCEL_TCG };
+
+struct cloudd_config {
+	char config_path[PATH_MAX];
+	char listen[128];		/* as configured */
+	struct sockaddr_storage listen_addr; /* resolved (address part replaced by listen_interface) */
+	socklen_t listen_len;
+	char listen_interface[IF_NAMESIZE]; /* "" = the address in listen */
+	char boot_env[PATH_MAX];
+	char sysroot[PATH_MAX];		/* where /proc, /sys and /etc are read from ("" = /) */
+	char state_path[PATH_MAX];	/* desired-state file ("" = none) */
+	char run_dir[PATH_MAX];
+	char data_dir[PATH_MAX];
+	enum log_level log_level;
+	int syslog;
+	unsigned long long max_body;
+	unsigned http_connections;
+	unsigned converge_interval;
+	enum cloudd_accel accel;
+};
+
+enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
+
+/*
+ * Reads the command line and the configuration file it names (or the default
+ * one, which may be absent); the command line wins. Fills cfg with validated
+ * settings, or err with what is wrong (naming file:line or the option).
+ */
+int config_load(int argc, char **argv, struct cloudd_config *cfg, enum config_action *action,
+		struct errmsg *err);
+/* Fills cfg from parsed settings (file and overrides), validating each. */
+struct conf;
+int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *err);
+void config_usage(FILE *out, const char *prog);
+/* Resolves listen_interface to its first IPv4 address (keeping the port). */
+int config_resolve_listen(struct cloudd_config *cfg, struct errmsg *err);
+
+/* --- sysinfo.c --------------------------------------------------------------- */
+
+struct sysinfo_source {
+	const char *sysroot;  /* "" or "/" for the live system */
+	const char *boot_env; /* /run/cloudd/boot.env: BOOT_MAC, BOOT_IF, IMAGE_VERSION */
+	json_t *kvm;	      /* result of sysinfo_kvm_probe, borrowed (NULL: not probed) */
+};
+
+/* The node's inventory as a JSON object (see docs/cloudd.md), or NULL with errno. */
+json_t *sysinfo_collect(const struct sysinfo_source *src);
+/* {"usable":bool,"api_version":N,"reason":"..."}: opens dev and creates a VM. */
+json_t *sysinfo_kvm_probe(const char *dev);
+/* Parsers, exposed for the unit tests. */
+int sysinfo_parse_cpuinfo(const char *text, char *model, size_t modellen, unsigned *count);
+int sysinfo_parse_meminfo(const char *text, const char *key, unsigned long long *bytes);
+int sysinfo_bootif_mac(const char *cmdline, char *mac, size_t maclen);
+
+/* --- metrics.c --------------------------------------------------------------- */
+
+struct cloudd;
+/* The whole /metrics page (Prometheus text format 0.0.4). */
+int metrics_render(struct cloudd *d, struct buf *out);
+/* process_* metrics of this process, read from procdir ("/proc/self"). */
+int metrics_process(const char *procdir, struct buf *out);
+
+/* --- api.c ------------------------------------------------------------------- */
+
+struct converge;
+
+struct cloudd {
+	struct cloudd_config cfg;
+	struct httpd *http;
+	struct timespec started; /* CLOCK_MONOTONIC */
+	time_t started_wall;
+	json_t *kvm;		 /* cached KVM probe */
+	struct converge *conv;	 /* NULL when no desired state is converged */
+};
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Registers /health, /metrics, /v1/sysinfo and the state routes on d->http. */
+int api_register(struct cloudd *d);
+double cloudd_uptime(const struct cloudd *d);
+
+#endif

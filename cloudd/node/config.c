@@ -1,0 +1,265 @@
+/* config.c -- cloudd's settings: command line over configuration file, validated */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cloudd.h"
+#include "conf.h"
+
+/* Every setting is a config file key and a --key command-line option. */
+struct config_option {
+	const char *key;
+	const char *arg;
+	const char *help;
+};
+
+static const struct config_option config_options[] = {
+	{ "listen", "ADDR:PORT", "HTTP address (default " CLOUDD_DEFAULT_LISTEN ", all IPv4 addresses)" },
+	{ "listen-interface", "IFACE", "serve on IFACE's IPv4 address (port from listen)" },
+	{ "boot-env", "FILE", "boot facts written by /init (default " CLOUDD_DEFAULT_BOOT_ENV ")" },
+	{ "state", "FILE", "desired-state document to converge on (re-read on SIGHUP and change)" },
+	{ "run-dir", "DIR", "runtime files: guest sockets, pids, logs (default " CLOUDD_DEFAULT_RUN_DIR ")" },
+	{ "data-dir", "DIR", "persistent data: volumes, templates (default " CLOUDD_DEFAULT_DATA_DIR ")" },
+	{ "accel", "auto|kvm|tcg", "guest accelerator (default auto: kvm when usable)" },
+	{ "converge-interval", "SECONDS", "period of the guest check (default 5, 1..3600)" },
+	{ "log-level", "LEVEL", "error, warn, info (default) or debug" },
+	{ "syslog", "yes|no", "also log to syslog (default yes)" },
+	{ "max-body", "BYTES", "largest HTTP request body, N[K|M] (default 1M)" },
+	{ "http-connections", "N", "concurrent HTTP connections (default 8, 1..256)" },
+	{ "sysroot", "DIR", "read /proc, /sys and /etc below DIR (for tests; default /)" },
+};
+#define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
+
+void config_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"usage: %s [OPTIONS]\n"
+		"\n"
+		"cloudd: the node daemon. Serves /health, /metrics, /v1/sysinfo and /v1/state,\n"
+		"and converges the node's guests on a desired-state document.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE                 configuration file (default " CLOUDD_DEFAULT_CONFIG ";\n"
+		"                                    the default file may be absent)\n"
+		"  -n, --check                       check the configuration and exit\n"
+		"  -h, --help                        this text\n"
+		"  -V, --version                     print the version and exit\n",
+		prog);
+	for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s %s", config_options[i].key, config_options[i].arg);
+		fprintf(out, "      %-28s %s\n", left, config_options[i].help);
+	}
+	fprintf(out,
+		"\n"
+		"Every long option is also a key of the configuration file (\"key = value\"\n"
+		"lines, '#' comments); the command line wins over the file.\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT stop (guests keep running), SIGHUP re-reads the state file.\n"
+		"\n"
+		"Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n");
+}
+
+static int config_copy(char *dst, size_t dstlen, const char *value, struct conf *c,
+		       const char *key, struct errmsg *err)
+{
+	char where[512];
+
+	if (strlen(value) >= dstlen) {
+		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
+			   "longer than %zu characters", dstlen - 1);
+		return -1;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+static int config_path(char *dst, size_t dstlen, struct conf *c, const char *key,
+		       const char *def, struct errmsg *err)
+{
+	const char *v;
+	char where[512];
+
+	conf_get_str(c, key, def, &v, err);
+	if (v[0] && v[0] != '/') {
+		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
+			   "not an absolute path: \"%s\"", v);
+		return -1;
+	}
+	return config_copy(dst, dstlen, v, c, key, err);
+}
+
+int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *err)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
+	unsigned long long n;
+	const char *v;
+	char where[512];
+	int i;
+
+	conf_get_str(c, "listen", CLOUDD_DEFAULT_LISTEN, &v, err);
+	if (config_copy(cfg->listen, sizeof(cfg->listen), v, c, "listen", err) < 0)
+		return -1;
+	if (httpd_parse_listen(v, &cfg->listen_addr, &cfg->listen_len,
+			       conf_where(c, "listen", where, sizeof(where)), err) < 0)
+		return -1;
+	conf_get_str(c, "listen-interface", "", &v, err);
+	if (strlen(v) >= IF_NAMESIZE || strchr(v, '/') || strchr(v, ' ')) {
+		errmsg_set(err, conf_where(c, "listen-interface", where, sizeof(where)),
+			   "not an interface name (at most %d characters, no '/' or spaces): \"%s\"",
+			   IF_NAMESIZE - 1, v);
+		return -1;
+	}
+	strcpy(cfg->listen_interface, v);
+	if (config_path(cfg->boot_env, sizeof(cfg->boot_env), c, "boot-env", CLOUDD_DEFAULT_BOOT_ENV, err) < 0 ||
+	    config_path(cfg->state_path, sizeof(cfg->state_path), c, "state", "", err) < 0 ||
+	    config_path(cfg->run_dir, sizeof(cfg->run_dir), c, "run-dir", CLOUDD_DEFAULT_RUN_DIR, err) < 0 ||
+	    config_path(cfg->data_dir, sizeof(cfg->data_dir), c, "data-dir", CLOUDD_DEFAULT_DATA_DIR, err) < 0 ||
+	    config_path(cfg->sysroot, sizeof(cfg->sysroot), c, "sysroot", "", err) < 0)
+		return -1;
+	if (conf_get_enum(c, "accel", accels, CLOUDD_ACCEL_AUTO, &i, err) < 0)
+		return -1;
+	cfg->accel = (enum cloudd_accel)i;
+	if (conf_get_uint(c, "converge-interval", CLOUDD_DEFAULT_CONVERGE_INTERVAL, 1, 3600, &n, err) < 0)
+		return -1;
+	cfg->converge_interval = (unsigned)n;
+	if (conf_get_enum(c, "log-level", levels, LOG_LEVEL_INFO, &i, err) < 0)
+		return -1;
+	cfg->log_level = (enum log_level)i;
+	if (conf_get_bool(c, "syslog", 1, &cfg->syslog, err) < 0)
+		return -1;
+	if (conf_get_size(c, "max-body", CLOUDD_DEFAULT_MAX_BODY, 1024, 64ULL << 20, &cfg->max_body, err) < 0)
+		return -1;
+	if (conf_get_uint(c, "http-connections", CLOUDD_DEFAULT_HTTP_CONNECTIONS, 1, 256, &n, err) < 0)
+		return -1;
+	cfg->http_connections = (unsigned)n;
+	return conf_check_unknown(c, err);
+}
+
+int config_load(int argc, char **argv, struct cloudd_config *cfg, enum config_action *action,
+		struct errmsg *err)
+{
+	struct option longopts[CONFIG_NOPTIONS + 5];
+	struct conf c = CONF_INIT;
+	const char *config = NULL;
+	int opt, longindex, rc = -1;
+	size_t n = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	*action = CONFIG_RUN;
+	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[n++] = (struct option){ "check", no_argument, NULL, 'n' };
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+	for (size_t i = 0; i < CONFIG_NOPTIONS; i++)
+		longopts[n++] = (struct option){ config_options[i].key, required_argument, NULL, 0 };
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	optind = 0; /* full reset, so that tests can parse several command lines */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:nhV", longopts, &longindex)) != -1) {
+		switch (opt) {
+		case 0:
+			if (conf_set(&c, longopts[longindex].name, optarg) < 0) {
+				errmsg_set(err, "command line", "out of memory");
+				goto out;
+			}
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			*action = CONFIG_CHECK;
+			break;
+		case 'h':
+			*action = CONFIG_HELP;
+			rc = 0;
+			goto out;
+		case 'V':
+			*action = CONFIG_VERSION;
+			rc = 0;
+			goto out;
+		case ':':
+			errmsg_set(err, "command line", "option %s needs a value", argv[optind - 1]);
+			goto out;
+		default:
+			errmsg_set(err, "command line", "unknown option %s", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		errmsg_set(err, "command line", "unexpected argument \"%s\"", argv[optind]);
+		goto out;
+	}
+	/* file settings go first so that command-line settings override them */
+	{
+		struct conf file = CONF_INIT;
+		const char *path = config ? config : CLOUDD_DEFAULT_CONFIG;
+
+		if (conf_load_file(&file, path, err) < 0) {
+			if (config != NULL || errno != ENOENT) {
+				conf_free(&file);
+				goto out;
+			}
+			*err = (struct errmsg){ 0 }; /* the default file may be absent */
+			path = "";
+		}
+		for (size_t i = 0; i < c.count; i++) {
+			if (conf_set(&file, c.entries[i].key, c.entries[i].value) < 0) {
+				conf_free(&file);
+				errmsg_set(err, "command line", "out of memory");
+				goto out;
+			}
+		}
+		conf_free(&c);
+		c = file;
+		snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", path);
+	}
+	rc = config_from_conf(&c, cfg, err);
+out:
+	conf_free(&c);
+	return rc;
+}
+
+int config_resolve_listen(struct cloudd_config *cfg, struct errmsg *err)
+{
+	struct ifaddrs *ifa, *i;
+	int found = 0;
+
+	if (cfg->listen_interface[0] == '\0')
+		return 0;
+	if (getifaddrs(&ifa) < 0) {
+		errmsg_set(err, "listen-interface", "getifaddrs: %s", strerror(errno));
+		return -1;
+	}
+	for (i = ifa; i; i = i->ifa_next) {
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    strcmp(i->ifa_name, cfg->listen_interface) == 0) {
+			struct sockaddr_in *dst = (struct sockaddr_in *)&cfg->listen_addr;
+			in_port_t port = cfg->listen_addr.ss_family == AF_INET6
+						 ? ((struct sockaddr_in6 *)&cfg->listen_addr)->sin6_port
+						 : dst->sin_port;
+			memset(&cfg->listen_addr, 0, sizeof(cfg->listen_addr));
+			dst->sin_family = AF_INET;
+			dst->sin_addr = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			dst->sin_port = port;
+			cfg->listen_len = sizeof(*dst);
+			found = 1;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	if (!found) {
+		errmsg_set(err, "listen-interface", "interface %s has no IPv4 address (or does not exist)",
+			   cfg->listen_interface);
+		errno = EADDRNOTAVAIL;
+		return -1;
+	}
+	return 0;
+}
