@@ -353,7 +353,7 @@ json_t *sysinfo_collect(const struct sysinfo_source *src)
 		*p = (char)tolower((unsigned char)*p);
 	json_object_set_new(doc, "boot_mac", sysinfo_str_or_null(mac));
 	json_object_set_new(doc, "boot_interface", sysinfo_str_or_null(bootif));
-	if (image[0] == '\0' && sysinfo_line(root, "/etc/cloudd-image-version", image, sizeof(image)) < 0)
+	if (image[0] == '\0' && sysinfo_line(root, "/etc/cloudd/image-version", image, sizeof(image)) < 0)
 		image[0] = '\0';
 	json_object_set_new(doc, "image_version", sysinfo_str_or_null(image));
 
