@@ -1,0 +1,1013 @@
+/* state.c -- the desired-state document in C structs: parse, validate, compare with the actual state */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "state.h"
+
+static const char *const state_formats[] = { "qcow2", "raw", "kernel", NULL };
+static const char *const state_powers[] = { "running", "stopped", "deleted", NULL };
+static const char *const state_restarts[] = { "on-failure", "always", "never", NULL };
+
+const char *state_power_name(enum state_power power)
+{
+	return state_powers[power];
+}
+
+const char *state_format_name(enum state_format format)
+{
+	return state_formats[format];
+}
+
+int state_id_valid(const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len > 63)
+		return 0;
+	if (!(islower((unsigned char)id[0]) || isdigit((unsigned char)id[0])))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if (!(islower((unsigned char)id[i]) || isdigit((unsigned char)id[i]) || id[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* 64-bit FNV-1a of a canonical JSON text, as 16 hex digits. */
+static void state_hash_json(json_t *v, char out[17])
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = text ? text : ""; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ULL;
+	}
+	free(text);
+	snprintf(out, 17, "%016llx", h);
+}
+
+static int state_id(json_t *obj, const char *path, const char *key, char *out,
+		    struct errmsg *err)
+{
+	char p[JU_PATH_MAX];
+
+	if (ju_string_copy(obj, path, key, 1, out, STATE_ID_MAX, err) < 0)
+		return -1;
+	if (!state_id_valid(out)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, key),
+			   "not an identifier (^[a-z0-9][a-z0-9-]{0,62}$): \"%s\"", out);
+		return -1;
+	}
+	return 0;
+}
+
+static int state_ifname(json_t *obj, const char *path, const char *key, int required,
+			char *out, struct errmsg *err)
+{
+	char p[JU_PATH_MAX];
+	int rc = ju_string_copy(obj, path, key, required, out, 16, err);
+
+	if (rc <= 0)
+		return rc;
+	for (const char *c = out; *c; c++) {
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.') {
+			errmsg_set(err, ju_path(p, sizeof(p), path, key),
+				   "not an interface name: \"%s\"", out);
+			return -1;
+		}
+	}
+	if (out[0] == '\0') {
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "empty interface name");
+		return -1;
+	}
+	return 1;
+}
+
+static int state_ipv4(json_t *obj, const char *path, const char *key, int required,
+		      struct in_addr *out, char *text, size_t textlen, struct errmsg *err)
+{
+	char p[JU_PATH_MAX], buf[64];
+	int rc = ju_string_copy(obj, path, key, required, buf, sizeof(buf), err);
+
+	if (rc <= 0)
+		return rc;
+	if (inet_pton(AF_INET, buf, out) != 1) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "not an IPv4 address: \"%s\"", buf);
+		return -1;
+	}
+	if (text) {
+		if (strlen(buf) >= textlen)
+			return -1; /* cannot happen: inet_pton accepted it */
+		strcpy(text, buf);
+	}
+	return 1;
+}
+
+/* "A.B.C.D/N" with host bits allowed: an interface address and its subnet */
+static int state_ifaddr4(const char *text, struct in_addr *addr, int *prefix)
+{
+	char buf[32], *slash, *end;
+	long n;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	strcpy(buf, text);
+	slash = strchr(buf, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if (inet_pton(AF_INET, buf, addr) != 1 || !isdigit((unsigned char)slash[1]))
+		return -1;
+	n = strtol(slash + 1, &end, 10);
+	if (*end || n < 1 || n > 30)
+		return -1;
+	*prefix = (int)n;
+	return 0;
+}
+
+static int state_ifaddr6(const char *text, struct in6_addr *addr, int *prefix)
+{
+	char buf[64], *slash, *end;
+	long n;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	strcpy(buf, text);
+	slash = strchr(buf, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if (inet_pton(AF_INET6, buf, addr) != 1 || !isdigit((unsigned char)slash[1]))
+		return -1;
+	n = strtol(slash + 1, &end, 10);
+	if (*end || n < 8 || n > 128)
+		return -1;
+	*prefix = (int)n;
+	return 0;
+}
+
+static int state_in_subnet4(struct in_addr a, struct in_addr net, int prefix)
+{
+	uint32_t mask = prefix ? htonl(~0U << (32 - prefix)) : 0;
+
+	return (a.s_addr & mask) == (net.s_addr & mask);
+}
+
+static int state_in_subnet6(const struct in6_addr *a, const struct in6_addr *net, int prefix)
+{
+	int bytes = prefix / 8, bits = prefix % 8;
+
+	if (memcmp(a->s6_addr, net->s6_addr, (size_t)bytes) != 0)
+		return 0;
+	if (bits == 0)
+		return 1;
+	return ((a->s6_addr[bytes] ^ net->s6_addr[bytes]) & (0xff << (8 - bits))) == 0;
+}
+
+static int state_network(json_t *obj, struct state_network *net, struct errmsg *err)
+{
+	static const char *const keys[] = { "bridge", "uplink", "address", "gateway", "dns",
+					    "address6", NULL };
+	const char *path = "network";
+	char buf[64], p[JU_PATH_MAX];
+	json_t *dns;
+	int rc;
+
+	if (ju_check_keys(obj, path, keys, err) < 0 ||
+	    state_ifname(obj, path, "bridge", 1, net->bridge, err) < 0 ||
+	    state_ifname(obj, path, "uplink", 0, net->uplink, err) < 0)
+		return -1;
+	if (net->uplink[0] && strcmp(net->uplink, net->bridge) == 0) {
+		errmsg_set(err, "network.uplink", "the same interface as the bridge");
+		return -1;
+	}
+	if (ju_string_copy(obj, path, "address", 1, buf, sizeof(buf), err) < 0)
+		return -1;
+	if (state_ifaddr4(buf, &net->address, &net->prefix) < 0) {
+		errmsg_set(err, "network.address", "not an IPv4 address with a prefix of 1..30 (CIDR): \"%s\"", buf);
+		return -1;
+	}
+	if (strlen(buf) >= sizeof(net->address_text)) {
+		errmsg_set(err, "network.address", "too long: \"%s\"", buf);
+		return -1;
+	}
+	strcpy(net->address_text, buf);
+	rc = state_ipv4(obj, path, "gateway", 0, &net->gateway, NULL, 0, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !state_in_subnet4(net->gateway, net->address, net->prefix)) {
+		errmsg_set(err, "network.gateway", "outside the subnet of network.address %s",
+			   net->address_text);
+		return -1;
+	}
+	if (ju_array(obj, path, "dns", 0, STATE_MAX_DNS, &dns, err) < 0)
+		return -1;
+	for (size_t i = 0; dns && i < json_array_size(dns); i++) {
+		json_t *v = json_array_get(dns, i);
+		ju_index(p, sizeof(p), "network.dns", i);
+		if (!json_is_string(v) || inet_pton(AF_INET, json_string_value(v), &net->dns[i]) != 1) {
+			errmsg_set(err, p, "not an IPv4 address");
+			return -1;
+		}
+		net->n_dns++;
+	}
+	rc = ju_string_copy(obj, path, "address6", 0, net->address6_text,
+			    sizeof(net->address6_text), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (state_ifaddr6(net->address6_text, &net->address6, &net->prefix6) < 0) {
+			errmsg_set(err, "network.address6",
+				   "not an IPv6 address with a prefix of 8..128 (CIDR): \"%s\"",
+				   net->address6_text);
+			return -1;
+		}
+		net->has_address6 = 1;
+	}
+	return 0;
+}
+
+static int state_hex64(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
+			return 0;
+	return 1;
+}
+
+/* {url|path, sha256, size} of a template file; obj holds the fields directly */
+static int state_source(json_t *obj, const char *path, struct state_source *src,
+			struct errmsg *err)
+{
+	char p[JU_PATH_MAX];
+	long long size;
+	int has_url, has_path;
+
+	has_url = ju_string_copy(obj, path, "url", 0, src->url, sizeof(src->url), err);
+	if (has_url < 0)
+		return -1;
+	has_path = ju_string_copy(obj, path, "path", 0, src->path, sizeof(src->path), err);
+	if (has_path < 0)
+		return -1;
+	if (has_url == has_path) {
+		errmsg_set(err, path[0] ? path : "template", "needs exactly one of url and path");
+		return -1;
+	}
+	if (has_url && strncmp(src->url, "http://", 7) != 0) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "url"), "not an http:// URL: \"%s\"", src->url);
+		return -1;
+	}
+	if (has_url) {
+		for (const char *c = src->url; *c; c++) {
+			if (*c <= ' ' || *c == 0x7f) {
+				errmsg_set(err, ju_path(p, sizeof(p), path, "url"), "contains a space or control character");
+				return -1;
+			}
+		}
+	}
+	if (has_path && src->path[0] != '/') {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "path"), "not an absolute path: \"%s\"", src->path);
+		return -1;
+	}
+	if (ju_string_copy(obj, path, "sha256", 1, src->sha256, sizeof(src->sha256) + 1, err) < 0)
+		return -1;
+	if (!state_hex64(src->sha256)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "sha256"),
+			   "not a SHA-256 checksum (64 lower-case hex digits)");
+		return -1;
+	}
+	if (ju_int(obj, path, "size", 0, 1, (long long)(STATE_MAX_DISK_MIB << 20), &size, err) < 0)
+		return -1;
+	src->size = ju_int(obj, path, "size", 0, 1, (long long)(STATE_MAX_DISK_MIB << 20), &size, NULL) == 1
+			    ? (unsigned long long)size : 0;
+	return 0;
+}
+
+static int state_template(json_t *obj, const char *path, struct state_template *t,
+			  struct errmsg *err)
+{
+	static const char *const disk_keys[] = { "id", "format", "url", "path", "sha256", "size", NULL };
+	static const char *const kernel_keys[] = { "id", "format", "kernel", "initrd", "cmdline", NULL };
+	static const char *const file_keys[] = { "url", "path", "sha256", "size", NULL };
+	char p[JU_PATH_MAX];
+	json_t *k;
+	int fmt, rc;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (state_id(obj, path, "id", t->id, err) < 0 ||
+	    ju_enum(obj, path, "format", 1, state_formats, &fmt, err) < 0)
+		return -1;
+	t->format = (enum state_format)fmt;
+	if (t->format != STATE_FMT_KERNEL) {
+		if (ju_check_keys(obj, path, disk_keys, err) < 0)
+			return -1;
+		return state_source(obj, path, &t->disk, err);
+	}
+	if (ju_check_keys(obj, path, kernel_keys, err) < 0 ||
+	    ju_object(obj, path, "kernel", 1, &k, err) < 0 ||
+	    ju_check_keys(k, ju_path(p, sizeof(p), path, "kernel"), file_keys, err) < 0 ||
+	    state_source(k, p, &t->kernel, err) < 0)
+		return -1;
+	rc = ju_object(obj, path, "initrd", 0, &k, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (ju_check_keys(k, ju_path(p, sizeof(p), path, "initrd"), file_keys, err) < 0 ||
+		    state_source(k, p, &t->initrd, err) < 0)
+			return -1;
+		t->has_initrd = 1;
+	}
+	if (ju_string_copy(obj, path, "cmdline", 0, t->cmdline, sizeof(t->cmdline), err) < 0)
+		return -1;
+	for (const char *c = t->cmdline; *c; c++) {
+		if (iscntrl((unsigned char)*c)) {
+			errmsg_set(err, ju_path(p, sizeof(p), path, "cmdline"), "contains a control character");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int state_mac(const char *text, char out[18])
+{
+	unsigned v[6];
+	char tail;
+
+	if (strlen(text) != 17 ||
+	    sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		if (!isxdigit((unsigned char)text[i * 3]) || !isxdigit((unsigned char)text[i * 3 + 1]) ||
+		    (i < 5 && text[i * 3 + 2] != ':'))
+			return -1;
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", v[0], v[1], v[2], v[3], v[4], v[5]);
+	return 0;
+}
+
+/* RFC 1123 host name: labels of letters, digits and inner hyphens */
+static int state_hostname_valid(const char *s)
+{
+	size_t label = 0, len = strlen(s);
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (size_t i = 0; i <= len; i++) {
+		char c = s[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int state_cloud_init(json_t *obj, const char *path, struct state_cloud_init *ci,
+			    struct errmsg *err)
+{
+	static const char *const keys[] = { "hostname", "ssh_keys", "user_data", NULL };
+	char p[JU_PATH_MAX];
+	const char *ud;
+	json_t *keys_arr;
+	int rc;
+
+	ci->present = 1;
+	if (ju_check_keys(obj, path, keys, err) < 0)
+		return -1;
+	rc = ju_string_copy(obj, path, "hostname", 0, ci->hostname, sizeof(ci->hostname), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !state_hostname_valid(ci->hostname)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "hostname"), "not a host name: \"%s\"", ci->hostname);
+		return -1;
+	}
+	if (ju_array(obj, path, "ssh_keys", 0, STATE_MAX_SSH_KEYS, &keys_arr, err) < 0)
+		return -1;
+	if (keys_arr && json_array_size(keys_arr)) {
+		ci->ssh_keys = calloc(json_array_size(keys_arr), sizeof(char *));
+		if (ci->ssh_keys == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(keys_arr); i++) {
+			json_t *v = json_array_get(keys_arr, i);
+			const char *s = json_string_value(v);
+			char kp[JU_PATH_MAX];
+
+			ju_index(kp, sizeof(kp), ju_path(p, sizeof(p), path, "ssh_keys"), i);
+			if (s == NULL || json_string_length(v) == 0 ||
+			    json_string_length(v) > STATE_MAX_SSH_KEY_LEN || strpbrk(s, "\r\n") ||
+			    strlen(s) != json_string_length(v)) {
+				errmsg_set(err, kp, "not an SSH public key (one line, at most %d bytes)",
+					   STATE_MAX_SSH_KEY_LEN);
+				return -1;
+			}
+			if (strncmp(s, "ssh-", 4) != 0 && strncmp(s, "ecdsa-", 6) != 0 &&
+			    strncmp(s, "sk-", 3) != 0) {
+				errmsg_set(err, kp, "not an SSH public key (must start with ssh-, ecdsa- or sk-)");
+				return -1;
+			}
+			ci->ssh_keys[i] = strdup(s);
+			if (ci->ssh_keys[i] == NULL)
+				goto err_nomem;
+			ci->n_ssh_keys++;
+		}
+	}
+	if (ju_string(obj, path, "user_data", 0, STATE_MAX_USER_DATA, &ud, err) < 0)
+		return -1;
+	if (ud) {
+		ci->user_data = strdup(ud);
+		if (ci->user_data == NULL)
+			goto err_nomem;
+	}
+	return 0;
+err_nomem:
+	errmsg_set(err, path, "out of memory");
+	return -1;
+}
+
+static int state_nic(json_t *obj, const char *path, const struct state_doc *doc,
+		     const char *instance_id, size_t index, struct state_nic *nic,
+		     struct errmsg *err)
+{
+	static const char *const keys[] = { "mac", "ipv4", "ipv6", "security_groups", NULL };
+	char buf[64], p[JU_PATH_MAX];
+	struct in_addr a4;
+	struct in6_addr a6;
+	json_t *groups;
+	unsigned first;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (ju_check_keys(obj, path, keys, err) < 0 ||
+	    ju_string_copy(obj, path, "mac", 1, buf, sizeof(buf), err) < 0)
+		return -1;
+	ju_path(p, sizeof(p), path, "mac");
+	if (state_mac(buf, nic->mac) < 0) {
+		errmsg_set(err, p, "not a MAC address: \"%s\"", buf);
+		return -1;
+	}
+	sscanf(nic->mac, "%2x", &first);
+	if (first & 1) {
+		errmsg_set(err, p, "a multicast address: \"%s\"", buf);
+		return -1;
+	}
+	if (strcmp(nic->mac, "00:00:00:00:00:00") == 0) {
+		errmsg_set(err, p, "the all-zero address");
+		return -1;
+	}
+	if (!doc->has_network) {
+		errmsg_set(err, "network", "required when instances have NICs");
+		return -1;
+	}
+	if (state_ipv4(obj, path, "ipv4", 1, &a4, nic->ipv4, sizeof(nic->ipv4), err) < 0)
+		return -1;
+	ju_path(p, sizeof(p), path, "ipv4");
+	if (!state_in_subnet4(a4, doc->network.address, doc->network.prefix)) {
+		errmsg_set(err, p, "%s is outside the guest subnet %s", nic->ipv4, doc->network.address_text);
+		return -1;
+	}
+	{
+		uint32_t mask = htonl(~0U << (32 - doc->network.prefix));
+		if (a4.s_addr == doc->network.address.s_addr || a4.s_addr == doc->network.gateway.s_addr ||
+		    (a4.s_addr & ~mask) == 0 || (a4.s_addr & ~mask) == ~mask) {
+			errmsg_set(err, p, "%s is the node's, the gateway's, the network or the broadcast address",
+				   nic->ipv4);
+			return -1;
+		}
+	}
+	if (ju_string_copy(obj, path, "ipv6", 0, nic->ipv6, sizeof(nic->ipv6), err) < 0)
+		return -1;
+	if (nic->ipv6[0]) {
+		ju_path(p, sizeof(p), path, "ipv6");
+		if (inet_pton(AF_INET6, nic->ipv6, &a6) != 1) {
+			errmsg_set(err, p, "not an IPv6 address: \"%s\"", nic->ipv6);
+			return -1;
+		}
+		if (doc->network.has_address6 &&
+		    !state_in_subnet6(&a6, &doc->network.address6, doc->network.prefix6)) {
+			errmsg_set(err, p, "%s is outside the guest subnet %s", nic->ipv6,
+				   doc->network.address6_text);
+			return -1;
+		}
+	}
+	if (ju_array(obj, path, "security_groups", 0, STATE_MAX_NIC_GROUPS, &groups, err) < 0)
+		return -1;
+	for (size_t i = 0; groups && i < json_array_size(groups); i++) {
+		const char *g = json_string_value(json_array_get(groups, i));
+		char gp[JU_PATH_MAX];
+
+		ju_index(gp, sizeof(gp), ju_path(p, sizeof(p), path, "security_groups"), i);
+		if (g == NULL || secgroup_find(&doc->groups, g) == NULL) {
+			errmsg_set(err, gp, "no security group \"%s\" in this document", g ? g : "(not a string)");
+			return -1;
+		}
+		for (size_t j = 0; j < nic->n_groups; j++) {
+			if (strcmp(nic->groups[j], g) == 0) {
+				errmsg_set(err, gp, "\"%s\" listed twice", g);
+				return -1;
+			}
+		}
+		snprintf(nic->groups[nic->n_groups++], STATE_ID_MAX, "%s", g);
+	}
+	if (port_ifname(instance_id, (int)index, nic->ifname, sizeof(nic->ifname)) < 0) {
+		errmsg_set(err, path, "cannot name the tap: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int state_disk(json_t *obj, const char *path, const struct state_doc *doc,
+		      struct state_disk *disk, struct errmsg *err)
+{
+	static const char *const keys[] = { "id", "size_mib", "template", "format", NULL };
+	static const char *const disk_formats[] = { "qcow2", "raw", NULL };
+	const struct state_template *t;
+	char p[JU_PATH_MAX];
+	long long size;
+	int fmt, rc;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (ju_check_keys(obj, path, keys, err) < 0 || state_id(obj, path, "id", disk->id, err) < 0 ||
+	    ju_int(obj, path, "size_mib", 1, 1, (long long)STATE_MAX_DISK_MIB, &size, err) < 0)
+		return -1;
+	disk->size_mib = (unsigned long long)size;
+	rc = ju_enum(obj, path, "format", 0, disk_formats, &fmt, err);
+	if (rc < 0)
+		return -1;
+	disk->format = rc == 1 ? (enum state_format)fmt : STATE_FMT_QCOW2;
+	rc = ju_string_copy(obj, path, "template", 0, disk->template_id, sizeof(disk->template_id), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		ju_path(p, sizeof(p), path, "template");
+		t = state_find_template(doc, disk->template_id);
+		if (t == NULL) {
+			errmsg_set(err, p, "no template \"%s\" in this document", disk->template_id);
+			return -1;
+		}
+		if (t->format == STATE_FMT_KERNEL) {
+			errmsg_set(err, p, "\"%s\" is a kernel template, not a disk image", disk->template_id);
+			return -1;
+		}
+		if (t->disk.size && disk->size_mib * 1024 * 1024 < t->disk.size) {
+			errmsg_set(err, ju_path(p, sizeof(p), path, "size_mib"),
+				   "%llu MiB is smaller than template \"%s\" (%llu bytes)", disk->size_mib,
+				   t->id, t->disk.size);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
+			  struct state_instance *in, struct errmsg *err)
+{
+	static const char *const keys[] = { "id", "name", "vcpus", "memory_mib", "power", "restart",
+					    "delete_volumes", "boot", "disks", "nics", "cloud_init", NULL };
+	static const char *const boot_keys[] = { "template", NULL };
+	char p[JU_PATH_MAX], ip[JU_PATH_MAX];
+	json_t *arr, *boot, *ci, *spec;
+	long long n;
+	int v, rc;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (ju_check_keys(obj, path, keys, err) < 0 || state_id(obj, path, "id", in->id, err) < 0)
+		return -1;
+	rc = ju_string_copy(obj, path, "name", 0, in->name, sizeof(in->name), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !state_hostname_valid(in->name)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "name"), "not a host name: \"%s\"", in->name);
+		return -1;
+	}
+	if (ju_int(obj, path, "vcpus", 1, 1, STATE_MAX_VCPUS, &n, err) < 0)
+		return -1;
+	in->vcpus = (unsigned)n;
+	if (ju_int(obj, path, "memory_mib", 1, STATE_MIN_MEMORY_MIB, STATE_MAX_MEMORY_MIB, &n, err) < 0)
+		return -1;
+	in->memory_mib = (unsigned)n;
+	if (ju_enum(obj, path, "power", 1, state_powers, &v, err) < 0)
+		return -1;
+	in->power = (enum state_power)v;
+	rc = ju_enum(obj, path, "restart", 0, state_restarts, &v, err);
+	if (rc < 0)
+		return -1;
+	in->restart = rc == 1 ? (enum state_restart)v : STATE_RESTART_ON_FAILURE;
+	if (ju_bool(obj, path, "delete_volumes", 0, &in->delete_volumes, err) < 0)
+		return -1;
+	if (in->delete_volumes && in->power != STATE_POWER_DELETED) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "delete_volumes"),
+			   "only allowed with power \"deleted\"");
+		return -1;
+	}
+	rc = ju_object(obj, path, "boot", 0, &boot, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		const struct state_template *t;
+		ju_path(p, sizeof(p), path, "boot");
+		if (ju_check_keys(boot, p, boot_keys, err) < 0 ||
+		    ju_string_copy(boot, p, "template", 1, in->boot_template, sizeof(in->boot_template), err) < 0)
+			return -1;
+		t = state_find_template(doc, in->boot_template);
+		ju_path(ip, sizeof(ip), p, "template");
+		if (t == NULL) {
+			errmsg_set(err, ip, "no template \"%s\" in this document", in->boot_template);
+			return -1;
+		}
+		if (t->format != STATE_FMT_KERNEL) {
+			errmsg_set(err, ip, "\"%s\" is a disk image, not a kernel template", in->boot_template);
+			return -1;
+		}
+	}
+
+	if (ju_array(obj, path, "disks", 0, STATE_MAX_DISKS, &arr, err) < 0)
+		return -1;
+	if (arr && json_array_size(arr)) {
+		in->disks = calloc(json_array_size(arr), sizeof(*in->disks));
+		if (in->disks == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(ip, sizeof(ip), ju_path(p, sizeof(p), path, "disks"), i);
+			if (state_disk(json_array_get(arr, i), ip, doc, &in->disks[i], err) < 0)
+				return -1;
+			for (size_t j = 0; j < i; j++) {
+				if (strcmp(in->disks[j].id, in->disks[i].id) == 0) {
+					errmsg_set(err, ju_path(p, sizeof(p), ip, "id"),
+						   "\"%s\" is also disks[%zu]", in->disks[i].id, j);
+					return -1;
+				}
+			}
+			in->n_disks++;
+		}
+	}
+	if (in->boot_template[0] == '\0' && in->n_disks == 0 && in->power != STATE_POWER_DELETED) {
+		errmsg_set(err, path, "nothing to boot: no boot.template and no disks");
+		return -1;
+	}
+
+	if (ju_array(obj, path, "nics", 0, STATE_MAX_NICS, &arr, err) < 0)
+		return -1;
+	if (arr && json_array_size(arr)) {
+		in->nics = calloc(json_array_size(arr), sizeof(*in->nics));
+		if (in->nics == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(ip, sizeof(ip), ju_path(p, sizeof(p), path, "nics"), i);
+			if (state_nic(json_array_get(arr, i), ip, doc, in->id, i, &in->nics[i], err) < 0)
+				return -1;
+			in->n_nics++;
+		}
+	}
+
+	rc = ju_object(obj, path, "cloud_init", 0, &ci, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && state_cloud_init(ci, ju_path(p, sizeof(p), path, "cloud_init"), &in->cloud_init, err) < 0)
+		return -1;
+
+	/* what a change of needs a restart: everything but name, power, restart policy */
+	spec = json_deep_copy(obj);
+	if (spec == NULL)
+		goto err_nomem;
+	json_object_del(spec, "name");
+	json_object_del(spec, "power");
+	json_object_del(spec, "restart");
+	json_object_del(spec, "delete_volumes");
+	state_hash_json(spec, in->spec_hash);
+	json_decref(spec);
+	return 0;
+err_nomem:
+	errmsg_set(err, path, "out of memory");
+	return -1;
+}
+
+/* Checks that MACs, IPv4 and IPv6 addresses and tap names are unique across all NICs. */
+static int state_check_unique_nics(const struct state_doc *doc, struct errmsg *err)
+{
+	for (size_t i = 0; i < doc->n_instances; i++) {
+		const struct state_instance *a = &doc->instances[i];
+		for (size_t n = 0; n < a->n_nics; n++) {
+			for (size_t j = 0; j <= i; j++) {
+				const struct state_instance *b = &doc->instances[j];
+				for (size_t m = 0; m < (j == i ? n : b->n_nics); m++) {
+					const struct state_nic *x = &a->nics[n], *y = &b->nics[m];
+					const char *what = NULL;
+					char p[JU_PATH_MAX];
+
+					if (strcmp(x->mac, y->mac) == 0)
+						what = "mac";
+					else if (strcmp(x->ipv4, y->ipv4) == 0)
+						what = "ipv4";
+					else if (x->ipv6[0] && strcmp(x->ipv6, y->ipv6) == 0)
+						what = "ipv6";
+					else if (strcmp(x->ifname, y->ifname) == 0)
+						what = "tap name";
+					if (what) {
+						snprintf(p, sizeof(p), "instances[%zu].nics[%zu].%s", i, n,
+							 strcmp(what, "tap name") ? what : "mac");
+						errmsg_set(err, p, "%s also used by instances[%zu].nics[%zu] (%s)",
+							   what, j, m, b->id);
+						return -1;
+					}
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int state_from_json(json_t *root, struct state_doc *out, struct errmsg *err)
+{
+	static const char *const keys[] = { "version", "revision", "network", "templates",
+					    "security_groups", "instances", NULL };
+	struct state_doc doc;
+	char p[JU_PATH_MAX];
+	json_t *arr, *net;
+	int rc;
+
+	memset(&doc, 0, sizeof(doc));
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(root)) {
+		errmsg_set(err, "", "the document must be a JSON object");
+		return -1;
+	}
+	if (ju_check_keys(root, "", keys, err) < 0 ||
+	    ju_int(root, "", "version", 1, 1, 1000, &doc.version, err) < 0)
+		goto err;
+	if (doc.version != 1) {
+		errmsg_set(err, "version", "unsupported schema version %lld (this cloudd reads 1)", doc.version);
+		goto err;
+	}
+	if (ju_int(root, "", "revision", 1, 0, 0x7fffffffffffffffLL, &doc.revision, err) < 0)
+		goto err;
+	rc = ju_object(root, "", "network", 0, &net, err);
+	if (rc < 0 || (rc == 1 && state_network(net, &doc.network, err) < 0))
+		goto err;
+	doc.has_network = rc == 1;
+
+	if (ju_array(root, "", "templates", 0, STATE_MAX_TEMPLATES, &arr, err) < 0)
+		goto err;
+	if (arr && json_array_size(arr)) {
+		doc.templates = calloc(json_array_size(arr), sizeof(*doc.templates));
+		if (doc.templates == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(p, sizeof(p), "templates", i);
+			if (state_template(json_array_get(arr, i), p, &doc.templates[i], err) < 0)
+				goto err;
+			if (state_find_template(&doc, doc.templates[i].id)) {
+				char ip[JU_PATH_MAX];
+				errmsg_set(err, ju_path(ip, sizeof(ip), p, "id"), "duplicate template id \"%s\"",
+					   doc.templates[i].id);
+				goto err;
+			}
+			doc.n_templates++;
+		}
+	}
+
+	if (ju_array(root, "", "security_groups", 0, SECGROUP_MAX_GROUPS, &arr, err) < 0 ||
+	    secgroup_parse(arr, &doc.groups, err) < 0)
+		goto err;
+
+	if (ju_array(root, "", "instances", 0, STATE_MAX_INSTANCES, &arr, err) < 0)
+		goto err;
+	if (arr && json_array_size(arr)) {
+		doc.instances = calloc(json_array_size(arr), sizeof(*doc.instances));
+		if (doc.instances == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(p, sizeof(p), "instances", i);
+			doc.n_instances++; /* so that state_free frees a half-parsed instance */
+			if (state_instance(json_array_get(arr, i), p, &doc, &doc.instances[i], err) < 0)
+				goto err;
+			for (size_t j = 0; j < i; j++) {
+				if (strcmp(doc.instances[j].id, doc.instances[i].id) == 0) {
+					char ip[JU_PATH_MAX];
+					errmsg_set(err, ju_path(ip, sizeof(ip), p, "id"),
+						   "duplicate instance id \"%s\" (also instances[%zu])",
+						   doc.instances[i].id, j);
+					goto err;
+				}
+			}
+		}
+	}
+	if (state_check_unique_nics(&doc, err) < 0)
+		goto err;
+	{
+		/* network hash: the network and every NIC (leases, taps and filters) */
+		json_t *h = json_pack("{s:O?,s:O?,s:[]}", "network", json_object_get(root, "network"),
+				      "security_groups", json_object_get(root, "security_groups"), "nics");
+		if (h == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < doc.n_instances; i++) {
+			if (doc.instances[i].power == STATE_POWER_DELETED)
+				continue;
+			json_array_append(json_object_get(h, "nics"),
+					  json_object_get(json_array_get(json_object_get(root, "instances"), i), "nics"));
+		}
+		state_hash_json(h, doc.network_hash);
+		json_decref(h);
+	}
+	*out = doc;
+	return 0;
+
+err_nomem:
+	errmsg_set(err, "", "out of memory");
+err:
+	state_free(&doc);
+	return -1;
+}
+
+int state_parse(const char *text, size_t len, struct state_doc *out, struct errmsg *err)
+{
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > STATE_MAX_BYTES) {
+		errmsg_set(err, "", "document larger than %d bytes", STATE_MAX_BYTES);
+		return -1;
+	}
+	root = ju_parse(text, len, err);
+	if (root == NULL)
+		return -1;
+	rc = state_from_json(root, out, err);
+	json_decref(root);
+	return rc;
+}
+
+void state_free(struct state_doc *doc)
+{
+	for (size_t i = 0; i < doc->n_instances; i++) {
+		struct state_instance *in = &doc->instances[i];
+		free(in->disks);
+		free(in->nics);
+		for (size_t k = 0; k < in->cloud_init.n_ssh_keys; k++)
+			free(in->cloud_init.ssh_keys[k]);
+		free(in->cloud_init.ssh_keys);
+		free(in->cloud_init.user_data);
+	}
+	free(doc->instances);
+	free(doc->templates);
+	secgroup_set_free(&doc->groups);
+	memset(doc, 0, sizeof(*doc));
+}
+
+const struct state_template *state_find_template(const struct state_doc *doc, const char *id)
+{
+	for (size_t i = 0; i < doc->n_templates; i++)
+		if (strcmp(doc->templates[i].id, id) == 0)
+			return &doc->templates[i];
+	return NULL;
+}
+
+const struct state_instance *state_find_instance(const struct state_doc *doc, const char *id)
+{
+	for (size_t i = 0; i < doc->n_instances; i++)
+		if (strcmp(doc->instances[i].id, id) == 0)
+			return &doc->instances[i];
+	return NULL;
+}
+
+/* --- plan ----------------------------------------------------------------------- */
+
+const char *state_action_name(enum state_action_kind kind)
+{
+	static const char *const names[] = { "instance-stop", "instance-forget", "volume-delete",
+					     "template-fetch", "volume-create", "network-apply",
+					     "instance-restart", "instance-start" };
+	return names[kind];
+}
+
+static int state_plan_add(struct state_plan *plan, enum state_action_kind kind,
+			  const char *instance, const char *object)
+{
+	struct state_action *a = realloc(plan->actions, (plan->n_actions + 1) * sizeof(*a));
+
+	if (a == NULL)
+		return -1;
+	plan->actions = a;
+	a = &plan->actions[plan->n_actions++];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	snprintf(a->instance, sizeof(a->instance), "%s", instance ? instance : "");
+	snprintf(a->object, sizeof(a->object), "%s", object ? object : "");
+	return 0;
+}
+
+static const struct state_actual_instance *state_actual_instance(const struct state_actual *a,
+								 const char *id)
+{
+	for (size_t i = 0; i < a->n_instances; i++)
+		if (strcmp(a->instances[i].id, id) == 0)
+			return &a->instances[i];
+	return NULL;
+}
+
+static int state_has_volume(const struct state_actual *a, const char *instance, const char *disk)
+{
+	for (size_t i = 0; i < a->n_volumes; i++)
+		if (strcmp(a->volumes[i].instance, instance) == 0 && strcmp(a->volumes[i].disk, disk) == 0)
+			return 1;
+	return 0;
+}
+
+/* The sha256 a template's cache must have (the kernel's for kernel templates). */
+static const char *state_template_sum(const struct state_template *t)
+{
+	return t->format == STATE_FMT_KERNEL ? t->kernel.sha256 : t->disk.sha256;
+}
+
+static int state_template_ready(const struct state_actual *a, const struct state_template *t)
+{
+	for (size_t i = 0; i < a->n_templates; i++)
+		if (strcmp(a->templates[i].id, t->id) == 0 &&
+		    strcmp(a->templates[i].sha256, state_template_sum(t)) == 0)
+			return 1;
+	return 0;
+}
+
+int state_plan(const struct state_doc *desired, const struct state_actual *actual,
+	       struct state_plan *out)
+{
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	/* 1. what goes away: instances not in the document, stopped, deleted */
+	for (size_t i = 0; i < actual->n_instances && rc == 0; i++) {
+		const struct state_actual_instance *ai = &actual->instances[i];
+		const struct state_instance *di = state_find_instance(desired, ai->id);
+
+		if (di == NULL || di->power == STATE_POWER_DELETED)
+			rc = state_plan_add(out, STATE_ACT_INSTANCE_FORGET, ai->id, NULL);
+		else if (di->power == STATE_POWER_STOPPED && ai->run == STATE_RUN_RUNNING)
+			rc = state_plan_add(out, STATE_ACT_INSTANCE_STOP, ai->id, NULL);
+	}
+	for (size_t i = 0; i < actual->n_volumes && rc == 0; i++) {
+		const struct state_instance *di = state_find_instance(desired, actual->volumes[i].instance);
+
+		if (di && di->power == STATE_POWER_DELETED && di->delete_volumes)
+			rc = state_plan_add(out, STATE_ACT_VOLUME_DELETE, di->id, actual->volumes[i].disk);
+	}
+	/* 2. what comes: templates -> volumes -> network -> instances */
+	for (size_t i = 0; i < desired->n_templates && rc == 0; i++)
+		if (!state_template_ready(actual, &desired->templates[i]))
+			rc = state_plan_add(out, STATE_ACT_TEMPLATE_FETCH, NULL, desired->templates[i].id);
+	for (size_t i = 0; i < desired->n_instances && rc == 0; i++) {
+		const struct state_instance *di = &desired->instances[i];
+		if (di->power == STATE_POWER_DELETED)
+			continue;
+		for (size_t d = 0; d < di->n_disks && rc == 0; d++)
+			if (!state_has_volume(actual, di->id, di->disks[d].id))
+				rc = state_plan_add(out, STATE_ACT_VOLUME_CREATE, di->id, di->disks[d].id);
+	}
+	if (rc == 0 && desired->has_network && strcmp(desired->network_hash, actual->network_hash) != 0)
+		rc = state_plan_add(out, STATE_ACT_NETWORK_APPLY, NULL, NULL);
+	for (size_t i = 0; i < desired->n_instances && rc == 0; i++) {
+		const struct state_instance *di = &desired->instances[i];
+		const struct state_actual_instance *ai = state_actual_instance(actual, di->id);
+
+		if (di->power != STATE_POWER_RUNNING)
+			continue;
+		if (ai && ai->run == STATE_RUN_RUNNING) {
+			if (strcmp(ai->spec_hash, di->spec_hash) != 0)
+				rc = state_plan_add(out, STATE_ACT_INSTANCE_RESTART, di->id, NULL);
+		} else if (ai == NULL || !ai->hold) {
+			rc = state_plan_add(out, STATE_ACT_INSTANCE_START, di->id, NULL);
+		}
+	}
+	if (rc < 0) {
+		state_plan_free(out);
+		errno = ENOMEM;
+	}
+	return rc;
+}
+
+void state_plan_free(struct state_plan *plan)
+{
+	free(plan->actions);
+	plan->actions = NULL;
+	plan->n_actions = 0;
+}
