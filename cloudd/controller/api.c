@@ -1,0 +1,548 @@
+/* api.c -- API plumbing: signed routes, body and query checks, pagination, events, operations, metrics */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "controller.h"
+#include "sign.h"
+
+#define API_MAX_QUERY_ARGS 32
+
+struct api_query {
+	struct sign_query_arg args[API_MAX_QUERY_ARGS];
+	size_t n;
+	int overflow;
+};
+
+static enum MHD_Result api_collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				       const char *value)
+{
+	struct api_query *q = cls;
+
+	(void)kind;
+	if (q->n == API_MAX_QUERY_ARGS) {
+		q->overflow = 1;
+		return MHD_NO;
+	}
+	q->args[q->n].name = key;
+	q->args[q->n].value = value ? value : "";
+	q->n++;
+	return MHD_YES;
+}
+
+const char *api_client_addr(struct httpd_request *req, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	out[0] = '\0';
+	if (req->connection == NULL)
+		return out;
+	ci = MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return out;
+	if (ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, (socklen_t)outlen);
+	else if (ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out, (socklen_t)outlen);
+	return out;
+}
+
+/* The httpd handler of every API route: signature, role, then the route's function. */
+static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct api_route *r = ctx;
+	struct auth_principal who;
+	struct api_query q = { .n = 0 };
+	char why[256];
+
+	memset(&who, 0, sizeof(who));
+	if (req->connection)
+		MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, api_collect_arg, &q);
+	if (q.overflow)
+		return httpd_reply_error(resp, 400, "bad_request", "more than %d query arguments",
+					 API_MAX_QUERY_ARGS);
+	if (!(r->flags & API_PUBLIC)) {
+		if (auth_verify(&r->ctl->db, httpd_header(req, "Authorization"), req->method, req->path,
+				q.args, q.n, req->body, req->body_len, time(NULL), &who, why,
+				sizeof(why)) < 0) {
+			httpd_add_header(resp, "WWW-Authenticate", SIGN_SCHEME);
+			return httpd_reply_error(resp, 401, "unauthorized", "%s", why);
+		}
+		if (who.role != AUTH_ROLE_ADMIN && !(who.role == AUTH_ROLE_NODE && (r->flags & API_NODE)))
+			return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s",
+						 who.key_id, req->method, r->pattern);
+	}
+	return r->fn(r->ctl, &who, req, resp);
+}
+
+int api_route(struct controller *ctl, const char *method, const char *pattern, api_fn fn,
+	      unsigned flags, const char *summary, const char *request_schema)
+{
+	struct api_route *r;
+
+	if (ctl->nroutes == sizeof(ctl->routes) / sizeof(ctl->routes[0])) {
+		errno = ENOSPC;
+		return -1;
+	}
+	r = &ctl->routes[ctl->nroutes];
+	*r = (struct api_route){ ctl, fn, flags, method, pattern, summary, request_schema };
+	if (httpd_route(ctl->http, method, pattern, api_dispatch, r) < 0)
+		return -1;
+	ctl->nroutes++;
+	return 0;
+}
+
+int api_parse_body(struct httpd_request *req, struct httpd_response *resp, json_t **out)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	*out = NULL;
+	if (req->body_len == 0) {
+		httpd_reply_error(resp, 400, "bad_request", "a JSON object is required as the request body");
+		return -1;
+	}
+	if (strlen(req->body) != req->body_len) {
+		httpd_reply_error(resp, 400, "bad_json", "the body contains a NUL byte");
+		return -1;
+	}
+	doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (doc == NULL) {
+		httpd_reply_error(resp, 400, "bad_json", "invalid JSON at line %d column %d: %s",
+				  jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		httpd_reply_error(resp, 400, "bad_json", "the body must be a JSON object");
+		return -1;
+	}
+	*out = doc;
+	return 0;
+}
+
+int api_check_fields(json_t *obj, const char *const *allowed, struct httpd_response *resp)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(obj, key, value) {
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, key) == 0)
+				ok = 1;
+		if (!ok) {
+			httpd_reply_error(resp, 400, "unknown_field", "unknown field \"%.64s\"", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct api_query_check {
+	const char *const *allowed;
+	const char *bad;
+};
+
+static enum MHD_Result api_check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct api_query_check *c = cls;
+
+	(void)kind, (void)value;
+	for (const char *const *a = c->allowed; *a; a++)
+		if (strcmp(*a, key) == 0)
+			return MHD_YES;
+	c->bad = key;
+	return MHD_NO;
+}
+
+int api_check_query(struct httpd_request *req, const char *const *allowed,
+		    struct httpd_response *resp)
+{
+	struct api_query_check c = { allowed, NULL };
+
+	if (req->connection)
+		MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, api_check_arg, &c);
+	if (c.bad) {
+		httpd_reply_error(resp, 400, "unknown_parameter", "unknown query parameter \"%.64s\"", c.bad);
+		return -1;
+	}
+	return 0;
+}
+
+int api_page(struct httpd_request *req, struct httpd_response *resp, long long *limit,
+	     const char **cursor)
+{
+	const char *l = httpd_query(req, "limit");
+
+	*limit = CTL_LIST_DEFAULT;
+	*cursor = httpd_query(req, "cursor");
+	if (*cursor && (strlen(*cursor) == 0 || strlen(*cursor) > 64)) {
+		httpd_reply_error(resp, 400, "bad_parameter", "cursor: not a cursor returned by this API");
+		return -1;
+	}
+	if (l) {
+		char *end;
+		errno = 0;
+		*limit = strtoll(l, &end, 10);
+		if (errno || *end || l[0] == '\0' || l[0] == '-' || l[0] == '+' || *limit < 1 ||
+		    *limit > CTL_LIST_MAX) {
+			httpd_reply_error(resp, 400, "bad_parameter", "limit: expected an integer 1..%d, got \"%.32s\"",
+					  CTL_LIST_MAX, l);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int api_reply_list(struct httpd_response *resp, json_t *items, const char *next_cursor)
+{
+	if (items == NULL)
+		return -1;
+	return httpd_reply_json(resp, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor",
+						     next_cursor ? json_string(next_cursor) : json_null()));
+}
+
+/* --- operations ----------------------------------------------------------------- */
+
+int api_operation_create(struct db *db, const char *type, const char *target, char id[40])
+{
+	const char *p[3];
+
+	if (util_new_id(id, 40, "op") < 0)
+		return -1;
+	p[0] = id, p[1] = type, p[2] = target;
+	return db_exec(db, "INSERT INTO operations (id, type, target, state, created_at, updated_at)"
+			   " VALUES (?, ?, ?, 'pending', strftime('%s','now'), strftime('%s','now'))", 3, p);
+}
+
+int api_operation_finish(struct db *db, const char *id, int ok, const char *reason)
+{
+	const char *p[3] = { ok ? "success" : "failure", reason, id };
+
+	return db_exec(db, "UPDATE operations SET state = ?, reason = ?, updated_at = strftime('%s','now')"
+			   " WHERE id = ?", 3, p);
+}
+
+static json_t *api_operation_json(sqlite3_stmt *st)
+{
+	return json_pack("{s:s,s:s,s:s?,s:s,s:s?,s:o,s:o}", "id", db_col_text(st, 0), "type",
+			 db_col_text(st, 1), "target", db_col_text(st, 2), "state", db_col_text(st, 3),
+			 "reason", db_col_text(st, 4), "created_at", util_time_json(sqlite3_column_int64(st, 5)),
+			 "updated_at", util_time_json(sqlite3_column_int64(st, 6)));
+}
+
+#define API_OPERATION_COLS "id, type, target, state, reason, created_at, updated_at"
+
+static int api_operation_get(struct controller *ctl, const struct auth_principal *who,
+			     struct httpd_request *req, struct httpd_response *resp)
+{
+	const char *id = httpd_param(req, "id");
+	sqlite3_stmt *st;
+	json_t *doc = NULL;
+
+	(void)who;
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id = ?");
+	if (st) {
+		db_bind_text(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			doc = api_operation_json(st);
+	}
+	sqlite3_finalize(st);
+	db_unlock(&ctl->db);
+	if (st == NULL)
+		return -1;
+	if (doc == NULL)
+		return httpd_reply_error(resp, 404, "not_found", "no operation %.64s", id);
+	return httpd_reply_json(resp, 200, doc);
+}
+
+static int api_operation_list(struct controller *ctl, const struct auth_principal *who,
+			      struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const allowed[] = { "limit", "cursor", "state", NULL };
+	const char *cursor, *state = httpd_query(req, "state");
+	long long limit, n = 0;
+	char next[64] = "";
+	sqlite3_stmt *st;
+	json_t *items;
+
+	(void)who;
+	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+		return 0;
+	items = json_array();
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id > ?"
+				  " AND (?2 IS NULL OR state = ?2) ORDER BY id LIMIT ?3");
+	if (st) {
+		db_bind_text(st, 1, cursor ? cursor : "");
+		db_bind_text(st, 2, state);
+		sqlite3_bind_int64(st, 3, limit + 1);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (++n > limit)
+				break;
+			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
+			json_array_append_new(items, api_operation_json(st));
+		}
+	}
+	sqlite3_finalize(st);
+	db_unlock(&ctl->db);
+	if (st == NULL) {
+		json_decref(items);
+		return -1;
+	}
+	return api_reply_list(resp, items, n > limit ? next : NULL);
+}
+
+/* --- events ---------------------------------------------------------------------- */
+
+static int api_events_list(struct controller *ctl, const struct auth_principal *who,
+			   struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const allowed[] = { "limit", "cursor", "type", "subject", NULL };
+	const char *cursor, *type = httpd_query(req, "type"), *subject = httpd_query(req, "subject");
+	long long limit, after = 0, n = 0, last = 0;
+	char next[32];
+	sqlite3_stmt *st;
+	json_t *items;
+
+	(void)who;
+	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+		return 0;
+	if (cursor) {
+		char *end;
+		errno = 0;
+		after = strtoll(cursor, &end, 10);
+		if (errno || *end || after < 0)
+			return httpd_reply_error(resp, 400, "bad_parameter", "cursor: not a cursor returned by this API");
+	}
+	items = json_array();
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT id, time, type, subject, message FROM events WHERE id > ?1"
+				  " AND (?2 IS NULL OR type = ?2 OR type LIKE ?2 || '.%')"
+				  " AND (?3 IS NULL OR subject = ?3) ORDER BY id LIMIT ?4");
+	if (st) {
+		sqlite3_bind_int64(st, 1, after);
+		db_bind_text(st, 2, type);
+		db_bind_text(st, 3, subject);
+		sqlite3_bind_int64(st, 4, limit + 1);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (++n > limit)
+				break;
+			last = sqlite3_column_int64(st, 0);
+			json_array_append_new(items, json_pack("{s:I,s:o,s:s,s:s?,s:s}", "id", (json_int_t)last,
+							       "time", util_time_json(sqlite3_column_int64(st, 1)),
+							       "type", db_col_text(st, 2), "subject", db_col_text(st, 3),
+							       "message", db_col_text(st, 4)));
+		}
+	}
+	sqlite3_finalize(st);
+	db_unlock(&ctl->db);
+	if (st == NULL) {
+		json_decref(items);
+		return -1;
+	}
+	snprintf(next, sizeof(next), "%lld", last);
+	return api_reply_list(resp, items, n > limit ? next : NULL);
+}
+
+/* POST /v1/boot-failures: /init reports the stage that failed (unsigned: the node has no key yet). */
+static int api_boot_failure(struct controller *ctl, const struct auth_principal *who,
+			    struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const fields[] = { "mac", "stage", "reason", NULL };
+	json_t *doc, *mac, *stage, *reason;
+	char norm[18], addr[64];
+	int rc;
+
+	(void)who;
+	if (api_parse_body(req, resp, &doc) < 0)
+		return 0;
+	if (api_check_fields(doc, fields, resp) < 0)
+		goto out;
+	mac = json_object_get(doc, "mac");
+	stage = json_object_get(doc, "stage");
+	reason = json_object_get(doc, "reason");
+	if (!json_is_string(mac) || util_mac_parse(json_string_value(mac), norm) < 0) {
+		httpd_reply_error(resp, 400, "bad_field", "mac: expected a MAC address like 52:54:00:12:34:56");
+		goto out;
+	}
+	if (!json_is_string(stage) || !util_name_valid(json_string_value(stage), 32)) {
+		httpd_reply_error(resp, 400, "bad_field", "stage: expected a stage name (a-z, 0-9, '-')");
+		goto out;
+	}
+	if (!json_is_string(reason) || json_string_length(reason) > 512) {
+		httpd_reply_error(resp, 400, "bad_field", "reason: expected a string of at most 512 bytes");
+		goto out;
+	}
+	db_lock(&ctl->db);
+	rc = db_begin(&ctl->db);
+	if (rc == 0 && db_event(&ctl->db, "boot.failed", norm, "node %s (%s) failed in stage %s: %s", norm,
+				api_client_addr(req, addr, sizeof(addr)), json_string_value(stage),
+				json_string_value(reason)) < 0) {
+		db_rollback(&ctl->db);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = db_commit(&ctl->db);
+	db_unlock(&ctl->db);
+	if (rc < 0) {
+		json_decref(doc);
+		return -1;
+	}
+	httpd_reply_json(resp, 202, json_pack("{s:s}", "status", "recorded"));
+out:
+	json_decref(doc);
+	return 0;
+}
+
+/* --- health, metrics, openapi ------------------------------------------------------- */
+
+static int api_health(struct controller *ctl, const struct auth_principal *who,
+		      struct httpd_request *req, struct httpd_response *resp)
+{
+	(void)who, (void)req;
+	return httpd_reply_json(resp, 200, json_pack("{s:s,s:s,s:I}", "status", "ok", "version", CLOUDD_VERSION,
+						     "uptime_seconds", (json_int_t)(time(NULL) - ctl->started)));
+}
+
+static int api_metrics(struct controller *ctl, const struct auth_principal *who,
+		       struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const states[] = { "up", "unknown", "down" };
+	struct ctl_counters *c = &ctl->counters;
+	long long counts[3] = { 0, 0, 0 };
+	struct buf out = BUF_INIT;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	(void)who, (void)req;
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT state, count(*) FROM nodes GROUP BY state");
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		for (int i = 0; i < 3; i++)
+			if (strcmp(db_col_text(st, 0), states[i]) == 0)
+				counts[i] = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	db_unlock(&ctl->db);
+	rc |= httpd_metrics(ctl->http, "cloud_controller_http_requests_total", &out);
+	rc |= buf_puts(&out, "# HELP cloud_controller_nodes Nodes by state.\n# TYPE cloud_controller_nodes gauge\n");
+	for (int i = 0; i < 3; i++)
+		rc |= buf_printf(&out, "cloud_controller_nodes{state=\"%s\"} %lld\n", states[i], counts[i]);
+	pthread_mutex_lock(&c->lock);
+	rc |= buf_printf(&out,
+			 "# HELP cloud_controller_boot_script_requests_total Boot scripts served, by what the MAC was.\n"
+			 "# TYPE cloud_controller_boot_script_requests_total counter\n"
+			 "cloud_controller_boot_script_requests_total{result=\"known\"} %llu\n"
+			 "cloud_controller_boot_script_requests_total{result=\"enrolled\"} %llu\n"
+			 "cloud_controller_boot_script_requests_total{result=\"ignored\"} %llu\n"
+			 "cloud_controller_boot_script_requests_total{result=\"bad_request\"} %llu\n"
+			 "# HELP cloud_controller_image_requests_total Image file requests, by result.\n"
+			 "# TYPE cloud_controller_image_requests_total counter\n"
+			 "cloud_controller_image_requests_total{result=\"ok\"} %llu\n"
+			 "cloud_controller_image_requests_total{result=\"partial\"} %llu\n"
+			 "cloud_controller_image_requests_total{result=\"not_modified\"} %llu\n"
+			 "cloud_controller_image_requests_total{result=\"not_found\"} %llu\n"
+			 "# HELP cloud_controller_image_bytes_total Bytes of image files handed to the network.\n"
+			 "# TYPE cloud_controller_image_bytes_total counter\n"
+			 "cloud_controller_image_bytes_total %llu\n",
+			 c->boot_known, c->boot_enrolled, c->boot_ignored, c->boot_bad, c->image_ok,
+			 c->image_partial, c->image_not_modified, c->image_not_found, c->image_bytes);
+	pthread_mutex_unlock(&c->lock);
+	if (rc) {
+		buf_free(&out);
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = httpd_reply_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+	buf_free(&out);
+	return rc;
+}
+
+static int api_openapi_get(struct controller *ctl, const struct auth_principal *who,
+			   struct httpd_request *req, struct httpd_response *resp)
+{
+	(void)who, (void)req;
+	return httpd_reply_json(resp, 200, api_openapi(ctl));
+}
+
+/* Builds the OpenAPI 3 document from the route table, so that it lists every endpoint. */
+json_t *api_openapi(struct controller *ctl)
+{
+	json_t *paths = json_object(), *doc;
+
+	for (size_t i = 0; i < ctl->nroutes; i++) {
+		const struct api_route *r = &ctl->routes[i];
+		json_t *item = json_object_get(paths, r->pattern), *op, *params = json_array();
+		char method[16];
+
+		if (item == NULL) {
+			item = json_object();
+			json_object_set_new(paths, r->pattern, item);
+		}
+		for (const char *p = strchr(r->pattern, '{'); p; p = strchr(p + 1, '{')) {
+			const char *e = strchr(p, '}');
+			char name[32];
+			snprintf(name, sizeof(name), "%.*s", (int)(e - p - 1), p + 1);
+			json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", name, "in", "path",
+								"required", 1, "schema", "type", "string"));
+		}
+		op = json_pack("{s:s,s:o,s:{s:{s:s},s:{s:s},s:{s:s}}}", "summary", r->summary ? r->summary : "",
+			       "parameters", params, "responses", "200", "description", "success", "4XX",
+			       "description", "error: {\"error\":{\"code\":...,\"message\":...}}", "5XX",
+			       "description", "internal error");
+		if (r->flags & API_PUBLIC)
+			json_object_set_new(op, "security", json_array());
+		else
+			json_object_set_new(op, "x-roles", json_pack("[s,s*]", "admin",
+								      (r->flags & API_NODE) ? "node" : NULL));
+		if (r->request_schema) {
+			json_t *schema = json_loads(r->request_schema, 0, NULL);
+			if (schema)
+				json_object_set_new(op, "requestBody",
+						    json_pack("{s:b,s:{s:{s:o}}}", "required", 1, "content",
+							      "application/json", "schema", schema));
+		}
+		snprintf(method, sizeof(method), "%s", r->method);
+		for (char *m = method; *m; m++)
+			*m = (char)(*m - 'A' + 'a');
+		json_object_set_new(item, method, op);
+	}
+	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:{s:{s:s,s:s,s:s,s:s}}},s:[{s:[]}]}", "openapi", "3.0.3",
+			"info", "title", "cloud-controller API", "version", "v1", "description",
+			"Signed JSON API of cloudd's controller; see docs/api.md for the signing scheme.",
+			"paths", paths, "components", "securitySchemes", "cloudd-hmac", "type", "apiKey", "in",
+			"header", "name", "Authorization", "description",
+			"CLOUDD-HMAC-SHA256 key=<id>,expires=<unix>,signature=<hex>", "security", "cloudd-hmac");
+	return doc;
+}
+
+int api_register(struct controller *ctl)
+{
+	if (api_route(ctl, "GET", "/health", api_health, API_PUBLIC, "liveness of the controller", NULL) < 0 ||
+	    api_route(ctl, "GET", "/metrics", api_metrics, API_PUBLIC,
+		      "Prometheus metrics: requests by route and status, nodes by state, boot and image requests", NULL) < 0 ||
+	    api_route(ctl, "GET", "/v1/openapi.json", api_openapi_get, API_PUBLIC, "this document", NULL) < 0 ||
+	    api_route(ctl, "GET", "/v1/events", api_events_list, API_ADMIN,
+		      "events, oldest first; ?type=, ?subject=, ?limit=, ?cursor=", NULL) < 0 ||
+	    api_route(ctl, "GET", "/v1/operations", api_operation_list, API_ADMIN,
+		      "operations; ?state=, ?limit=, ?cursor=", NULL) < 0 ||
+	    api_route(ctl, "GET", "/v1/operations/{id}", api_operation_get, API_ADMIN,
+		      "one operation: pending, success or failure with a reason", NULL) < 0 ||
+	    api_route(ctl, "POST", "/v1/boot-failures", api_boot_failure, API_PUBLIC,
+		      "a node's /init reports the boot stage that failed (recorded as an event)",
+		      "{\"type\":\"object\",\"required\":[\"mac\",\"stage\",\"reason\"],\"additionalProperties\":false,"
+		      "\"properties\":{\"mac\":{\"type\":\"string\"},\"stage\":{\"type\":\"string\"},"
+		      "\"reason\":{\"type\":\"string\",\"maxLength\":512}}}") < 0)
+		return -1;
+	if (api_nodes_register(ctl) < 0 || api_machines_register(ctl) < 0 || api_images_register(ctl) < 0 ||
+	    images_register(ctl) < 0 || bootscript_register(ctl) < 0)
+		return -1;
+	return 0;
+}

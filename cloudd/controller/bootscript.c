@@ -1,0 +1,263 @@
+/* bootscript.c -- GET /boot.ipxe?mac=: a node's iPXE script rendered from the pxe/ template */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "controller.h"
+#include "fsutil.h"
+
+#define BOOTSCRIPT_MAX_TEMPLATE (64 * 1024) /* bytes of boot.ipxe.in */
+
+/* Used when neither the image nor pxe-dir has a template. */
+static const char bootscript_builtin[] =
+	"#!ipxe\n"
+	"# built-in boot script of cloud-controller (no boot.ipxe.in found)\n"
+	"set image @IMAGE_URL@\n"
+	"set try:int32 0\n"
+	":retry\n"
+	"inc try\n"
+	"kernel ${image}/vmlinuz initrd=initramfs.img console=ttyS0,115200n8 BOOTIF=01-${netX/mac:hexhyp}"
+	" cloud.controller=@CONTROLLER@ cloud.role=@ROLE@ @KERNEL_ARGS@ && initrd ${image}/initramfs.img && boot ||\n"
+	"echo cloudd-boot: download failed (attempt ${try} of 5)\n"
+	"iseq ${try} 5 && goto failed ||\n"
+	"sleep 2\n"
+	"goto retry\n"
+	":failed\n"
+	"echo cloudd-boot: FAILED: cannot download the image from ${image}; rebooting in 60 seconds\n"
+	"sleep 60\n"
+	"reboot\n";
+
+int template_render(const char *tmpl, const char *const *names, const char *const *values,
+		    size_t n, struct buf *out, struct errmsg *err)
+{
+	const char *p = tmpl;
+
+	buf_reset(out);
+	if (buf_puts(out, "") < 0)
+		return -1;
+	while (*p) {
+		const char *at = strchr(p, '@'), *end;
+		size_t i;
+
+		if (at == NULL)
+			return buf_puts(out, p);
+		if (buf_append(out, p, (size_t)(at - p)) < 0)
+			return -1;
+		end = at + 1;
+		while ((*end >= 'A' && *end <= 'Z') || *end == '_')
+			end++;
+		if (*end != '@' || end == at + 1) {
+			/* not a placeholder: a lone '@' */
+			if (buf_append(out, at, 1) < 0)
+				return -1;
+			p = at + 1;
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (strlen(names[i]) == (size_t)(end - at - 1) && memcmp(names[i], at + 1, (size_t)(end - at - 1)) == 0)
+				break;
+		if (i == n) {
+			errmsg_set(err, "template", "unknown placeholder @%.*s@", (int)(end - at - 1), at + 1);
+			errno = EINVAL;
+			return -1;
+		}
+		if (buf_puts(out, values[i]) < 0)
+			return -1;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/* Values end up inside an iPXE script line: no newlines, quotes or settings expansion. */
+static int bootscript_value_ok(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || strchr("\"'\\$`{}", *p))
+			return 0;
+	return 1;
+}
+
+int bootscript_render(const char *tmpl, const struct bootscript_vars *v, struct buf *out,
+		      struct errmsg *err)
+{
+	const char *names[] = { "IMAGE_URL", "CONTROLLER", "ROLE", "KERNEL_ARGS" };
+	const char *values[] = { v->image_url, v->controller, v->role, v->kernel_args };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (!bootscript_value_ok(values[i])) {
+			errmsg_set(err, names[i], "contains characters not allowed in an iPXE script");
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	return template_render(tmpl, names, values, 4, out, err);
+}
+
+/* The template for an image version: its own boot.ipxe, then pxe-dir, then built in. */
+static int bootscript_template(struct controller *ctl, const char *version, struct buf *out)
+{
+	char path[PATH_MAX];
+
+	if (fs_path(path, sizeof(path), "%s/%s/boot.ipxe", ctl->images_dir, version) == 0 &&
+	    fs_read_file(path, BOOTSCRIPT_MAX_TEMPLATE, out) == 0)
+		return 0;
+	if (fs_path(path, sizeof(path), "%s/boot.ipxe.in", ctl->cfg.pxe_dir) == 0 &&
+	    fs_read_file(path, BOOTSCRIPT_MAX_TEMPLATE, out) == 0)
+		return 0;
+	buf_reset(out);
+	return buf_puts(out, bootscript_builtin);
+}
+
+static void bootscript_count(struct controller *ctl, unsigned long long *counter)
+{
+	pthread_mutex_lock(&ctl->counters.lock);
+	(*counter)++;
+	pthread_mutex_unlock(&ctl->counters.lock);
+}
+
+static int bootscript_text(struct httpd_response *resp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int bootscript_text(struct httpd_response *resp, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return httpd_reply_text(resp, 200, "text/plain", text, strlen(text));
+}
+
+/*
+ * Finds (or, under unknown-mac = enroll, creates) the machine of mac and its
+ * role and image version. Returns 1 found, 0 unknown and ignored, -1 error.
+ */
+static int bootscript_machine(struct controller *ctl, const char *mac, char *machine_id, size_t idlen,
+			      char *role, size_t rolelen, char *version, size_t verlen, int *enrolled)
+{
+	sqlite3_stmt *st;
+	int found = 0, rc = -1;
+
+	*enrolled = 0;
+	version[0] = '\0';
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT id, role, image_version FROM machines WHERE mac = ?");
+	if (st == NULL)
+		goto out;
+	db_bind_text(st, 1, mac);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = 1;
+		snprintf(machine_id, idlen, "%s", db_col_text(st, 0));
+		snprintf(role, rolelen, "%s", db_col_text(st, 1));
+		if (db_col_text(st, 2))
+			snprintf(version, verlen, "%s", db_col_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	if (!found && ctl->cfg.unknown_mac == UNKNOWN_IGNORE) {
+		if (db_begin(&ctl->db) == 0) {
+			if (db_event(&ctl->db, "boot.ignored", mac, "boot script asked for unknown MAC %s; ignored"
+				     " (unknown-mac = ignore)", mac) < 0)
+				db_rollback(&ctl->db);
+			else
+				db_commit(&ctl->db);
+		}
+		rc = 0;
+		goto out;
+	}
+	if (!found) {
+		const char *p[3];
+		if (util_new_id(machine_id, idlen, "m") < 0)
+			goto out;
+		snprintf(role, rolelen, "%s", ctl->cfg.default_role);
+		p[0] = machine_id, p[1] = mac, p[2] = role;
+		if (db_begin(&ctl->db) < 0)
+			goto out;
+		if (db_exec(&ctl->db, "INSERT INTO machines (id, mac, role, source, created_at, updated_at)"
+				      " VALUES (?, ?, ?, 'auto', strftime('%s','now'), strftime('%s','now'))", 3, p) < 0 ||
+		    db_event(&ctl->db, "machine.enrolled", machine_id, "unknown MAC %s enrolled as machine %s with role %s"
+			     " (unknown-mac = enroll)", mac, machine_id, role) < 0 ||
+		    db_commit(&ctl->db) < 0) {
+			db_rollback(&ctl->db);
+			goto out;
+		}
+		*enrolled = 1;
+	}
+	if (version[0] == '\0')
+		images_default(&ctl->db, version, verlen);
+	rc = 1;
+out:
+	db_unlock(&ctl->db);
+	return rc;
+}
+
+static int bootscript_get(struct controller *ctl, const struct auth_principal *who,
+			  struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const allowed[] = { "mac", NULL };
+	const char *arg = httpd_query(req, "mac");
+	char mac[18], machine_id[40], role[64], version[80], token[65], image_url[512], args[1024];
+	struct buf tmpl = BUF_INIT, out = BUF_INIT;
+	struct errmsg err = { 0 };
+	int enrolled, r, rc;
+
+	(void)who;
+	if (api_check_query(req, allowed, resp) < 0) {
+		bootscript_count(ctl, &ctl->counters.boot_bad);
+		return 0;
+	}
+	if (arg == NULL) {
+		/* DHCP handed out the bare URL: ask again with the MAC */
+		bootscript_count(ctl, &ctl->counters.boot_bad);
+		return bootscript_text(resp, "#!ipxe\nchain %s/boot.ipxe?mac=${netX/mac}\n", ctl->cfg.url);
+	}
+	if (util_mac_parse(arg, mac) < 0) {
+		bootscript_count(ctl, &ctl->counters.boot_bad);
+		return httpd_reply_error(resp, 400, "bad_parameter", "mac: not a unicast MAC address: \"%.32s\"", arg);
+	}
+	r = bootscript_machine(ctl, mac, machine_id, sizeof(machine_id), role, sizeof(role), version,
+			       sizeof(version), &enrolled);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		bootscript_count(ctl, &ctl->counters.boot_ignored);
+		return bootscript_text(resp, "#!ipxe\necho cloudd-boot: MAC %s is not registered with the controller"
+					     " (unknown-mac = ignore); booting from the next device\nsleep 5\nexit 1\n", mac);
+	}
+	bootscript_count(ctl, enrolled ? &ctl->counters.boot_enrolled : &ctl->counters.boot_known);
+	if (version[0] == '\0')
+		return bootscript_text(resp, "#!ipxe\necho cloudd-boot: no image is published on the controller yet;"
+					     " retrying in 30 seconds\nsleep 30\nchain %s/boot.ipxe?mac=${netX/mac}\n",
+				       ctl->cfg.url);
+	if (nodes_issue_token(ctl, mac, machine_id, token) < 0)
+		return -1;
+	if (fs_path(image_url, sizeof(image_url), "%s/images/%s", ctl->cfg.url, version) < 0 ||
+	    fs_path(args, sizeof(args), "cloud.image=%s cloud.token=%s%s%s", version, token,
+		    ctl->cfg.kernel_args[0] ? " " : "", ctl->cfg.kernel_args) < 0)
+		return -1;
+	if (bootscript_template(ctl, version, &tmpl) < 0) {
+		buf_free(&tmpl);
+		return -1;
+	}
+	rc = bootscript_render(tmpl.data, &(struct bootscript_vars){ image_url, ctl->cfg.url, role, args }, &out, &err);
+	buf_free(&tmpl);
+	if (rc < 0) {
+		char msg[600];
+		log_error("boot script for %s: %s", mac, errmsg_str(&err, msg, sizeof(msg)));
+		buf_free(&out);
+		return -1;
+	}
+	rc = httpd_reply_text(resp, 200, "text/plain", out.data, out.len);
+	httpd_add_header(resp, "Cache-Control", "no-store");
+	buf_free(&out);
+	return rc;
+}
+
+int bootscript_register(struct controller *ctl)
+{
+	return api_route(ctl, "GET", "/boot.ipxe", bootscript_get, API_PUBLIC,
+			 "a node's iPXE script for ?mac= (role, image version, kernel command line with the "
+			 "controller URL and a one-time enrollment token)", NULL);
+}

@@ -1,0 +1,381 @@
+/* config.c -- cloud-controller's settings: command line over configuration file, validated */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "controller.h"
+
+/* Every setting is a config file key and a --key command-line option. */
+struct config_option {
+	const char *key;
+	const char *arg;
+	const char *help;
+};
+
+static const struct config_option config_options[] = {
+	{ "listen", "ADDR:PORT", "HTTP address of the API, boot scripts and images (default " CTL_DEFAULT_LISTEN ")" },
+	{ "url", "URL", "how nodes reach the controller, http://HOST:PORT (default from listen)" },
+	{ "data-dir", "DIR", "database, images, admin key, dnsmasq files (default " CTL_DEFAULT_DATA_DIR ")" },
+	{ "pxe-dir", "DIR", "templates boot.ipxe.in and dnsmasq.conf.in (default " CTL_DEFAULT_PXE_DIR ")" },
+	{ "netboot", "off|dhcp|proxy", "run dnsmasq: own a DHCP range, or proxyDHCP beside a site DHCP server (default off)" },
+	{ "interface", "IFACE", "provisioning interface dnsmasq serves (netboot dhcp|proxy)" },
+	{ "dhcp-range", "RANGE", "dhcp: FIRST,LAST,NETMASK; proxy: the segment's NETWORK address" },
+	{ "ipxe-dir", "DIR", "TFTP root with undionly.kpxe, snponly.efi, ipxe.efi (default " CTL_DEFAULT_IPXE_DIR ")" },
+	{ "dnsmasq", "PATH", "dnsmasq binary (default " CTL_DEFAULT_DNSMASQ ")" },
+	{ "unknown-mac", "ignore|enroll", "machines not registered: ignore them, or enroll with default-role (default ignore)" },
+	{ "default-role", "ROLE", "role of auto-enrolled machines and of new machines (default " CTL_DEFAULT_ROLE ")" },
+	{ "kernel-args", "ARGS", "extra kernel arguments for every node" },
+	{ "heartbeat-interval", "SECONDS", "node heartbeat period (default 5, 1..300); 3 missed: unknown" },
+	{ "down-after", "SECONDS", "without heartbeat before a node is down (default 60)" },
+	{ "token-ttl", "SECONDS", "lifetime of an enrollment token (default 3600)" },
+	{ "log-level", "LEVEL", "error, warn, info (default) or debug" },
+	{ "syslog", "yes|no", "also log to syslog (default no)" },
+	{ "max-body", "BYTES", "largest API request body, N[K|M] (default 64K)" },
+	{ "http-connections", "N", "concurrent HTTP connections (default 512, 4..4096)" },
+	{ "http-threads", "N", "HTTP worker threads (default 1, 1..64)" },
+};
+#define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
+
+void config_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"usage: %s [OPTIONS]\n"
+		"\n"
+		"cloud-controller: netboots the fleet (dnsmasq + iPXE), enrolls nodes and serves\n"
+		"the signed JSON API under /v1, boot scripts, images and /metrics.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE                 configuration file (default " CTL_DEFAULT_CONFIG ";\n"
+		"                                    the default file may be absent)\n"
+		"  -n, --check                       check the configuration and exit\n"
+		"  -h, --help                        this text\n"
+		"  -V, --version                     print the version and exit\n",
+		prog);
+	for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s %s", config_options[i].key, config_options[i].arg);
+		fprintf(out, "      %-28s %s\n", left, config_options[i].help);
+	}
+	fprintf(out,
+		"\n"
+		"Every long option is also a key of the configuration file (\"key = value\"\n"
+		"lines, '#' comments); the command line wins over the file.\n"
+		"\n"
+		"On first start an admin API key is created and written to DATA-DIR/admin.conf\n"
+		"(mode 0600, cloudctl's configuration format).\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT stop (dnsmasq is stopped too).\n"
+		"\n"
+		"Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n");
+}
+
+static int config_copy(char *dst, size_t dstlen, const char *value, struct conf *c,
+		       const char *key, struct errmsg *err)
+{
+	char where[512];
+
+	if (strlen(value) >= dstlen) {
+		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
+			   "longer than %zu characters", dstlen - 1);
+		return -1;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+static int config_path(char *dst, size_t dstlen, struct conf *c, const char *key,
+		       const char *def, struct errmsg *err)
+{
+	const char *v;
+	char where[512];
+
+	if (conf_get_str(c, key, def, &v, err) < 0)
+		return -1;
+	if (v[0] && v[0] != '/') {
+		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
+			   "not an absolute path: \"%s\"", v);
+		return -1;
+	}
+	return config_copy(dst, dstlen, v, c, key, err);
+}
+
+/* dhcp: FIRST,LAST,NETMASK (IPv4, FIRST <= LAST); proxy: NETWORK */
+static int config_check_range(struct ctl_config *cfg, struct conf *c, struct errmsg *err)
+{
+	char where[512], copy[128], *parts[4], *save = NULL;
+	size_t n = 0;
+	struct in_addr a[3];
+
+	conf_where(c, "dhcp-range", where, sizeof(where));
+	if (cfg->dhcp_range[0] == '\0') {
+		errmsg_set(err, "dhcp-range", "required with netboot = %s",
+			   cfg->netboot == NETBOOT_DHCP ? "dhcp (FIRST,LAST,NETMASK)" : "proxy (NETWORK)");
+		return -1;
+	}
+	snprintf(copy, sizeof(copy), "%s", cfg->dhcp_range);
+	for (char *t = strtok_r(copy, ",", &save); t && n < 4; t = strtok_r(NULL, ",", &save))
+		parts[n++] = t;
+	if (cfg->netboot == NETBOOT_PROXY) {
+		if (n != 1 || inet_pton(AF_INET, parts[0], &a[0]) != 1) {
+			errmsg_set(err, where, "proxy mode wants the segment's IPv4 network address, got \"%s\"",
+				   cfg->dhcp_range);
+			return -1;
+		}
+		return 0;
+	}
+	if (n != 3) {
+		errmsg_set(err, where, "expected FIRST,LAST,NETMASK, got \"%s\"", cfg->dhcp_range);
+		return -1;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (inet_pton(AF_INET, parts[i], &a[i]) != 1) {
+			errmsg_set(err, where, "not an IPv4 address: \"%s\"", parts[i]);
+			return -1;
+		}
+	}
+	if (ntohl(a[0].s_addr) > ntohl(a[1].s_addr)) {
+		errmsg_set(err, where, "first address %s is after last address %s", parts[0], parts[1]);
+		return -1;
+	}
+	{
+		uint32_t m = ntohl(a[2].s_addr);
+		if (m == 0 || (~m & (~m + 1)) != 0) {
+			errmsg_set(err, where, "not a contiguous netmask: \"%s\"", parts[2]);
+			return -1;
+		}
+		if ((ntohl(a[0].s_addr) & m) != (ntohl(a[1].s_addr) & m)) {
+			errmsg_set(err, where, "%s and %s are not in one %s network", parts[0], parts[1], parts[2]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* http://HOST[:PORT] without a path, or derived from listen when it names an address. */
+static int config_url(struct ctl_config *cfg, struct conf *c, struct errmsg *err)
+{
+	const char *v;
+	char where[512];
+
+	if (conf_get_str(c, "url", "", &v, err) < 0)
+		return -1;
+	conf_where(c, "url", where, sizeof(where));
+	if (v[0]) {
+		const char *host = v + 7;
+		if (strncmp(v, "http://", 7) != 0 || host[0] == '\0' || host[0] == '/' ||
+		    strchr(host, '/') || strpbrk(v, " \t\"'\\<>`$")) {
+			errmsg_set(err, where, "expected http://HOST[:PORT] without a path, got \"%s\"", v);
+			return -1;
+		}
+		return config_copy(cfg->url, sizeof(cfg->url), v, c, "url", err);
+	}
+	if (cfg->listen_addr.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&cfg->listen_addr;
+		char host[INET_ADDRSTRLEN];
+		if (in->sin_addr.s_addr == htonl(INADDR_ANY)) {
+			if (cfg->netboot != NETBOOT_OFF) {
+				errmsg_set(err, "url", "required when listen names no address (nodes must know where the controller is)");
+				return -1;
+			}
+			snprintf(cfg->url, sizeof(cfg->url), "http://127.0.0.1:%u", ntohs(in->sin_port));
+			return 0;
+		}
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(cfg->url, sizeof(cfg->url), "http://%s:%u", host, ntohs(in->sin_port));
+		return 0;
+	}
+	errmsg_set(err, "url", "required when listening on IPv6");
+	return -1;
+}
+
+int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	static const char *const modes[] = { "off", "dhcp", "proxy", NULL };
+	static const char *const policies[] = { "ignore", "enroll", NULL };
+	unsigned long long n;
+	const char *v;
+	char where[512];
+	int i;
+
+	if (conf_get_str(c, "listen", CTL_DEFAULT_LISTEN, &v, err) < 0 ||
+	    config_copy(cfg->listen, sizeof(cfg->listen), v, c, "listen", err) < 0 ||
+	    httpd_parse_listen(v, &cfg->listen_addr, &cfg->listen_len,
+			       conf_where(c, "listen", where, sizeof(where)), err) < 0)
+		return -1;
+	if (config_path(cfg->data_dir, sizeof(cfg->data_dir), c, "data-dir", CTL_DEFAULT_DATA_DIR, err) < 0 ||
+	    config_path(cfg->pxe_dir, sizeof(cfg->pxe_dir), c, "pxe-dir", CTL_DEFAULT_PXE_DIR, err) < 0 ||
+	    config_path(cfg->ipxe_dir, sizeof(cfg->ipxe_dir), c, "ipxe-dir", CTL_DEFAULT_IPXE_DIR, err) < 0 ||
+	    config_path(cfg->dnsmasq, sizeof(cfg->dnsmasq), c, "dnsmasq", CTL_DEFAULT_DNSMASQ, err) < 0)
+		return -1;
+	if (cfg->data_dir[0] == '\0') {
+		errmsg_set(err, conf_where(c, "data-dir", where, sizeof(where)), "must not be empty");
+		return -1;
+	}
+	if (conf_get_enum(c, "netboot", modes, NETBOOT_OFF, &i, err) < 0)
+		return -1;
+	cfg->netboot = (enum netboot_mode)i;
+	if (conf_get_str(c, "interface", "", &v, err) < 0)
+		return -1;
+	if (strlen(v) >= IF_NAMESIZE || strpbrk(v, "/ \t,")) {
+		errmsg_set(err, conf_where(c, "interface", where, sizeof(where)),
+			   "not an interface name (at most %d characters, no '/', ',' or spaces): \"%s\"",
+			   IF_NAMESIZE - 1, v);
+		return -1;
+	}
+	strcpy(cfg->interface, v);
+	if (conf_get_str(c, "dhcp-range", "", &v, err) < 0 ||
+	    config_copy(cfg->dhcp_range, sizeof(cfg->dhcp_range), v, c, "dhcp-range", err) < 0)
+		return -1;
+	if (cfg->netboot != NETBOOT_OFF) {
+		if (cfg->interface[0] == '\0') {
+			errmsg_set(err, "interface", "required with netboot = %s", modes[cfg->netboot]);
+			return -1;
+		}
+		if (config_check_range(cfg, c, err) < 0)
+			return -1;
+	}
+	if (conf_get_enum(c, "unknown-mac", policies, UNKNOWN_IGNORE, &i, err) < 0)
+		return -1;
+	cfg->unknown_mac = (enum unknown_policy)i;
+	if (conf_get_str(c, "default-role", CTL_DEFAULT_ROLE, &v, err) < 0)
+		return -1;
+	if (!util_name_valid(v, 63)) {
+		errmsg_set(err, conf_where(c, "default-role", where, sizeof(where)),
+			   "not a role name (a-z, 0-9 and '-', at most 63): \"%s\"", v);
+		return -1;
+	}
+	strcpy(cfg->default_role, v);
+	if (conf_get_str(c, "kernel-args", "", &v, err) < 0 ||
+	    config_copy(cfg->kernel_args, sizeof(cfg->kernel_args), v, c, "kernel-args", err) < 0)
+		return -1;
+	for (const char *p = v; *p; p++) {
+		if ((unsigned char)*p < 0x20 || strchr("\"'\\$`{}", *p)) {
+			errmsg_set(err, conf_where(c, "kernel-args", where, sizeof(where)),
+				   "contains a character not allowed on a kernel command line in an iPXE script: '%c'",
+				   *p >= 0x20 ? *p : '?');
+			return -1;
+		}
+	}
+	if (conf_get_uint(c, "heartbeat-interval", CTL_DEFAULT_HEARTBEAT, 1, 300, &n, err) < 0)
+		return -1;
+	cfg->heartbeat_interval = (unsigned)n;
+	if (conf_get_uint(c, "down-after", CTL_DEFAULT_DOWN_AFTER, 1, 86400, &n, err) < 0)
+		return -1;
+	cfg->down_after = (unsigned)n;
+	if (cfg->down_after <= CTL_MISSED_HEARTBEATS * cfg->heartbeat_interval) {
+		errmsg_set(err, conf_where(c, "down-after", where, sizeof(where)),
+			   "%u s must be longer than %d missed heartbeats (%u s)", cfg->down_after,
+			   CTL_MISSED_HEARTBEATS, CTL_MISSED_HEARTBEATS * cfg->heartbeat_interval);
+		return -1;
+	}
+	if (conf_get_uint(c, "token-ttl", CTL_DEFAULT_TOKEN_TTL, 10, 7 * 86400, &n, err) < 0)
+		return -1;
+	cfg->token_ttl = (unsigned)n;
+	if (conf_get_enum(c, "log-level", levels, LOG_LEVEL_INFO, &i, err) < 0)
+		return -1;
+	cfg->log_level = (enum log_level)i;
+	if (conf_get_bool(c, "syslog", 0, &cfg->syslog, err) < 0)
+		return -1;
+	if (conf_get_size(c, "max-body", CTL_DEFAULT_MAX_BODY, 1024, 16ULL << 20, &cfg->max_body, err) < 0)
+		return -1;
+	if (conf_get_uint(c, "http-connections", CTL_DEFAULT_HTTP_CONNECTIONS, 4, 4096, &n, err) < 0)
+		return -1;
+	cfg->http_connections = (unsigned)n;
+	if (conf_get_uint(c, "http-threads", 1, 1, 64, &n, err) < 0)
+		return -1;
+	cfg->http_threads = (unsigned)n;
+	if (config_url(cfg, c, err) < 0)
+		return -1;
+	return conf_check_unknown(c, err);
+}
+
+int config_load(int argc, char **argv, struct ctl_config *cfg, enum config_action *action,
+		struct errmsg *err)
+{
+	struct option longopts[CONFIG_NOPTIONS + 5];
+	struct conf c = CONF_INIT;
+	const char *config = NULL;
+	int opt, longindex, rc = -1;
+	size_t n = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	*action = CONFIG_RUN;
+	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[n++] = (struct option){ "check", no_argument, NULL, 'n' };
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+	for (size_t i = 0; i < CONFIG_NOPTIONS; i++)
+		longopts[n++] = (struct option){ config_options[i].key, required_argument, NULL, 0 };
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	optind = 0; /* full reset, so that tests can parse several command lines */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:nhV", longopts, &longindex)) != -1) {
+		switch (opt) {
+		case 0:
+			if (conf_set(&c, longopts[longindex].name, optarg) < 0) {
+				errmsg_set(err, "command line", "out of memory");
+				goto out;
+			}
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			*action = CONFIG_CHECK;
+			break;
+		case 'h':
+			*action = CONFIG_HELP;
+			rc = 0;
+			goto out;
+		case 'V':
+			*action = CONFIG_VERSION;
+			rc = 0;
+			goto out;
+		case ':':
+			errmsg_set(err, "command line", "option %s needs a value", argv[optind - 1]);
+			goto out;
+		default:
+			errmsg_set(err, "command line", "unknown option %s", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		errmsg_set(err, "command line", "unexpected argument \"%s\"", argv[optind]);
+		goto out;
+	}
+	/* file settings go first so that command-line settings override them */
+	{
+		struct conf file = CONF_INIT;
+		const char *path = config ? config : CTL_DEFAULT_CONFIG;
+
+		if (conf_load_file(&file, path, err) < 0) {
+			if (config != NULL || errno != ENOENT) {
+				conf_free(&file);
+				goto out;
+			}
+			*err = (struct errmsg){ 0 }; /* the default file may be absent */
+			path = "";
+		}
+		for (size_t i = 0; i < c.count; i++) {
+			if (conf_set(&file, c.entries[i].key, c.entries[i].value) < 0) {
+				conf_free(&file);
+				errmsg_set(err, "command line", "out of memory");
+				goto out;
+			}
+		}
+		conf_free(&c);
+		c = file;
+		snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", path);
+	}
+	rc = config_from_conf(&c, cfg, err);
+out:
+	conf_free(&c);
+	return rc;
+}

@@ -1,0 +1,290 @@
+/* controller.h -- cloud-controller: configuration, store, API, netboot, images, enrollment */
+#ifndef CLOUDD_CONTROLLER_H
+#define CLOUDD_CONTROLLER_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "errmsg.h"
+#include "httpd.h"
+#include "log.h"
+
+/* Defaults (paths, limits and their units) */
+#define CTL_DEFAULT_CONFIG "/etc/cloudd/controller.conf"
+#define CTL_DEFAULT_LISTEN ":8080"
+#define CTL_DEFAULT_DATA_DIR "/var/lib/cloud-controller"
+#define CTL_DEFAULT_IPXE_DIR "/usr/lib/ipxe"	  /* undionly.kpxe, snponly.efi, ipxe.efi */
+#define CTL_DEFAULT_PXE_DIR "/usr/share/cloudd/pxe" /* boot.ipxe.in, dnsmasq.conf.in */
+#define CTL_DEFAULT_DNSMASQ "/usr/sbin/dnsmasq"
+#define CTL_DEFAULT_ROLE "hypervisor"
+#define CTL_DEFAULT_MAX_BODY (64 * 1024)	/* bytes of an API request body */
+#define CTL_DEFAULT_HTTP_CONNECTIONS 512	/* concurrent HTTP connections */
+#define CTL_DEFAULT_HEARTBEAT 5			/* seconds between node heartbeats */
+#define CTL_DEFAULT_DOWN_AFTER 60		/* seconds without heartbeat before "down" */
+#define CTL_DEFAULT_TOKEN_TTL 3600		/* seconds an enrollment token stays valid */
+#define CTL_MISSED_HEARTBEATS 3			/* missed heartbeats before "unknown" */
+#define CTL_LIST_DEFAULT 100			/* items per page of a list */
+#define CTL_LIST_MAX 1000			/* largest page a client may ask for */
+#define CTL_MAX_LABELS 32			/* labels per machine */
+#define CTL_DNSMASQ_BACKOFF_MAX 30		/* seconds between dnsmasq restarts, at most */
+
+#define EXIT_USAGE 100
+#define EXIT_SYSTEM 111
+
+/* --- config.c ---------------------------------------------------------------- */
+
+enum netboot_mode { NETBOOT_OFF, NETBOOT_DHCP, NETBOOT_PROXY };
+enum unknown_policy { UNKNOWN_IGNORE, UNKNOWN_ENROLL };
+
+struct ctl_config {
+	char config_path[PATH_MAX];
+	char listen[128];
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_len;
+	char url[256];		   /* how nodes reach the controller: http://HOST:PORT */
+	char data_dir[PATH_MAX];
+	char pxe_dir[PATH_MAX];	   /* templates boot.ipxe.in, dnsmasq.conf.in */
+	enum netboot_mode netboot;
+	char interface[IF_NAMESIZE];
+	char dhcp_range[128];	   /* dhcp: "FIRST,LAST,NETMASK"; proxy: "NETWORK" */
+	char ipxe_dir[PATH_MAX];
+	char dnsmasq[PATH_MAX];
+	enum unknown_policy unknown_mac;
+	char default_role[64];
+	char kernel_args[512];	   /* extra kernel arguments for every node */
+	unsigned heartbeat_interval;
+	unsigned down_after;
+	unsigned token_ttl;
+	enum log_level log_level;
+	int syslog;
+	unsigned long long max_body;
+	unsigned http_connections;
+	unsigned http_threads;
+};
+
+enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
+
+/* Command line over configuration file, validated (err names file:line or option). */
+int config_load(int argc, char **argv, struct ctl_config *cfg, enum config_action *action,
+		struct errmsg *err);
+struct conf;
+int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err);
+void config_usage(FILE *out, const char *prog);
+
+/* --- util.c ------------------------------------------------------------------ */
+
+/* "prefix-" + 16 random hex digits */
+int util_new_id(char *out, size_t outlen, const char *prefix);
+/* n random bytes as 2n hex digits */
+int util_random_hex(char *out, size_t outlen, size_t nbytes);
+/* RFC 3339 UTC "2026-01-02T03:04:05Z" */
+const char *util_time_str(time_t t, char *out, size_t outlen);
+json_t *util_time_json(long long t);
+/* Normalises a MAC ("AA-BB-..", "aa:bb:..") to lower case with colons; -1 when not one. */
+int util_mac_parse(const char *text, char out[18]);
+/* [a-z0-9][a-z0-9-]{0,62}: roles, names, label keys */
+int util_name_valid(const char *s, size_t max);
+/* [A-Za-z0-9][A-Za-z0-9._+-]{0,63}: image versions */
+int util_version_valid(const char *s);
+int util_ipv4_valid(const char *s);
+int util_mkdir_p(const char *path, mode_t mode);
+
+/* --- db.c -------------------------------------------------------------------- */
+
+/*
+ * One SQLite connection in WAL mode, shared by the HTTP thread, the main loop
+ * and background operations under db->lock. Every write is one transaction,
+ * committed (synchronous=FULL) before the caller answers.
+ */
+struct db {
+	sqlite3 *h;
+	pthread_mutex_t lock;
+	unsigned long long changes; /* bumped on every committed write (caches key on it) */
+};
+
+int db_open(struct db *db, const char *path, struct errmsg *err);
+void db_close(struct db *db);
+/* The schema version after migrations. */
+int db_schema_version(struct db *db);
+void db_lock(struct db *db);
+void db_unlock(struct db *db);
+/* Under the lock: BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+/* Runs one statement with text parameters (NULL binds NULL); -1 and logs on error. */
+int db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
+/* Prepares, logs on failure. */
+sqlite3_stmt *db_prepare(struct db *db, const char *sql);
+/* Binds a text parameter or NULL. */
+int db_bind_text(sqlite3_stmt *st, int idx, const char *value);
+const char *db_col_text(sqlite3_stmt *st, int col);
+/* Records an event (inside the caller's transaction). */
+int db_event(struct db *db, const char *type, const char *subject, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* "PRAGMA integrity_check" == "ok" */
+int db_integrity_ok(struct db *db);
+
+/* --- auth.c ------------------------------------------------------------------ */
+
+enum auth_role { AUTH_ROLE_ADMIN, AUTH_ROLE_NODE, AUTH_ROLE_USER };
+
+struct auth_principal {
+	char key_id[72];
+	enum auth_role role;
+	char account_id[40];
+	char node_id[40]; /* for AUTH_ROLE_NODE */
+};
+
+/*
+ * Creates the first admin key when there is none and writes it (URL, key,
+ * secret in cloudctl's config format) to path with mode 0600. Returns 1 when a
+ * key was created, 0 when one existed, -1 on error.
+ */
+int auth_bootstrap(struct db *db, const char *path, const char *url);
+/* Creates a key; secret must hold 65 bytes. */
+int auth_key_create(struct db *db, enum auth_role role, const char *account_id,
+		    const char *node_id, char key_id[72], char secret[65]);
+/*
+ * Verifies a signed request. Returns 0 and fills who, or -1 with why (a
+ * message for the 401).
+ */
+struct sign_query_arg;
+int auth_verify(struct db *db, const char *authorization, const char *method, const char *path,
+		const struct sign_query_arg *args, size_t nargs, const char *body, size_t body_len,
+		time_t now, struct auth_principal *who, char *why, size_t whylen);
+
+/* --- images.c ---------------------------------------------------------------- */
+
+struct controller;
+#define IMAGE_FILES { "vmlinuz", "initramfs.img", "SHA256SUMS", "manifest.json" }
+
+/* Parses SHA256SUMS text; finds the digest of name. */
+int images_sums_lookup(const char *sums, const char *name, char hex[65]);
+/* Starts an import of source_dir as version in the background (op_id tracks it). */
+int images_import_start(struct controller *ctl, const char *version, const char *source_dir,
+			const char *op_id);
+/* The default version ("" when none). */
+int images_default(struct db *db, char *out, size_t outlen);
+/* Registers GET /images/{version}/{file}. */
+int images_register(struct controller *ctl);
+/* Parses a Range value for a file of size bytes: 0 ok, -1 unsatisfiable, 1 ignore (serve whole). */
+int images_parse_range(const char *value, unsigned long long size, unsigned long long *start,
+		       unsigned long long *len);
+
+/* --- bootscript.c ------------------------------------------------------------ */
+
+struct bootscript_vars {
+	const char *image_url;
+	const char *controller;
+	const char *role;
+	const char *kernel_args;
+};
+
+/* Substitutes @NAME@ placeholders; unknown placeholders fail with err filled. */
+int template_render(const char *tmpl, const char *const *names, const char *const *values,
+		    size_t n, struct buf *out, struct errmsg *err);
+int bootscript_render(const char *tmpl, const struct bootscript_vars *v, struct buf *out,
+		      struct errmsg *err);
+int bootscript_register(struct controller *ctl);
+
+/* --- netboot.c --------------------------------------------------------------- */
+
+/* Renders dnsmasq's configuration for cfg from the template text. */
+int netboot_render(const struct ctl_config *cfg, const char *tmpl, const char *hosts_path,
+		   struct buf *out, struct errmsg *err);
+/* Writes the configuration and starts dnsmasq (no-op when netboot is off). */
+int netboot_start(struct controller *ctl);
+/* Called from the main loop: restarts dnsmasq if it died (with backoff), reloads hosts if asked. */
+void netboot_tick(struct controller *ctl);
+/* Asks for the known-MAC list to be rewritten and dnsmasq to re-read it. */
+void netboot_hosts_changed(struct controller *ctl);
+void netboot_stop(struct controller *ctl);
+
+/* --- nodes.c ----------------------------------------------------------------- */
+
+/* Marks nodes unknown / down from their last heartbeat; one event per change. */
+int nodes_sweep(struct controller *ctl, time_t now);
+/* Issues a one-time enrollment token for mac (stored hashed). */
+int nodes_issue_token(struct controller *ctl, const char *mac, const char *machine_id,
+		      char token[65]);
+
+/* --- api.c and api_*.c ------------------------------------------------------- */
+
+#define API_PUBLIC 0x1 /* no signature needed */
+#define API_ADMIN 0x2  /* admin keys only */
+#define API_NODE 0x4   /* node credentials allowed */
+
+typedef int (*api_fn)(struct controller *ctl, const struct auth_principal *who,
+		      struct httpd_request *req, struct httpd_response *resp);
+
+struct api_route {
+	struct controller *ctl;
+	api_fn fn;
+	unsigned flags;
+	const char *method, *pattern;
+	const char *summary;	   /* for /v1/openapi.json */
+	const char *request_schema; /* JSON Schema text of the body, or NULL */
+};
+
+/* Registers a handler behind signature checking (unless API_PUBLIC) and role checks. */
+int api_route(struct controller *ctl, const char *method, const char *pattern, api_fn fn,
+	      unsigned flags, const char *summary, const char *request_schema);
+/* The client's IP address as text ("" when unknown). */
+const char *api_client_addr(struct httpd_request *req, char *out, size_t outlen);
+int api_register(struct controller *ctl);
+int api_nodes_register(struct controller *ctl);
+int api_machines_register(struct controller *ctl);
+int api_images_register(struct controller *ctl);
+
+/* Body helpers: 0 ok; -1 when the reply (4xx) is already filled. */
+int api_parse_body(struct httpd_request *req, struct httpd_response *resp, json_t **out);
+/* Rejects members not in the NULL-terminated list allowed (400). */
+int api_check_fields(json_t *obj, const char *const *allowed, struct httpd_response *resp);
+/* Rejects query arguments not in allowed (400). */
+int api_check_query(struct httpd_request *req, const char *const *allowed,
+		    struct httpd_response *resp);
+/* limit (1..CTL_LIST_MAX) and cursor from the query. */
+int api_page(struct httpd_request *req, struct httpd_response *resp, long long *limit,
+	     const char **cursor);
+/* {"items": items, "next_cursor": cursor or null} */
+int api_reply_list(struct httpd_response *resp, json_t *items, const char *next_cursor);
+/* Creates an operation row (pending). */
+int api_operation_create(struct db *db, const char *type, const char *target, char id[40]);
+int api_operation_finish(struct db *db, const char *id, int ok, const char *reason);
+json_t *api_openapi(struct controller *ctl);
+
+/* --- the controller ---------------------------------------------------------- */
+
+struct netboot;
+
+struct ctl_counters {
+	pthread_mutex_t lock;
+	unsigned long long boot_known, boot_enrolled, boot_ignored, boot_bad;
+	unsigned long long image_ok, image_partial, image_not_modified, image_not_found;
+	unsigned long long image_bytes;
+};
+
+struct controller {
+	struct ctl_config cfg;
+	struct db db;
+	struct httpd *http;
+	struct netboot *netboot;
+	struct ctl_counters counters;
+	time_t started;
+	char images_dir[PATH_MAX];
+	char boot_template[PATH_MAX];
+	struct api_route routes[96];
+	size_t nroutes;
+};
+
+#endif

@@ -1,0 +1,142 @@
+/* main.c -- cloud-controller: start-up, signal handling and the supervision loop */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "controller.h"
+#include "fsutil.h"
+
+/* Signals, plus once a second: node liveness and dnsmasq supervision. */
+static int main_loop(struct controller *ctl, int sfd)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+		int n = poll(&pfd, 1, 1000);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n > 0 && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+				log_info("signal %s: stopping", strsignal((int)si.ssi_signo));
+				return 0;
+			}
+		}
+		if (nodes_sweep(ctl, time(NULL)) < 0)
+			log_warn("node liveness check failed");
+		netboot_tick(ctl);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct controller ctl;
+	struct errmsg err = { 0 };
+	enum config_action action;
+	struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
+	char msg[1024], addr[128], path[PATH_MAX];
+	sigset_t mask;
+	int sfd, rc = EXIT_SYSTEM, r;
+
+	if (config_load(argc, argv, &ctl.cfg, &action, &err) < 0) {
+		fprintf(stderr, "cloud-controller: %s\n", errmsg_str(&err, msg, sizeof(msg)));
+		if (strcmp(err.field, "command line") == 0)
+			fprintf(stderr, "cloud-controller: see cloud-controller --help\n");
+		return EXIT_USAGE;
+	}
+	switch (action) {
+	case CONFIG_HELP:
+		config_usage(stdout, "cloud-controller");
+		return 0;
+	case CONFIG_VERSION:
+		printf("cloud-controller %s\n", CLOUDD_VERSION);
+		return 0;
+	case CONFIG_CHECK:
+		printf("cloud-controller: configuration ok (%s)\n",
+		       ctl.cfg.config_path[0] ? ctl.cfg.config_path : "defaults and command line");
+		return 0;
+	case CONFIG_RUN:
+		break;
+	}
+
+	log_init("cloud-controller", ctl.cfg.log_level, ctl.cfg.syslog);
+	ctl.started = time(NULL);
+	pthread_mutex_init(&ctl.counters.lock, NULL);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return EXIT_SYSTEM;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	umask(022);
+	if (util_mkdir_p(ctl.cfg.data_dir, 0700) < 0 ||
+	    fs_path(ctl.images_dir, sizeof(ctl.images_dir), "%s/images", ctl.cfg.data_dir) < 0 ||
+	    util_mkdir_p(ctl.images_dir, 0755) < 0) {
+		log_error("data directory %s: %s", ctl.cfg.data_dir, strerror(errno));
+		goto err_sfd;
+	}
+	if (fs_path(path, sizeof(path), "%s/controller.db", ctl.cfg.data_dir) < 0 ||
+	    db_open(&ctl.db, path, &err) < 0) {
+		log_error("%s", errmsg_str(&err, msg, sizeof(msg)));
+		goto err_sfd;
+	}
+	log_info("database %s: schema version %d", path, db_schema_version(&ctl.db));
+	if (fs_path(path, sizeof(path), "%s/admin.conf", ctl.cfg.data_dir) < 0 ||
+	    (r = auth_bootstrap(&ctl.db, path, ctl.cfg.url)) < 0) {
+		log_error("creating the first admin key: %s", strerror(errno));
+		goto err_db;
+	}
+	if (r == 1)
+		log_info("created the first admin key; cloudctl configuration written to %s (root only)", path);
+	else
+		log_info("admin key file: %s", path);
+
+	ctl.http = httpd_new();
+	if (ctl.http == NULL || api_register(&ctl) < 0) {
+		log_error("setting up the HTTP routes: %s", strerror(errno));
+		goto err_http;
+	}
+	limits.max_body = ctl.cfg.max_body;
+	limits.max_connections = ctl.cfg.http_connections;
+	httpd_addr_str((struct sockaddr *)&ctl.cfg.listen_addr, addr, sizeof(addr));
+	if (httpd_start(ctl.http, (struct sockaddr *)&ctl.cfg.listen_addr, ctl.cfg.listen_len, &limits) < 0) {
+		log_error("cannot serve HTTP on %s: %s", addr, strerror(errno));
+		goto err_http;
+	}
+	log_info("cloud-controller %s serving HTTP on %s (port %u), nodes reach it as %s", CLOUDD_VERSION, addr,
+		 httpd_port(ctl.http), ctl.cfg.url);
+	if (netboot_start(&ctl) < 0) {
+		log_error("netboot could not start; fix the configuration above");
+		rc = EXIT_USAGE;
+		goto err_stop;
+	}
+	if (main_loop(&ctl, sfd) < 0)
+		log_error("main loop: %s", strerror(errno));
+	else
+		rc = 0;
+err_stop:
+	netboot_stop(&ctl);
+	httpd_stop(ctl.http);
+	log_info("stopped");
+err_http:
+	httpd_free(ctl.http);
+err_db:
+	db_close(&ctl.db);
+err_sfd:
+	close(sfd);
+	return rc;
+}

@@ -1,0 +1,112 @@
+/* nodes.c -- node liveness (up / unknown / down from heartbeats) and one-time enrollment tokens */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "controller.h"
+#include "sign.h"
+
+int nodes_issue_token(struct controller *ctl, const char *mac, const char *machine_id,
+		      char token[65])
+{
+	char digest[SIGN_HEX_LEN + 1];
+	sqlite3_stmt *st;
+	time_t now = time(NULL);
+	int rc = -1;
+
+	if (util_random_hex(token, 65, 32) < 0)
+		return -1;
+	sign_sha256_hex(token, strlen(token), digest);
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0)
+		goto out;
+	st = db_prepare(&ctl->db, "DELETE FROM enroll_tokens WHERE expires_at < ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)now - 86400);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	st = db_prepare(&ctl->db, "INSERT INTO enroll_tokens (token_sha256, mac, machine_id, created_at,"
+				  " expires_at) VALUES (?, ?, ?, ?, ?)");
+	if (st == NULL) {
+		db_rollback(&ctl->db);
+		goto out;
+	}
+	db_bind_text(st, 1, digest);
+	db_bind_text(st, 2, mac);
+	db_bind_text(st, 3, machine_id);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now + ctl->cfg.token_ttl);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		db_rollback(&ctl->db);
+		errno = EIO;
+		goto out;
+	}
+	sqlite3_finalize(st);
+	rc = db_commit(&ctl->db);
+out:
+	db_unlock(&ctl->db);
+	return rc;
+}
+
+/*
+ * A node that missed CTL_MISSED_HEARTBEATS heartbeats is "unknown" (it may be
+ * busy or the network may be flaky), one silent for down_after seconds is
+ * "down". Every change is an event, in the same transaction.
+ */
+int nodes_sweep(struct controller *ctl, time_t now)
+{
+	struct change {
+		char id[40];
+		const char *state;
+		long long silent;
+	} changes[64];
+	size_t n = 0;
+	long long unknown_after = (long long)CTL_MISSED_HEARTBEATS * ctl->cfg.heartbeat_interval;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT id, state, last_heartbeat FROM nodes WHERE state != 'down'"
+				  " AND last_heartbeat < ? LIMIT 64");
+	if (st == NULL) {
+		db_unlock(&ctl->db);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - unknown_after));
+	while (sqlite3_step(st) == SQLITE_ROW && n < 64) {
+		const char *state = db_col_text(st, 1);
+		long long silent = (long long)now - sqlite3_column_int64(st, 2);
+		const char *next = silent > (long long)ctl->cfg.down_after ? "down" : "unknown";
+
+		if (strcmp(state, next) == 0)
+			continue;
+		snprintf(changes[n].id, sizeof(changes[n].id), "%s", db_col_text(st, 0));
+		changes[n].state = next;
+		changes[n].silent = silent;
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (n == 0)
+		goto out;
+	if (db_begin(&ctl->db) < 0) {
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *p[2] = { changes[i].state, changes[i].id };
+		if (db_exec(&ctl->db, "UPDATE nodes SET state = ?, state_changed_at = strftime('%s','now')"
+				      " WHERE id = ?", 2, p) < 0 ||
+		    db_event(&ctl->db, "node.state", changes[i].id, "node %s is %s: no heartbeat for %lld s",
+			     changes[i].id, changes[i].state, changes[i].silent) < 0) {
+			db_rollback(&ctl->db);
+			rc = -1;
+			goto out;
+		}
+	}
+	rc = db_commit(&ctl->db);
+out:
+	db_unlock(&ctl->db);
+	return rc;
+}
