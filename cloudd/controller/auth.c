@@ -132,6 +132,10 @@ int auth_verify(struct db *db, const char *authorization, const char *method, co
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
+	{
+		log_debug("auth: key %s method %s path %s query \"%s\" body %zu bytes expires %lld", auth.key_id,
+			  method, path, query, body_len, auth.expires);
+	}
 	free(query);
 	if (!sign_equal(expected, auth.signature, SIGN_HEX_LEN) || !found) {
 		snprintf(why, whylen, "bad signature or unknown key");

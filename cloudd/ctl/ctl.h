@@ -1,0 +1,56 @@
+/* ctl.h -- cloudctl: configuration, API calls, output as tables or JSON */
+#ifndef CLOUDD_CTL_H
+#define CLOUDD_CTL_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "errmsg.h"
+#include "httpc.h"
+
+#define EXIT_API 1	 /* the API refused the request (its message is printed) */
+#define EXIT_USAGE 100
+#define EXIT_SYSTEM 111
+#define CTL_TIMEOUT 30	 /* seconds per API request */
+#define CTL_WAIT_MAX 900 /* seconds --wait follows an operation */
+
+struct ctl_settings {
+	char url[256];
+	char key[80];
+	char secret[160];
+	char config_path[PATH_MAX];
+	int json; /* -o json */
+};
+
+/*
+ * Reads the configuration file (path, or $CLOUDD_CONFIG, or
+ * ~/.config/cloudd/config; "url = ..", "key = ..", "secret = .." lines), then
+ * lets CLOUDD_URL, CLOUDD_KEY and CLOUDD_SECRET override it. The file may be
+ * absent when the environment has everything. envp-style lookups go through
+ * getenv_fn so tests can supply their own environment.
+ */
+int ctl_settings_load(struct ctl_settings *s, const char *path, const char *(*getenv_fn)(const char *),
+		      struct errmsg *err);
+
+/* One column of a table: header and a member path "a.b" of each item. */
+struct ctl_column {
+	const char *header;
+	const char *path;
+	const char *format; /* NULL, "bytes" (human sizes), "labels" (k=v,k=v) */
+};
+
+/* Renders items (an array of objects) as an aligned table. */
+int ctl_table(const struct ctl_column *cols, size_t ncols, json_t *items, struct buf *out);
+/* A value as table text: strings as is, null "-", numbers, bytes as 2.0G. */
+void ctl_cell(json_t *v, const char *format, char *out, size_t outlen);
+/* Member by dotted path. */
+json_t *ctl_path(json_t *doc, const char *path);
+
+/* Runs a command line (argv after global options); returns the exit code. */
+int ctl_run(struct ctl_settings *s, int argc, char **argv);
+void ctl_usage(FILE *out);
+
+#endif
