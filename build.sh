@@ -23,7 +23,7 @@ Commands:
   cloudd          build the C programs (out/bin/)
   image           assemble the node image (out/vmlinuz, out/initramfs.img, ...)
   test [LAYER..]  build if needed, then run the test layers (default: all of
-                  unit integration boot e2e); the last line is the total
+                  unit integration fuzz boot e2e); the last line is the total
   bench [NAME..]  build if needed, then run the benchmarks in tests/bench
   lab [down]      start (or tear down) a lab: controller and netbooted nodes
   clean [--all]   remove out/ (and with --all the build cache)
@@ -245,7 +245,7 @@ build_all() {
 
 # --- test and bench ----------------------------------------------------------
 
-ALL_LAYERS=(unit integration boot e2e)
+ALL_LAYERS=(unit integration fuzz boot e2e)
 
 do_test() {
 	local layers=("$@") layer failed=()
