@@ -1,8 +1,10 @@
-/* api.c -- cloudd's HTTP routes: /health, /metrics, /v1/sysinfo (state routes live in converge.c) */
+/* api.c -- cloudd's HTTP routes: /health, /metrics, /v1/sysinfo, /v1/filters (state routes live in converge.c) */
 #include <errno.h>
 #include <string.h>
 
 #include "cloudd.h"
+#include "converge.h"
+#include "filter.h"
 
 double cloudd_uptime(const struct cloudd *d)
 {
@@ -21,6 +23,8 @@ static int api_health(struct httpd_request *req, struct httpd_response *resp, vo
 	json_t *doc;
 
 	(void)req;
+	if (d->conv)
+		healthy = converge_healthy(d->conv, why, sizeof(why));
 	doc = json_pack("{s:s,s:s,s:f}", "status", healthy ? "ok" : "unhealthy", "version",
 			CLOUDD_VERSION, "uptime_seconds", cloudd_uptime(d));
 	if (doc && !healthy)
@@ -49,11 +53,20 @@ static int api_sysinfo(struct httpd_request *req, struct httpd_response *resp, v
 	return httpd_reply_json(resp, 200, sysinfo_collect(&src));
 }
 
+static int api_filters(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	(void)req, (void)ctx;
+	return httpd_reply_json(resp, 200, filter_status_json());
+}
+
 int api_register(struct cloudd *d)
 {
 	if (httpd_route(d->http, "GET", "/health", api_health, d) < 0 ||
 	    httpd_route(d->http, "GET", "/metrics", api_metrics, d) < 0 ||
 	    httpd_route(d->http, "GET", "/v1/sysinfo", api_sysinfo, d) < 0)
+		return -1;
+	if (d->conv && (converge_register_routes(d->conv, d->http) < 0 ||
+			httpd_route(d->http, "GET", "/v1/filters", api_filters, d) < 0))
 		return -1;
 	return 0;
 }

@@ -9,28 +9,62 @@
 #include <unistd.h>
 
 #include "cloudd.h"
+#include "converge.h"
+#include "filter.h"
 
+/*
+ * The backend operations of the convergence engine (converge.h). Operations
+ * left NULL are reported as unavailable in /v1/state when a document needs
+ * them; the guest, volume, template and guest-network modules fill them in.
+ */
+static void main_backend(struct converge_backend *be)
+{
+	memset(be, 0, sizeof(*be));
+}
+
+/* Polls the signals, the state file's directory and the convergence timer. */
 static int main_loop(struct cloudd *d, int sfd)
 {
-	(void)d;
-	for (;;) {
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-		struct signalfd_siginfo si;
+	unsigned next = d->conv ? converge_pass(d->conv) : 3600;
 
-		if (poll(&pfd, 1, -1) < 0) {
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = d->conv ? converge_watch_fd(d->conv) : -1, .events = POLLIN } };
+		struct signalfd_siginfo si;
+		int n;
+
+		n = poll(pfd, 2, (int)next * 1000);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		if (n == 0) {
+			next = d->conv ? converge_pass(d->conv) : 3600;
+			continue;
+		}
+		if (pfd[1].revents & POLLIN) {
+			if (converge_watch_event(d->conv)) {
+				log_info("%s changed: re-reading it", d->cfg.state_path);
+				converge_reload(d->conv);
+				next = converge_pass(d->conv);
+			}
+		}
+		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			log_info("signal %s: stopping", strsignal((int)si.ssi_signo));
+			log_info("signal %s: stopping (guests keep running)", strsignal((int)si.ssi_signo));
 			return 0;
 		case SIGHUP:
-			log_info("SIGHUP: nothing to reload (no desired-state file)");
+			if (d->conv == NULL) {
+				log_info("SIGHUP: no desired-state file to re-read");
+				break;
+			}
+			log_info("SIGHUP: re-reading %s", d->cfg.state_path);
+			converge_reload(d->conv);
+			next = converge_pass(d->conv);
 			break;
 		}
 	}
@@ -42,9 +76,14 @@ int main(int argc, char **argv)
 	struct errmsg err = { 0 };
 	enum config_action action;
 	struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
+	struct converge_backend backend;
 	char msg[1024], addr[128];
 	sigset_t mask;
 	int sfd, rc = EXIT_SYSTEM;
+
+	/* `cloudd filter ...`: the guest filter tool (filter.h) */
+	if (argc > 1 && strcmp(argv[1], "filter") == 0)
+		return filter_cli(argc - 1, argv + 1);
 
 	if (config_load(argc, argv, &d.cfg, &action, &err) < 0) {
 		fprintf(stderr, "cloudd: %s\n", errmsg_str(&err, msg, sizeof(msg)));
@@ -88,6 +127,16 @@ int main(int argc, char **argv)
 		goto err_sfd;
 	}
 	d.kvm = sysinfo_kvm_probe("/dev/kvm");
+	if (d.cfg.state_path[0]) {
+		main_backend(&backend);
+		d.conv = converge_new(&d.cfg, &backend);
+		if (d.conv == NULL)
+			goto err_conv;
+		/* the last good document is kept: a bad file at start leaves nothing to run */
+		converge_reload(d.conv);
+		if (converge_start(d.conv) < 0)
+			goto err_conv;
+	}
 	d.http = httpd_new();
 	if (d.http == NULL || api_register(&d) < 0) {
 		log_error("setting up the HTTP routes: %s", strerror(errno));
@@ -100,8 +149,9 @@ int main(int argc, char **argv)
 		log_error("cannot serve HTTP on %s: %s", addr, strerror(errno));
 		goto err_http;
 	}
-	log_info("cloudd %s serving HTTP on %s%s%s (port %u)", CLOUDD_VERSION, addr,
-		 d.cfg.listen_interface[0] ? " of " : "", d.cfg.listen_interface, httpd_port(d.http));
+	log_info("cloudd %s serving HTTP on %s%s%s (port %u)%s%s", CLOUDD_VERSION, addr,
+		 d.cfg.listen_interface[0] ? " of " : "", d.cfg.listen_interface, httpd_port(d.http),
+		 d.conv ? "; desired state from " : "", d.conv ? d.cfg.state_path : "");
 
 	if (main_loop(&d, sfd) < 0)
 		log_error("main loop: %s", strerror(errno));
@@ -111,6 +161,8 @@ int main(int argc, char **argv)
 	log_info("stopped");
 err_http:
 	httpd_free(d.http);
+err_conv:
+	converge_free(d.conv);
 	json_decref(d.kvm);
 err_sfd:
 	close(sfd);

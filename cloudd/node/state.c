@@ -830,6 +830,7 @@ int state_from_json(json_t *root, struct state_doc *out, struct errmsg *err)
 		state_hash_json(h, doc.network_hash);
 		json_decref(h);
 	}
+	doc.root = json_incref(root);
 	*out = doc;
 	return 0;
 
@@ -872,6 +873,7 @@ void state_free(struct state_doc *doc)
 	free(doc->instances);
 	free(doc->templates);
 	secgroup_set_free(&doc->groups);
+	json_decref(doc->root);
 	memset(doc, 0, sizeof(*doc));
 }
 

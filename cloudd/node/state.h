@@ -120,6 +120,7 @@ struct state_doc {
 	struct state_instance *instances;
 	size_t n_instances;
 	char network_hash[17]; /* network + every NIC: bridge, leases and filters */
+	json_t *root;	       /* the validated document itself (for filter_model_from_doc) */
 };
 
 /*
