@@ -1,0 +1,144 @@
+/* controller_config.c -- cloud-controller settings: valid files pass, each kind of mistake fails naming the key */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "controller.h"
+#include "unit.h"
+
+static int parse(const char *text, struct ctl_config *cfg, struct errmsg *err)
+{
+	struct conf c = CONF_INIT;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(err, 0, sizeof(*err));
+	rc = conf_parse(&c, "controller.conf", text, err);
+	if (rc == 0)
+		rc = config_from_conf(&c, cfg, err);
+	conf_free(&c);
+	return rc;
+}
+
+TEST(defaults)
+{
+	struct ctl_config cfg;
+	struct errmsg err;
+
+	CHECK_INT(parse("", &cfg, &err), 0);
+	CHECK_INT(cfg.netboot, NETBOOT_OFF);
+	CHECK_INT(cfg.unknown_mac, UNKNOWN_IGNORE);
+	CHECK_STR(cfg.default_role, "hypervisor");
+	CHECK_INT(cfg.heartbeat_interval, 5);
+	CHECK_INT(cfg.down_after, 60);
+	CHECK_STR(cfg.url, "http://127.0.0.1:8080");
+	CHECK_STR(cfg.data_dir, CTL_DEFAULT_DATA_DIR);
+}
+
+TEST(dhcp_mode)
+{
+	struct ctl_config cfg;
+	struct errmsg err;
+
+	CHECK_INT(parse("listen = 192.0.2.1:8080\nnetboot = dhcp\ninterface = prov0\n"
+			"dhcp-range = 192.0.2.100,192.0.2.200,255.255.255.0\nunknown-mac = enroll\n",
+			&cfg, &err), 0);
+	CHECK_INT(cfg.netboot, NETBOOT_DHCP);
+	CHECK_STR(cfg.url, "http://192.0.2.1:8080");
+	CHECK_STR(cfg.interface, "prov0");
+	CHECK_INT(cfg.unknown_mac, UNKNOWN_ENROLL);
+}
+
+TEST(proxy_mode)
+{
+	struct ctl_config cfg;
+	struct errmsg err;
+
+	CHECK_INT(parse("url = http://192.0.2.1:8080\nnetboot = proxy\ninterface = prov0\ndhcp-range = 192.0.2.0\n",
+			&cfg, &err), 0);
+	CHECK_INT(cfg.netboot, NETBOOT_PROXY);
+	CHECK_STR(cfg.dhcp_range, "192.0.2.0");
+}
+
+TEST(bad_settings_fail_naming_the_key)
+{
+	static const struct {
+		const char *text, *field_has;
+	} bad[] = {
+		{ "netboot = maybe\n", "netboot" },
+		{ "listen = nowhere\n", "listen" },
+		{ "url = ftp://x\n", "url" },
+		{ "url = http://host/path\n", "url" },
+		{ "netboot = dhcp\ninterface = p0\nurl = http://192.0.2.1:8080\n", "dhcp-range" },
+		{ "netboot = dhcp\ndhcp-range = 192.0.2.10,192.0.2.20,255.255.255.0\nurl = http://192.0.2.1:8080\n", "interface" },
+		{ "netboot = dhcp\ninterface = p0\nurl = http://192.0.2.1:8080\ndhcp-range = 192.0.2.20,192.0.2.10,255.255.255.0\n", "dhcp-range" },
+		{ "netboot = dhcp\ninterface = p0\nurl = http://192.0.2.1:8080\ndhcp-range = 192.0.2.10,192.0.2.20,255.0.255.0\n", "dhcp-range" },
+		{ "netboot = dhcp\ninterface = p0\nurl = http://192.0.2.1:8080\ndhcp-range = 192.0.2.10,198.51.100.20,255.255.255.0\n", "dhcp-range" },
+		{ "netboot = proxy\ninterface = p0\nurl = http://192.0.2.1:8080\ndhcp-range = 192.0.2.1,192.0.2.9\n", "dhcp-range" },
+		{ "netboot = dhcp\ninterface = p0\ndhcp-range = 192.0.2.10,192.0.2.20,255.255.255.0\n", "url" },
+		{ "interface = has space\n", "interface" },
+		{ "default-role = Bad_Role\n", "default-role" },
+		{ "heartbeat-interval = 0\n", "heartbeat-interval" },
+		{ "heartbeat-interval = 10\ndown-after = 20\n", "down-after" },
+		{ "data-dir = relative/dir\n", "data-dir" },
+		{ "kernel-args = a=${evil}\n", "kernel-args" },
+		{ "max-body = 12Q\n", "max-body" },
+		{ "no-such-key = 1\n", "no-such-key" },
+	};
+	struct ctl_config cfg;
+	struct errmsg err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(bad[i].text, &cfg, &err) == 0)
+			UNIT_FAIL("accepted: %s", bad[i].text);
+		if (strstr(err.field, bad[i].field_has) == NULL && strstr(err.msg, bad[i].field_has) == NULL)
+			UNIT_FAIL("error for \"%s\" does not name %s: %s: %s", bad[i].text, bad[i].field_has, err.field, err.msg);
+	}
+}
+
+TEST(command_line_overrides_file)
+{
+	char path[] = "/tmp/controller-config-XXXXXX";
+	int fd = mkstemp(path);
+	struct ctl_config cfg;
+	struct errmsg err = { 0 };
+	enum config_action action;
+	char *argv[] = { "cloud-controller", "-c", path, "--heartbeat-interval", "7", "-n", NULL };
+	FILE *f;
+
+	CHECK(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("heartbeat-interval = 3\ndefault-role = storage\n", f);
+	fclose(f);
+	CHECK_INT(config_load(6, argv, &cfg, &action, &err), 0);
+	unlink(path);
+	CHECK_INT(action, CONFIG_CHECK);
+	CHECK_INT(cfg.heartbeat_interval, 7);
+	CHECK_STR(cfg.default_role, "storage");
+}
+
+TEST(util_mac_and_names)
+{
+	char mac[18];
+
+	CHECK_INT(util_mac_parse("52:54:00:AB:cd:Ef", mac), 0);
+	CHECK_STR(mac, "52:54:00:ab:cd:ef");
+	CHECK_INT(util_mac_parse("52-54-00-ab-cd-ef", mac), 0);
+	CHECK_STR(mac, "52:54:00:ab:cd:ef");
+	CHECK_INT(util_mac_parse("52:54:00:ab:cd", mac), -1);
+	CHECK_INT(util_mac_parse("52:54:00:ab:cd:eg", mac), -1);
+	CHECK_INT(util_mac_parse("52:54-00:ab:cd:ef", mac), -1);
+	CHECK_INT(util_mac_parse("01:00:5e:00:00:01", mac), -1); /* multicast */
+	CHECK_INT(util_mac_parse("00:00:00:00:00:00", mac), -1);
+	CHECK_INT(util_mac_parse("", mac), -1);
+	CHECK(util_name_valid("node-a1", 63));
+	CHECK(!util_name_valid("-node", 63));
+	CHECK(!util_name_valid("node-", 63));
+	CHECK(!util_name_valid("Node", 63));
+	CHECK(!util_name_valid("", 63));
+	CHECK(util_version_valid("2026.11.24-g1234abc"));
+	CHECK(!util_version_valid("default"));
+	CHECK(!util_version_valid("../etc"));
+	CHECK(!util_version_valid(".hidden"));
+	CHECK(!util_version_valid("a/b"));
+}
