@@ -153,9 +153,9 @@ static void conv_event(struct converge *c, const char *action, const char *insta
 		snprintf(what, sizeof(what), "%s%s%s", instance ? instance : "",
 			 instance && instance[0] && object && object[0] ? "/" : "", object ? object : "");
 		if (error)
-			log_error("converge: %s %s: %s", action, what, error);
+			log_error("converge: %s%s%s: %s", action, what[0] ? " " : "", what, error);
 		else
-			log_info("converge: %s %s: ok", action, what);
+			log_info("converge: %s%s%s: ok", action, what[0] ? " " : "", what);
 	}
 }
 

@@ -10,6 +10,7 @@
 
 #include "cloudd.h"
 #include "converge.h"
+#include "enroll.h"
 #include "filter.h"
 
 /*
@@ -20,6 +21,24 @@
 static void main_backend(struct converge_backend *be)
 {
 	memset(be, 0, sizeof(*be));
+}
+
+/* The convergence summary sent with every heartbeat to the controller. */
+static json_t *main_heartbeat_status(void *ctx)
+{
+	struct cloudd *d = ctx;
+	json_t *actual, *out;
+
+	if (d->conv == NULL)
+		return NULL;
+	actual = converge_actual(d->conv);
+	if (actual == NULL)
+		return NULL;
+	out = json_pack("{s:O,s:O,s:O}", "state_revision", json_object_get(actual, "revision"),
+			"converged", json_object_get(actual, "converged"), "state_error",
+			json_object_get(actual, "last_error"));
+	json_decref(actual);
+	return out;
 }
 
 /* Polls the signals, the state file's directory and the convergence timer. */
@@ -153,10 +172,26 @@ int main(int argc, char **argv)
 		 d.cfg.listen_interface[0] ? " of " : "", d.cfg.listen_interface, httpd_port(d.http),
 		 d.conv ? "; desired state from " : "", d.conv ? d.cfg.state_path : "");
 
+	{
+		struct enroll_config ec = {
+			.sysroot = d.cfg.sysroot,
+			.boot_env = d.cfg.boot_env,
+			.state_dir = d.cfg.data_dir,
+			.kvm = d.kvm,
+			.status_fn = main_heartbeat_status,
+			.status_ctx = &d,
+		};
+		if (enroll_start(&ec) < 0) {
+			log_error("starting the enrollment thread: %s", strerror(errno));
+			goto err_run;
+		}
+	}
 	if (main_loop(&d, sfd) < 0)
 		log_error("main loop: %s", strerror(errno));
 	else
 		rc = 0;
+	enroll_stop();
+err_run:
 	httpd_stop(d.http);
 	log_info("stopped");
 err_http:
