@@ -15,6 +15,7 @@
 
 #include "filter.h"
 #include "log.h"
+#include "port.h"
 
 #define FILTER_NFT_TIMEOUT_MS 60000
 #define FILTER_NFT_MAX_OUTPUT (64u << 20) /* bytes of nft output read at most */
@@ -542,6 +543,7 @@ static void filter_usage(FILE *to)
 		"  check --state FILE   validate the filter part of FILE\n"
 		"  status [--state FILE]   the filter state as GET /v1/filters returns it\n"
 		"  metrics [--state FILE]  the filter metrics as /metrics shows them\n"
+		"  port INSTANCE-ID NIC-INDEX   print the NIC's host interface name\n"
 		"  flush           delete the filter table (every guest port unfiltered)\n"
 		"\n"
 		"Environment: CLOUDD_NFT names the nft program (default: nft in PATH).\n"
@@ -581,7 +583,7 @@ int filter_cli(int argc, char **argv)
 		return argc < 2 ? FILTER_EX_USAGE : FILTER_EX_OK;
 	}
 	cmd = argv[1];
-	for (i = 2; i < argc; i++) {
+	for (i = 2; i < argc && strcmp(cmd, "port") != 0; i++) {
 		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
 			state = argv[++i];
 		} else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
@@ -668,6 +670,18 @@ int filter_cli(int argc, char **argv)
 				fwrite(out.data, 1, out.len, stdout);
 			buf_free(&out);
 		}
+	} else if (strcmp(cmd, "port") == 0) {
+		char name[PORT_IFNAME_LEN];
+		char *end = NULL;
+		long index = argc == 4 ? strtol(argv[3], &end, 10) : -1;
+
+		if (argc != 4 || end == argv[3] || *end != '\0' || index < 0 || index > 65535 ||
+		    !secgroup_id_valid(argv[2]) || port_ifname(argv[2], (int)index, name, sizeof(name)) < 0) {
+			fprintf(stderr, "usage: cloudd filter port INSTANCE-ID NIC-INDEX\n");
+			return FILTER_EX_USAGE;
+		}
+		printf("%s\n", name);
+		return FILTER_EX_OK;
 	} else if (strcmp(cmd, "flush") == 0) {
 		static const char *const args[] = { "delete", "table", FILTER_TABLE_FAMILY, FILTER_TABLE_NAME, NULL };
 

@@ -129,10 +129,13 @@ json_t *filter_status_json(void);
 
 /*
  * `cloudd filter ...`: argv[0] is "filter".
- *   apply --state FILE [--dry-run] [--full]   validate FILE, apply it (or print the script)
- *   diff --from FILE --state FILE             print the incremental script between two documents
- *   status | metrics                          print GET /v1/filters or the metrics
- *   flush                                     delete the table
+ *   apply --state FILE [--from FILE] [--dry-run]   validate FILE, apply it (or print
+ *                                     the script); --from: the table holds FILE's
+ *                                     filters already, apply only the difference
+ *   check --state FILE                validate only
+ *   status | metrics [--state FILE]   print GET /v1/filters or the metrics
+ *   port INSTANCE-ID NIC-INDEX        print port_ifname
+ *   flush                             delete the table
  * Exit codes: 0 ok, 100 invalid document or usage, 111 nft failed.
  */
 int filter_cli(int argc, char **argv);
