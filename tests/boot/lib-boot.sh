@@ -1,0 +1,85 @@
+# lib-boot.sh -- netboot lab for the boot tests and benchmarks (source after tests/lib.sh)
+#
+# One network namespace with a bridge (192.0.2.1/24), dnsmasq (DHCP + TFTP,
+# rendered from pxe/dnsmasq.conf.in), busybox httpd serving the image on
+# 192.0.2.1:8080 (boot.ipxe rendered from pxe/boot.ipxe.in), and QEMU (TCG)
+# netbooting on a tap of that bridge. Everything is torn down on exit.
+
+BOOT_NS="cboot-$TEST_ID"
+BOOT_GW=192.0.2.1
+BOOT_HTTP="http://$BOOT_GW:8080"
+BOOT_WWW="$TEST_TMP/www"
+BOOT_TFTP="$TEST_TMP/tftp"
+BOOT_BR="br$TEST_ID"
+
+# boot_lab_up: namespace, bridge, dnsmasq, HTTP server (serving $OUT's image).
+boot_lab_up() {
+	require_root
+	require_cmd qemu-system-x86_64 dnsmasq busybox ip
+	local f
+	for f in vmlinuz initramfs.img undionly.kpxe snponly.efi ipxe.efi; do
+		[ -f "$OUT/$f" ] || fail "$OUT/$f missing: build the image first (./build.sh image)"
+	done
+	netns_add "$BOOT_NS"
+	in_ns "$BOOT_NS" ip link add "$BOOT_BR" type bridge
+	in_ns "$BOOT_NS" ip addr add "$BOOT_GW/24" dev "$BOOT_BR"
+	in_ns "$BOOT_NS" ip link set "$BOOT_BR" up
+	mkdir -p "$BOOT_WWW/image" "$BOOT_TFTP"
+	ln -s "$OUT/undionly.kpxe" "$OUT/snponly.efi" "$OUT/ipxe.efi" "$BOOT_TFTP/"
+	ln -s "$OUT/vmlinuz" "$OUT/initramfs.img" "$BOOT_WWW/image/"
+	boot_render_ipxe ""
+	sed -e "s|@INTERFACE@|$BOOT_BR|" -e "s|@RANGE@|192.0.2.50,192.0.2.99,255.255.255.0|" \
+		-e "s|@TFTP_ROOT@|$BOOT_TFTP|" -e "s|@BOOT_URL@|$BOOT_HTTP/boot.ipxe|" \
+		-e "s|@LEASE_DIR@|$TEST_TMP|" "$ROOT/pxe/dnsmasq.conf.in" >"$TEST_TMP/dnsmasq.conf"
+	bg_ns "$BOOT_NS" "$TEST_TMP/dnsmasq.log" dnsmasq -k --conf-file="$TEST_TMP/dnsmasq.conf" \
+		--pid-file="$TEST_TMP/dnsmasq.pid" --log-facility=- --user=root >/dev/null
+	wait_for 10 "dnsmasq to start (log: $TEST_TMP/dnsmasq.log)" grep -q 'DHCP, IP range' "$TEST_TMP/dnsmasq.log"
+	bg_ns "$BOOT_NS" "$TEST_TMP/httpd.log" busybox httpd -f -vv -p "$BOOT_GW:8080" -h "$BOOT_WWW" >/dev/null
+	wait_for 10 "HTTP server on $BOOT_HTTP" in_ns "$BOOT_NS" busybox wget -q -O /dev/null "$BOOT_HTTP/boot.ipxe"
+	log "lab up: namespace $BOOT_NS, bridge $BOOT_BR $BOOT_GW/24, dnsmasq, httpd $BOOT_HTTP"
+}
+
+# boot_render_ipxe EXTRA_KERNEL_ARGS: (re)write boot.ipxe from the template.
+boot_render_ipxe() {
+	sed -e "s|@IMAGE_URL@|$BOOT_HTTP/image|" -e "s|@CONTROLLER@|$BOOT_HTTP|" \
+		-e "s|@ROLE@|hypervisor|" -e "s|@KERNEL_ARGS@|$1|" "$ROOT/pxe/boot.ipxe.in" >"$BOOT_WWW/boot.ipxe"
+}
+
+# boot_vm NAME NIC MAC [QEMU-ARGS..]: start a VM that netboots from the lab;
+# its serial console goes to $TEST_TMP/NAME.console. Sets BOOT_VM_PID.
+boot_vm() {
+	local name="$1" nic="$2" mac="$3" tap="t$TEST_ID${1:0:4}"
+	shift 3
+	in_ns "$BOOT_NS" ip tuntap add "$tap" mode tap
+	in_ns "$BOOT_NS" ip link set "$tap" master "$BOOT_BR" up
+	: >"$TEST_TMP/$name.console"
+	BOOT_VM_PID=$(bg_ns "$BOOT_NS" "$TEST_TMP/$name.qemu.log" qemu-system-x86_64 -accel tcg -m 1024 \
+		-nographic -monitor none -serial "file:$TEST_TMP/$name.console" -no-reboot -boot n \
+		-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device "$nic,netdev=n0,mac=$mac" "$@")
+	log "VM $name: $nic $mac, console $TEST_TMP/$name.console"
+}
+
+# console_has NAME REGEX: the VM's console shows REGEX
+console_has() { grep -aEq "$2" "$TEST_TMP/$1.console"; }
+
+# boot_wait_console SECONDS NAME REGEX: wait for REGEX on the console; on
+# timeout, fail naming the last stage line the console shows.
+boot_wait_console() {
+	local limit="$1" name="$2" re="$3" deadline=$((SECONDS + $1))
+	while ! console_has "$name" "$re"; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			log "console of $name (last 30 lines):"
+			tail -30 "$TEST_TMP/$name.console" | tr -d '\r' | sed 's/^/    /'
+			fail "no '$re' on the console of $name after ${limit}s; last stage: $(boot_last_stage "$name")"
+		fi
+		sleep 0.5
+	done
+}
+
+# boot_last_stage NAME: the last stage line (iPXE script or /init) on the console
+boot_last_stage() {
+	grep -aoE 'cloudd-(boot|init): \[[a-z]+\].*' "$TEST_TMP/$1.console" | tail -1 | tr -d '\r'
+}
+
+# http_get URL: body of URL fetched from inside the lab namespace
+http_get() { in_ns "$BOOT_NS" curl -fsS --max-time 5 "$1"; }
