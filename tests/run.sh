@@ -2,6 +2,7 @@
 # run.sh -- run one test layer: unit (make check), or every case tests/LAYER/NNN-*.sh
 # usage: tests/run.sh LAYER [CASE-PATTERN..]
 #
+# Benchmarks (LAYER bench) are every tests/bench/*.sh but lib*.sh.
 # A case is a script that exits 0 (pass), 77 (skipped, with the reason on its
 # last line) or anything else (fail). Its output goes to out/test-logs/LAYER/;
 # a failing case's log tail is printed. A line "# timeout: SECONDS" in a case
@@ -25,8 +26,11 @@ mkdir -p "$logs"
 
 passed=0 failed=0 skipped=0 failed_names=()
 shopt -s nullglob
-for t in "$dir"/[0-9]*.sh; do
+# test layers: NNN-name.sh cases; benchmarks: every script but lib*.sh
+if [ "$layer" = bench ]; then cases=("$dir"/*.sh); else cases=("$dir"/[0-9]*.sh); fi
+for t in "${cases[@]}"; do
 	name="$(basename "$t" .sh)"
+	case "$name" in lib*) continue ;; esac
 	if [ $# -gt 0 ]; then
 		match=0
 		for pat in "$@"; do case "$name" in *$pat*) match=1 ;; esac; done
