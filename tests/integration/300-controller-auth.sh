@@ -29,7 +29,7 @@ log "signed requests pass"
 api_expect 200 GET /v1/nodes >/dev/null
 api_expect 200 GET "/v1/machines?limit=5" >/dev/null
 api_expect 201 POST /v1/machines '{"mac":"52:54:00:00:30:01","name":"auth-test"}' >/dev/null
-ctl machines list | grep -q 52:54:00:00:30:01 || fail "cloudctl does not list the machine"
+grep -q 52:54:00:00:30:01 <<<"$(ctl machines list)" || fail "cloudctl does not list the machine"
 
 log "unsigned, expired, tampered, wrong key, wrong secret, malformed: 401"
 api_expect 401 GET /v1/nodes --unsigned >/dev/null
@@ -51,9 +51,9 @@ print("CLOUDD-HMAC-SHA256 key=%s,expires=%d,signature=%s" % (c["key"], exp, hmac
 PY
 )")
 [ "$(head -1 <<<"$out")" = 401 ] || fail "a signature for limit=1 was accepted for limit=5"
-api GET /v1/machines | grep -q 52:54:00:00:30:02 && fail "the tampered create was applied"
-api GET /v1/machines | grep -q 52:54:00:00:30:03 && fail "the tampered create was applied"
-grep -q 'route="/v1/nodes",code="401"' <(in_ns "$CC_NS" curl -s http://127.0.0.1:8080/metrics) ||
+grep -q 52:54:00:00:30:02 <<<"$(api GET /v1/machines)" && fail "the tampered create was applied"
+grep -q 52:54:00:00:30:03 <<<"$(api GET /v1/machines)" && fail "the tampered create was applied"
+grep -q 'route="/v1/nodes",code="401"' <<<"$(in_ns "$CC_NS" curl -s http://127.0.0.1:8080/metrics)" ||
 	fail "/metrics does not count the 401s"
 
 log "cloudctl exits non-zero with the API's message"
