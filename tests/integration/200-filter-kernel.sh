@@ -276,15 +276,18 @@ elif cmd == "sniff":
 PY
 }
 
+# the namespace of a pseudo-guest's short name, or of "node"
+filter_ns() { if [ "$1" = node ]; then echo "$FH"; else echo "$1$TEST_ID"; fi; }
 # probe NS tcp|udp ADDR PORT [SPORT]
-probe() { local ns="$1$TEST_ID"; shift; ip netns exec "$ns" /usr/bin/python3 "$TEST_TMP/probe.py" "$@"; }
+probe() { local ns; ns=$(filter_ns "$1"); shift; ip netns exec "$ns" /usr/bin/python3 "$TEST_TMP/probe.py" "$@"; }
 # serve NS tcp|udp PORT..: a background answering server
 serve() {
-	local ns="$1$TEST_ID" ready="$TEST_TMP/ready.$1.$2.$3"; shift
-	READY="$ready" bg_ns "$ns" "$TEST_TMP/serve.$ns.$1.log" env READY="$ready" /usr/bin/python3 "$TEST_TMP/probe.py" serve "$@" >/dev/null
-	wait_for 20 "server $* in $ns" test -e "$ready"
+	local ns ready="$TEST_TMP/ready.$1.$2.$3"
+	ns=$(filter_ns "$1"); shift
+	bg_ns "$ns" "$TEST_TMP/serve.$ns.$1.$2.log" env READY="$ready" /usr/bin/python3 "$TEST_TMP/probe.py" serve "$@" >/dev/null
+	wait_for 30 "server $* in $ns" test -e "$ready"
 }
-ping_ok() { local ns="$1$TEST_ID"; shift; ip netns exec "$ns" ping -q -n -c 1 -W 1 "$@" >/dev/null 2>&1; }
+ping_ok() { local ns; ns=$(filter_ns "$1"); shift; ip netns exec "$ns" ping -q -n -c 1 -W 2 "$@" >/dev/null 2>&1; }
 
 # expect_ok WHAT CMD.. / expect_fail WHAT CMD..
 expect_ok() { local what="$1"; shift; "$@" || fail "expected to pass: $what"; log "ok (passes): $what"; }
