@@ -27,7 +27,7 @@ boot_lab_up() {
 	mkdir -p "$BOOT_WWW/image" "$BOOT_TFTP"
 	ln -s "$OUT/undionly.kpxe" "$OUT/snponly.efi" "$OUT/ipxe.efi" "$BOOT_TFTP/"
 	ln -s "$OUT/vmlinuz" "$OUT/initramfs.img" "$BOOT_WWW/image/"
-	boot_render_ipxe ""
+	boot_render_ipxe hypervisor ""
 	sed -e "s|@INTERFACE@|$BOOT_BR|" -e "s|@RANGE@|192.0.2.50,192.0.2.99,255.255.255.0|" \
 		-e "s|@TFTP_ROOT@|$BOOT_TFTP|" -e "s|@BOOT_URL@|$BOOT_HTTP/boot.ipxe|" \
 		-e "s|@LEASE_DIR@|$TEST_TMP|" "$ROOT/pxe/dnsmasq.conf.in" >"$TEST_TMP/dnsmasq.conf"
@@ -39,10 +39,10 @@ boot_lab_up() {
 	log "lab up: namespace $BOOT_NS, bridge $BOOT_BR $BOOT_GW/24, dnsmasq, httpd $BOOT_HTTP"
 }
 
-# boot_render_ipxe EXTRA_KERNEL_ARGS: (re)write boot.ipxe from the template.
+# boot_render_ipxe ROLE EXTRA_KERNEL_ARGS: (re)write boot.ipxe from the template.
 boot_render_ipxe() {
 	sed -e "s|@IMAGE_URL@|$BOOT_HTTP/image|" -e "s|@CONTROLLER@|$BOOT_HTTP|" \
-		-e "s|@ROLE@|hypervisor|" -e "s|@KERNEL_ARGS@|$1|" "$ROOT/pxe/boot.ipxe.in" >"$BOOT_WWW/boot.ipxe"
+		-e "s|@ROLE@|$1|" -e "s|@KERNEL_ARGS@|$2|" "$ROOT/pxe/boot.ipxe.in" >"$BOOT_WWW/boot.ipxe"
 }
 
 # boot_vm NAME NIC MAC [QEMU-ARGS..]: start a VM that netboots from the lab;
@@ -83,3 +83,36 @@ boot_last_stage() {
 
 # http_get URL: body of URL fetched from inside the lab namespace
 http_get() { in_ns "$BOOT_NS" curl -fsS --max-time 5 "$1"; }
+
+# boot_node_ip NAME: the address /init reported on the console for the boot NIC
+boot_node_ip() {
+	grep -aoE 'cloudd-init: \[network\] [^ ]+ [0-9a-f:]+ [0-9.]+/' "$TEST_TMP/$1.console" |
+		tail -1 | awk '{ print $5 }' | tr -d /
+}
+
+# boot_and_check NAME NIC MAC: netboot a VM with that NIC and MAC, then check
+# from the namespace that cloudd answers /health and that /v1/sysinfo reports
+# the MAC given to the VM as its boot MAC and among its NICs.
+boot_and_check() {
+	local name="$1" nic="$2" mac="$3" ip sysinfo
+	boot_vm "$name" "$nic" "$mac"
+	boot_wait_console 300 "$name" 'cloudd-init: \[network\]'
+	ip=$(boot_node_ip "$name")
+	[ -n "$ip" ] || fail "no address in the [network] line of $name"
+	log "$name: $(boot_last_stage "$name")"
+	wait_for 240 "cloudd on $ip:8081 to answer /health" http_get "http://$ip:8081/health"
+	log "$name: GET /health: $(http_get "http://$ip:8081/health")"
+	sysinfo=$(http_get "http://$ip:8081/v1/sysinfo") || fail "GET /v1/sysinfo on $ip:8081 failed"
+	printf '%s\n' "$sysinfo" >"$TEST_TMP/$name.sysinfo.json"
+	python3 - "$mac" "$TEST_TMP/$name.sysinfo.json" <<'PY' || fail "$name: /v1/sysinfo does not report MAC $mac (see $TEST_TMP/$name.sysinfo.json)"
+import json, sys
+mac, path = sys.argv[1].lower(), sys.argv[2]
+doc = json.load(open(path))
+boot = (doc.get("boot_mac") or "").lower()
+nics = [(n.get("mac") or "").lower() for n in doc.get("nics", [])]
+print("sysinfo: hostname=%s boot_mac=%s boot_interface=%s nics=%s" % (
+    doc.get("hostname"), boot, doc.get("boot_interface"), ",".join(nics)))
+sys.exit(0 if boot == mac and mac in nics else 1)
+PY
+	log "$name: PASS: $nic booted, cloudd answers on $ip:8081 and reports boot MAC $mac"
+}
