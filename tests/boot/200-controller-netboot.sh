@@ -14,7 +14,8 @@ wait_for 240 "cloudctl nodes list shows $MAC up with 2 CPUs and 900-1024 MiB" no
 ctl nodes list
 node=$(node_json "$MAC")
 grep -q '"hostname": *"node-200"' <<<"$node" || fail "the node did not take the machine name as hostname: $node"
-grep -q '"image_version": *"boot-test"' <<<"$node" || fail "the node does not report the published image version: $node"
+grep -q "\"image_version\": *\"$CC_IMAGE_VERSION\"" <<<"$node" ||
+	fail "the node does not run the published image $CC_IMAGE_VERSION: $node"
 grep -q "boot.ipxe?mac=$MAC" "$CC_LOG" || grep -q 'route="/boot.ipxe",code="200"' <<<"$(in_ns "$BOOT_NS" curl -s "$BOOT_HTTP/metrics")" ||
 	fail "the boot script did not come from the controller"
 grep -q 'cloud_controller_boot_script_requests_total{result="known"} [1-9]' <<<"$(in_ns "$BOOT_NS" curl -s "$BOOT_HTTP/metrics")" ||

@@ -23,7 +23,8 @@ cc_boot_lab_up() {
 	in_ns "$BOOT_NS" ip link set "$BOOT_BR" up
 	CC_NS="$BOOT_NS"
 	cc_boot_controller --netboot dhcp --dhcp-range 192.0.2.50,192.0.2.99,255.255.255.0 "$@"
-	ctl images publish "$OUT" --version boot-test >/dev/null || fail "publishing the image of $OUT failed"
+	CC_IMAGE_VERSION=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image_version"])' "$OUT/manifest.json")
+	ctl images publish "$OUT" >/dev/null || fail "publishing the image of $OUT failed"
 	log "lab up: $BOOT_NS, bridge $BOOT_BR $BOOT_GW/24, cloud-controller + dnsmasq, image published"
 }
 
