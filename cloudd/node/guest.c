@@ -1,0 +1,830 @@
+/* guest.c -- one QEMU per instance: command line, run directory, power actions, exit detection, adoption */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "guest.h"
+#include "log.h"
+#include "proc.h"
+
+int guest_accel_resolve(const char *wanted, char *out, size_t outlen, char *why, size_t whylen)
+{
+	int fd, vm, ver;
+
+	if (strcmp(wanted, "tcg") == 0 || strcmp(wanted, "kvm") == 0) {
+		snprintf(out, outlen, "%s", wanted);
+		snprintf(why, whylen, "configured");
+		return 0;
+	}
+	if (strcmp(wanted, "auto") != 0) {
+		snprintf(why, whylen, "accel must be auto, kvm or tcg, not \"%s\"", wanted);
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(out, outlen, "tcg");
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "/dev/kvm: %s", strerror(errno));
+		return 0;
+	}
+	ver = ioctl(fd, KVM_GET_API_VERSION, 0);
+	vm = ver == KVM_API_VERSION ? ioctl(fd, KVM_CREATE_VM, 0) : -1;
+	if (vm >= 0) {
+		close(vm);
+		snprintf(out, outlen, "kvm");
+		snprintf(why, whylen, "/dev/kvm creates VMs");
+	} else {
+		snprintf(why, whylen, "/dev/kvm cannot create a VM: %s",
+			 ver != KVM_API_VERSION ? "unexpected API version" : strerror(errno));
+	}
+	close(fd);
+	return 0;
+}
+
+/* --- command line -------------------------------------------------------------- */
+
+struct argv_build {
+	char **v;
+	size_t n, cap;
+	int failed;
+};
+
+static void argv_add(struct argv_build *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void argv_add(struct argv_build *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (a->failed)
+		return;
+	if (a->n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		char **v = realloc(a->v, cap * sizeof(*v));
+		if (v == NULL) {
+			a->failed = 1;
+			return;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		a->failed = 1;
+		va_end(ap);
+		return;
+	}
+	va_end(ap);
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+/* A path as a QEMU option value: commas are doubled. Static buffer per slot. */
+static const char *qemu_escape(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *in && o + 2 < outlen; in++) {
+		out[o++] = *in;
+		if (*in == ',')
+			out[o++] = ',';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void guest_argv_free(char **argv)
+{
+	if (argv == NULL)
+		return;
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+static int guest_name_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+			return 0;
+	return 1;
+}
+
+int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec, const char *dir,
+		     char ***argv, struct errmsg *err)
+{
+	struct argv_build a = { 0 };
+	char e1[2 * PATH_MAX + 2];
+	const char *machine = spec->machine[0] ? spec->machine : "q35";
+
+	if (!guest_name_ok(spec->id) || strlen(spec->id) >= GUEST_ID_MAX) {
+		errmsg_set(err, "id", "not a valid guest id: \"%s\"", spec->id);
+		errno = EINVAL;
+		return -1;
+	}
+	if (strcmp(machine, "q35") != 0 && strcmp(machine, "pc") != 0) {
+		errmsg_set(err, "machine", "must be q35 or pc, not \"%s\"", machine);
+		errno = EINVAL;
+		return -1;
+	}
+	if (spec->vcpus < 1 || spec->memory_mib < 16) {
+		errmsg_set(err, "", "guest %s: vcpus must be >= 1 and memory >= 16 MiB", spec->id);
+		errno = EINVAL;
+		return -1;
+	}
+	if (spec->kernel[0] == '\0' && spec->n_disks == 0) {
+		errmsg_set(err, "", "guest %s: nothing to boot (no kernel and no disk)", spec->id);
+		errno = EINVAL;
+		return -1;
+	}
+	argv_add(&a, "%s", env->qemu);
+	argv_add(&a, "-name");
+	argv_add(&a, "guest=%s,debug-threads=on", spec->id);
+	argv_add(&a, "-machine");
+	argv_add(&a, "%s", machine);
+	argv_add(&a, "-accel");
+	argv_add(&a, "%s", env->accel);
+	if (strcmp(env->accel, "kvm") == 0) {
+		argv_add(&a, "-cpu");
+		argv_add(&a, "host");
+	}
+	argv_add(&a, "-smp");
+	argv_add(&a, "%u", spec->vcpus);
+	argv_add(&a, "-m");
+	argv_add(&a, "%u", spec->memory_mib);
+	argv_add(&a, "-nodefaults");
+	argv_add(&a, "-no-user-config");
+	argv_add(&a, "-display");
+	argv_add(&a, "none");
+	argv_add(&a, "-chardev");
+	argv_add(&a, "file,id=console,path=%s/console.log,append=on", qemu_escape(dir, e1, sizeof(e1)));
+	argv_add(&a, "-serial");
+	argv_add(&a, "chardev:console");
+	argv_add(&a, "-chardev");
+	argv_add(&a, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", qemu_escape(dir, e1, sizeof(e1)));
+	argv_add(&a, "-mon");
+	argv_add(&a, "chardev=qmp,mode=control");
+	argv_add(&a, "-pidfile");
+	argv_add(&a, "%s/pid", dir);
+	argv_add(&a, "-daemonize");
+	if (spec->kernel[0]) {
+		argv_add(&a, "-kernel");
+		argv_add(&a, "%s", spec->kernel);
+		if (spec->initrd[0]) {
+			argv_add(&a, "-initrd");
+			argv_add(&a, "%s", spec->initrd);
+		}
+		if (spec->cmdline[0]) {
+			argv_add(&a, "-append");
+			argv_add(&a, "%s", spec->cmdline);
+		}
+	}
+	for (size_t i = 0; i < spec->n_disks; i++) {
+		const struct guest_disk_spec *d = &spec->disks[i];
+		if (!guest_name_ok(d->id) || (strcmp(d->format, "qcow2") != 0 && strcmp(d->format, "raw") != 0)) {
+			errmsg_set(err, "", "guest %s: disk %zu: bad id \"%s\" or format \"%s\"", spec->id, i,
+				   d->id, d->format);
+			guest_argv_free(a.v);
+			errno = EINVAL;
+			return -1;
+		}
+		argv_add(&a, "-drive");
+		argv_add(&a, "file=%s,if=none,id=drive-%s,format=%s%s", qemu_escape(d->path, e1, sizeof(e1)),
+			 d->id, d->format, d->readonly ? ",readonly=on" : ",discard=unmap");
+		argv_add(&a, "-device");
+		argv_add(&a, "virtio-blk-pci,drive=drive-%s,serial=%s%s", d->id, d->id,
+			 i == 0 && spec->kernel[0] == '\0' ? ",bootindex=1" : "");
+	}
+	for (size_t i = 0; i < spec->n_nics; i++) {
+		const struct guest_nic_spec *nic = &spec->nics[i];
+		size_t iflen = strlen(nic->ifname);
+		if (iflen == 0 || iflen > 15 ||
+		    strspn(nic->ifname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != iflen ||
+		    strlen(nic->mac) != 17) {
+			errmsg_set(err, "", "guest %s: nic %zu: bad interface name or MAC", spec->id, i);
+			guest_argv_free(a.v);
+			errno = EINVAL;
+			return -1;
+		}
+		argv_add(&a, "-netdev");
+		argv_add(&a, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, nic->ifname);
+		argv_add(&a, "-device");
+		argv_add(&a, "virtio-net-pci,netdev=net%zu,mac=%s", i, nic->mac);
+	}
+	if (a.failed) {
+		guest_argv_free(a.v);
+		errmsg_set(err, "", "out of memory building the QEMU command line");
+		errno = ENOMEM;
+		return -1;
+	}
+	*argv = a.v;
+	return 0;
+}
+
+/* --- run directory -------------------------------------------------------------- */
+
+int guest_dir(const struct guest_env *env, const char *id, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s", env->run_dir, id);
+
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int guest_path(char *out, size_t outlen, const char *dir, const char *name)
+{
+	int n = snprintf(out, outlen, "%s/%s", dir, name);
+
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Writes start.json atomically: the command line adoption compares with. */
+static int guest_write_start(const char *dir, const char *id, char **argv)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	json_t *arr = json_array(), *doc;
+	int rc;
+
+	for (size_t i = 0; argv[i]; i++)
+		json_array_append_new(arr, json_string(argv[i]));
+	doc = json_pack("{s:s,s:o,s:I}", "id", id, "argv", arr, "started_at", (json_int_t)time(NULL));
+	if (doc == NULL || guest_path(path, sizeof(path), dir, "start.json") < 0 ||
+	    guest_path(tmp, sizeof(tmp), dir, ".start.json.tmp") < 0) {
+		json_decref(doc);
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = json_dump_file(doc, tmp, JSON_INDENT(1));
+	json_decref(doc);
+	if (rc < 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads start.json's argv (NULL-terminated, caller frees). */
+static char **guest_read_start(const char *dir)
+{
+	char path[PATH_MAX];
+	json_t *doc, *arr;
+	char **argv;
+	size_t n;
+
+	if (guest_path(path, sizeof(path), dir, "start.json") < 0)
+		return NULL;
+	doc = json_load_file(path, 0, NULL);
+	arr = json_object_get(doc, "argv");
+	n = json_array_size(arr);
+	if (!json_is_array(arr) || n == 0 || n > 4096) {
+		json_decref(doc);
+		return NULL;
+	}
+	argv = calloc(n + 1, sizeof(*argv));
+	for (size_t i = 0; argv && i < n; i++) {
+		const char *s = json_string_value(json_array_get(arr, i));
+		argv[i] = strdup(s ? s : "");
+		if (argv[i] == NULL) {
+			guest_argv_free(argv);
+			argv = NULL;
+		}
+	}
+	json_decref(doc);
+	return argv;
+}
+
+static void guest_init(struct guest *g, const char *id, const char *dir)
+{
+	memset(g, 0, sizeof(*g));
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	snprintf(g->dir, sizeof(g->dir), "%s", dir);
+	g->qmp.fd = -1;
+	g->qmp.closed = 1;
+}
+
+/* The last line of qemu.log, for an error message. */
+static void guest_last_log_line(const char *dir, const char *name, char *out, size_t outlen)
+{
+	struct buf b = BUF_INIT;
+	size_t end, start;
+
+	out[0] = '\0';
+	if (guest_console_tail_file(dir, name, 2048, &b) < 0 || b.len == 0) {
+		buf_free(&b);
+		return;
+	}
+	end = b.len;
+	while (end > 0 && (b.data[end - 1] == '\n' || b.data[end - 1] == '\r'))
+		end--;
+	start = end;
+	while (start > 0 && b.data[start - 1] != '\n')
+		start--;
+	snprintf(out, outlen, "%.*s", (int)(end - start), b.data + start);
+	buf_free(&b);
+}
+
+int guest_start(const struct guest_env *env, const struct guest_spec *spec, struct guest *g,
+		struct errmsg *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX], why[512], line[300];
+	char **argv = NULL;
+	struct buf out = BUF_INIT;
+	int status;
+	pid_t pid;
+
+	if (guest_dir(env, spec->id, dir, sizeof(dir)) < 0) {
+		errmsg_set(err, "", "guest %s: run directory path too long", spec->id);
+		return -1;
+	}
+	guest_init(g, spec->id, dir);
+	if (guest_path(path, sizeof(path), dir, "pid") == 0 && proc_read_pidfile(path, &pid) == 0 &&
+	    proc_alive(pid) == 1) {
+		char **old = guest_read_start(dir);
+		int mine = old && proc_cmdline_matches(pid, old);
+		guest_argv_free(old);
+		if (mine) {
+			errmsg_set(err, "", "guest %s: its QEMU (pid %d) is still running", spec->id, (int)pid);
+			errno = EEXIST;
+			return -1;
+		}
+	}
+	if (mkdir_p(dir, 0700) < 0) {
+		errmsg_set(err, "", "guest %s: creating %s: %s", spec->id, dir, strerror(errno));
+		return -1;
+	}
+	if (guest_build_argv(env, spec, dir, &argv, err) < 0)
+		return -1;
+	const char *stale[] = { "pid", "qmp.sock" };
+	for (size_t i = 0; i < 2; i++)
+		if (guest_path(path, sizeof(path), dir, stale[i]) == 0)
+			unlink(path);
+	if (guest_write_start(dir, spec->id, argv) < 0) {
+		errmsg_set(err, "", "guest %s: writing start.json: %s", spec->id, strerror(errno));
+		goto err_argv;
+	}
+	if (proc_run(argv, NULL, 0, &out, GUEST_START_TIMEOUT_MS, &status) < 0) {
+		errmsg_set(err, "", "guest %s: starting %s: %s", spec->id, env->qemu,
+			   errno == ETIMEDOUT ? "timed out" : strerror(errno));
+		goto err_argv;
+	}
+	if (guest_path(path, sizeof(path), dir, "qemu.log") == 0) {
+		FILE *f = fopen(path, "a");
+		if (f) {
+			fwrite(out.data ? out.data : "", 1, out.len, f);
+			fclose(f);
+		}
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		guest_last_log_line(dir, "qemu.log", line, sizeof(line));
+		errmsg_set(err, "", "guest %s: QEMU %s: %s", spec->id, proc_status_str(status, why, sizeof(why)),
+			   line[0] ? line : "(no message)");
+		errno = EIO;
+		goto err_argv;
+	}
+	if (guest_path(path, sizeof(path), dir, "pid") < 0 || proc_read_pidfile(path, &g->pid) < 0) {
+		errmsg_set(err, "", "guest %s: QEMU started but wrote no pidfile", spec->id);
+		errno = EIO;
+		goto err_argv;
+	}
+	g->running = 1;
+	if (guest_path(path, sizeof(path), dir, "qmp.sock") == 0 &&
+	    qmp_connect(&g->qmp, path, GUEST_QMP_TIMEOUT_MS) == 0) {
+		g->have_qmp = 1;
+	} else {
+		log_warn("guest %s: QEMU runs (pid %d) but QMP failed: %s", spec->id, (int)g->pid,
+			 qmp_error(&g->qmp));
+	}
+	log_info("guest %s: QEMU started (pid %d, accel %s)", spec->id, (int)g->pid, env->accel);
+	buf_free(&out);
+	guest_argv_free(argv);
+	return 0;
+
+err_argv:
+	buf_free(&out);
+	guest_argv_free(argv);
+	return -1;
+}
+
+int guest_adopt(const struct guest_env *env, const char *id, struct guest *g, struct errmsg *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char **argv;
+	pid_t pid;
+
+	if (guest_dir(env, id, dir, sizeof(dir)) < 0) {
+		errmsg_set(err, "", "guest %s: run directory path too long", id);
+		return -1;
+	}
+	guest_init(g, id, dir);
+	if (guest_path(path, sizeof(path), dir, "pid") < 0 || proc_read_pidfile(path, &pid) < 0)
+		return 0;
+	argv = guest_read_start(dir);
+	if (argv == NULL) {
+		log_warn("guest %s: pid %d recorded but start.json unreadable: not adopted", id, (int)pid);
+		return 0;
+	}
+	if (proc_alive(pid) != 1 || !proc_cmdline_matches(pid, argv)) {
+		guest_argv_free(argv);
+		snprintf(g->reason, sizeof(g->reason), "not running when cloudd started");
+		return 0;
+	}
+	guest_argv_free(argv);
+	g->pid = pid;
+	g->running = 1;
+	g->adopted = 1;
+	if (guest_path(path, sizeof(path), dir, "qmp.sock") == 0 &&
+	    qmp_connect(&g->qmp, path, GUEST_QMP_TIMEOUT_MS) == 0)
+		g->have_qmp = 1;
+	else
+		log_warn("guest %s: adopted pid %d, but QMP: %s", id, (int)pid, qmp_error(&g->qmp));
+	log_info("guest %s: adopted running QEMU (pid %d)", id, (int)pid);
+	return 1;
+}
+
+int guest_scan(const struct guest_env *env, char (**ids)[GUEST_ID_MAX], size_t *n)
+{
+	DIR *d = opendir(env->run_dir);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*ids = NULL;
+	*n = 0;
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !guest_name_ok(de->d_name) || strlen(de->d_name) >= GUEST_ID_MAX)
+			continue;
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			void *p = realloc(*ids, nc * sizeof(**ids));
+			if (p == NULL) {
+				closedir(d);
+				free(*ids);
+				*ids = NULL;
+				*n = 0;
+				errno = ENOMEM;
+				return -1;
+			}
+			*ids = p;
+			cap = nc;
+		}
+		memcpy((*ids)[*n], de->d_name, strlen(de->d_name) + 1);
+		(*n)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* --- observing ------------------------------------------------------------------ */
+
+static void guest_note_event(struct guest *g, const struct qmp_event *ev)
+{
+	if (strcmp(ev->name, "SHUTDOWN") == 0) {
+		const char *r = json_string_value(json_object_get(ev->data, "reason"));
+		snprintf(g->shutdown_reason, sizeof(g->shutdown_reason), "%s", r ? r : "unknown");
+	} else if (strcmp(ev->name, "GUEST_PANICKED") == 0) {
+		snprintf(g->shutdown_reason, sizeof(g->shutdown_reason), "guest-panic");
+	}
+	log_debug("guest %s: QMP event %s", g->id, ev->name);
+}
+
+static void guest_classify_exit(struct guest *g)
+{
+	char st[64];
+	const char *r = g->shutdown_reason;
+
+	if (strcmp(r, "guest-shutdown") == 0) {
+		g->exit_kind = g->stop_requested ? GUEST_EXIT_REQUESTED : GUEST_EXIT_POWEROFF;
+		snprintf(g->reason, sizeof(g->reason), "%s", g->stop_requested ?
+			 "stopped: the guest powered off when asked" : "guest powered off");
+	} else if (strcmp(r, "host-qmp-quit") == 0 || (g->stop_requested && r[0] == '\0')) {
+		g->exit_kind = GUEST_EXIT_REQUESTED;
+		snprintf(g->reason, sizeof(g->reason), "stopped by cloudd");
+	} else if (strcmp(r, "guest-panic") == 0) {
+		g->exit_kind = GUEST_EXIT_PANIC;
+		snprintf(g->reason, sizeof(g->reason), "guest kernel panicked");
+	} else if (strcmp(r, "host-signal") == 0) {
+		g->exit_kind = GUEST_EXIT_SIGNAL;
+		snprintf(g->reason, sizeof(g->reason), "QEMU terminated by a signal from outside cloudd");
+	} else if (r[0]) {
+		g->exit_kind = GUEST_EXIT_CRASH;
+		snprintf(g->reason, sizeof(g->reason), "QEMU shut down (%s)", r);
+	} else {
+		g->exit_kind = GUEST_EXIT_CRASH;
+		snprintf(g->reason, sizeof(g->reason),
+			 "QEMU exited without a SHUTDOWN event (killed with SIGKILL, out of memory, or crashed)");
+	}
+	if (g->exit_status_known) {
+		size_t l = strlen(g->reason);
+		snprintf(g->reason + l, sizeof(g->reason) - l, "; QEMU %s",
+			 proc_status_str(g->wait_status, st, sizeof(st)));
+	}
+	guest_last_log_line(g->dir, "console.log", g->console_tail, sizeof(g->console_tail));
+}
+
+/* Moves console.log to console.log.1 once it is larger than max. */
+static void guest_console_rotate(const char *dir, size_t max)
+{
+	char path[PATH_MAX], old[PATH_MAX];
+	struct stat st;
+	int in, outfd;
+
+	if (guest_path(path, sizeof(path), dir, "console.log") < 0 ||
+	    guest_path(old, sizeof(old), dir, "console.log.1") < 0 || stat(path, &st) < 0 ||
+	    (size_t)st.st_size <= max)
+		return;
+	/* QEMU keeps console.log open in append mode: copy, then truncate in place */
+	in = open(path, O_RDWR | O_CLOEXEC);
+	if (in < 0)
+		return;
+	outfd = open(old, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (outfd >= 0) {
+		char chunk[65536];
+		ssize_t r;
+		while ((r = read(in, chunk, sizeof(chunk))) > 0)
+			if (write(outfd, chunk, (size_t)r) != r)
+				break;
+		close(outfd);
+		if (ftruncate(in, 0) < 0)
+			log_warn("truncating %s: %s", path, strerror(errno));
+	}
+	close(in);
+}
+
+int guest_poll(const struct guest_env *env, struct guest *g)
+{
+	struct qmp_event ev;
+	int status, gone = 0;
+
+	if (!g->running)
+		return 0;
+	if (g->have_qmp) {
+		qmp_pump(&g->qmp, 0);
+		while (qmp_next_event(&g->qmp, &ev) == 1) {
+			guest_note_event(g, &ev);
+			qmp_event_free(&ev);
+		}
+		if (qmp_closed(&g->qmp))
+			gone = 1;
+	}
+	/* our child when cloudd is a child subreaper and started it */
+	pid_t w = waitpid(g->pid, &status, WNOHANG);
+	if (w == g->pid) {
+		g->exit_status_known = 1;
+		g->wait_status = status;
+		gone = 2;
+	} else if (proc_alive(g->pid) != 1) {
+		gone = 2;
+	}
+	if (gone == 1) {
+		/* the socket closes a moment before the process is gone */
+		for (int i = 0; i < 200 && proc_alive(g->pid) == 1; i++)
+			usleep(10000);
+		if (waitpid(g->pid, &status, WNOHANG) == g->pid) {
+			g->exit_status_known = 1;
+			g->wait_status = status;
+		}
+		if (proc_alive(g->pid) == 1) {
+			/* QMP broke but QEMU runs: reconnect next time */
+			qmp_close(&g->qmp);
+			g->have_qmp = 0;
+			return 1;
+		}
+	}
+	if (!gone) {
+		if (!g->have_qmp) {
+			char path[PATH_MAX];
+			if (guest_path(path, sizeof(path), g->dir, "qmp.sock") == 0 &&
+			    qmp_connect(&g->qmp, path, 1000) == 0)
+				g->have_qmp = 1;
+		}
+		guest_console_rotate(g->dir, env->console_max ? env->console_max : GUEST_CONSOLE_MAX);
+		return 1;
+	}
+	g->running = 0;
+	qmp_close(&g->qmp);
+	g->have_qmp = 0;
+	guest_classify_exit(g);
+	if (g->exit_kind == GUEST_EXIT_REQUESTED)
+		log_info("guest %s: %s", g->id, g->reason);
+	else
+		log_warn("guest %s: %s; console: %s", g->id, g->reason, g->console_tail);
+	return 0;
+}
+
+/* --- power actions ---------------------------------------------------------------- */
+
+static int guest_command(struct guest *g, const char *cmd, struct errmsg *err)
+{
+	if (!g->running) {
+		errmsg_set(err, "", "guest %s is not running", g->id);
+		errno = ESRCH;
+		return -1;
+	}
+	if (!g->have_qmp) {
+		char path[PATH_MAX];
+		if (guest_path(path, sizeof(path), g->dir, "qmp.sock") < 0 ||
+		    qmp_connect(&g->qmp, path, GUEST_QMP_TIMEOUT_MS) < 0) {
+			errmsg_set(err, "", "guest %s: %s", g->id, qmp_error(&g->qmp));
+			return -1;
+		}
+		g->have_qmp = 1;
+	}
+	if (qmp_command(&g->qmp, cmd, NULL, GUEST_QMP_TIMEOUT_MS, NULL) < 0) {
+		errmsg_set(err, "", "guest %s: %s: %s", g->id, cmd, qmp_error(&g->qmp));
+		return -1;
+	}
+	return 0;
+}
+
+int guest_powerdown(struct guest *g, struct errmsg *err)
+{
+	g->stop_requested = 1;
+	return guest_command(g, "system_powerdown", err);
+}
+
+int guest_reset(struct guest *g, struct errmsg *err)
+{
+	return guest_command(g, "system_reset", err);
+}
+
+int guest_force_stop(const struct guest_env *env, struct guest *g, struct errmsg *err)
+{
+	struct errmsg qerr = { 0 };
+	char **argv;
+
+	(void)env;
+	g->stop_requested = 1;
+	if (!g->running)
+		return 0;
+	if (guest_command(g, "quit", &qerr) == 0 || (g->have_qmp && qmp_closed(&g->qmp)))
+		return 0;
+	/* no QMP: SIGKILL, but only the process that is still our QEMU */
+	argv = guest_read_start(g->dir);
+	if (argv && proc_cmdline_matches(g->pid, argv)) {
+		guest_argv_free(argv);
+		if (kill(g->pid, SIGKILL) < 0 && errno != ESRCH) {
+			errmsg_set(err, "", "guest %s: kill %d: %s", g->id, (int)g->pid, strerror(errno));
+			return -1;
+		}
+		log_warn("guest %s: QMP unusable (%s): killed pid %d", g->id, qerr.msg, (int)g->pid);
+		return 0;
+	}
+	guest_argv_free(argv);
+	return 0;
+}
+
+void guest_release(struct guest *g)
+{
+	qmp_close(&g->qmp);
+	g->have_qmp = 0;
+}
+
+int guest_remove_dir(const struct guest_env *env, const char *id, struct errmsg *err)
+{
+	static const char *const files[] = { "start.json", ".start.json.tmp", "pid", "qmp.sock",
+					     "console.log", "console.log.1", "qemu.log" };
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	if (guest_dir(env, id, dir, sizeof(dir)) < 0) {
+		errmsg_set(err, "", "guest %s: run directory path too long", id);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (guest_path(path, sizeof(path), dir, files[i]) == 0)
+			unlink(path);
+	if (rmdir(dir) < 0 && errno != ENOENT) {
+		errmsg_set(err, "", "guest %s: removing %s: %s", id, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --- console --------------------------------------------------------------------- */
+
+/* Appends the last len bytes of dir/name to out. */
+int guest_console_tail_file(const char *dir, const char *name, size_t len, struct buf *out)
+{
+	char path[PATH_MAX], chunk[65536];
+	struct stat st;
+	ssize_t r;
+	int fd;
+
+	if (guest_path(path, sizeof(path), dir, name) < 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) == 0 && (size_t)st.st_size > len)
+		lseek(fd, st.st_size - (off_t)len, SEEK_SET);
+	while (len > 0 && (r = read(fd, chunk, len < sizeof(chunk) ? len : sizeof(chunk))) > 0) {
+		if (buf_append(out, chunk, (size_t)r) < 0)
+			break;
+		len -= (size_t)r;
+	}
+	close(fd);
+	return 0;
+}
+
+int guest_console_tail(const char *dir, size_t len, struct buf *out)
+{
+	struct buf cur = BUF_INIT, old = BUF_INIT;
+	int rc = 0;
+
+	if (guest_console_tail_file(dir, "console.log", len, &cur) < 0)
+		rc = -1;
+	if (rc == 0 && cur.len < len && guest_console_tail_file(dir, "console.log.1", len - cur.len, &old) < 0)
+		rc = -1;
+	if (rc == 0 && (buf_append(out, old.data ? old.data : "", old.len) < 0 ||
+			buf_append(out, cur.data ? cur.data : "", cur.len) < 0))
+		rc = -1;
+	buf_free(&cur);
+	buf_free(&old);
+	return rc;
+}
+
+/* --- restart policy -------------------------------------------------------------- */
+
+int guest_should_restart(enum guest_restart policy, enum guest_exit_kind kind)
+{
+	if (kind == GUEST_EXIT_NONE || kind == GUEST_EXIT_REQUESTED)
+		return 0;
+	switch (policy) {
+	case GUEST_RESTART_ALWAYS:
+		return 1;
+	case GUEST_RESTART_NEVER:
+		return 0;
+	case GUEST_RESTART_ON_FAILURE:
+		return kind != GUEST_EXIT_POWEROFF;
+	}
+	return 0;
+}
+
+unsigned guest_restart_delay(unsigned n)
+{
+	unsigned d = 1;
+
+	while (n > 1 && d < 300) {
+		d *= 2;
+		n--;
+	}
+	return d > 300 ? 300 : d;
+}
+
+const char *guest_exit_name(enum guest_exit_kind kind)
+{
+	switch (kind) {
+	case GUEST_EXIT_NONE: return "none";
+	case GUEST_EXIT_POWEROFF: return "poweroff";
+	case GUEST_EXIT_REQUESTED: return "requested";
+	case GUEST_EXIT_PANIC: return "panic";
+	case GUEST_EXIT_SIGNAL: return "signal";
+	case GUEST_EXIT_CRASH: return "crash";
+	}
+	return "unknown";
+}
