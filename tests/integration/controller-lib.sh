@@ -91,10 +91,13 @@ cc_start() {
 	wait_for 20 "cloud-controller answers /health" in_ns "$CC_NS" curl -sf http://127.0.0.1:8080/health
 }
 
+# cc_stop: SIGTERM and wait until the controller (and the dnsmasq it runs) are gone
 cc_stop() {
 	kill "$CC_PID" 2>/dev/null || true
-	wait "$CC_PID" 2>/dev/null || true
+	wait_for 20 "cloud-controller (pid $CC_PID) to exit" cc_gone
+	CC_PID=
 }
+cc_gone() { ! kill -0 "$CC_PID" 2>/dev/null; }
 
 api() { in_ns "$CC_NS" python3 "$API_PY" "$@"; }
 ctl() { in_ns "$CC_NS" "$CTL_BIN" "$@"; }
