@@ -218,16 +218,20 @@ find_kernel() {
 	say "kernel $KVER"
 }
 
-# Resolves the module names of modules.d/*.modules to files, closes them over
-# modules.dep and writes the load order (dependencies first) to modules.load.
-# A name starting with '?' is optional (may be missing from this kernel).
-# Built-in modules are accepted and need no file.
+# Resolves the module names of modules.d/*.modules to files and closes them
+# over modules.dep. Device drivers (modules with a pci:, virtio: or cpu:
+# alias) are loaded by /init only for the hardware present (by modalias); the
+# closure of the other modules is written in load order (dependencies first)
+# to modules.load, which /init loads unconditionally. A name starting with
+# '?' is optional (may be missing from this kernel); built-in modules are
+# accepted and need no file.
 install_modules() {
 	local src="$SYSROOT/lib/modules/$KVER" dst="$IMG/lib/modules/$KVER"
 	say "resolving kernel modules from initramfs/modules.d over modules.dep"
 	depmod -b "$SYSROOT" "$KVER" || die "depmod on the full module tree failed"
 	read_list "$ROOT"/initramfs/modules.d/*.modules | awk -v dep="$src/modules.dep" \
-		-v builtin="$src/modules.builtin" -v order="$WORK/modules.load" '
+		-v builtin="$src/modules.builtin" -v alias="$src/modules.alias" \
+		-v all="$WORK/modules.all" -v order="$WORK/modules.load" '
 		function norm(s) { sub(/.*\//, "", s); sub(/\.ko.*$/, "", s); gsub(/-/, "_", s); return s }
 		BEGIN {
 			while ((getline line < dep) > 0) {
@@ -236,14 +240,19 @@ install_modules() {
 				deps[name] = parts[2]
 			}
 			while ((getline line < builtin) > 0) isbuiltin[norm(line)] = 1
+			while ((getline line < alias) > 0) {
+				split(line, f, " ")
+				if (f[2] ~ /^(pci|virtio|cpu):/) isdevice[norm(f[3])] = 1
+			}
 		}
 		{
 			optional = sub(/^\?/, "")
 			n = norm($1)
 			if (n in path) {
 				cnt = split(deps[n], d, " ")
-				for (i = cnt; i >= 1; i--) emit(d[i])
-				emit(path[n])
+				for (i = cnt; i >= 1; i--) emit(d[i], n in isdevice)
+				emit(path[n], n in isdevice)
+				if (n in isdevice) ndevice++
 			} else if (n in isbuiltin) {
 				nbuiltin++
 			} else if (!optional) {
@@ -251,16 +260,20 @@ install_modules() {
 				missing++
 			}
 		}
-		function emit(p) { if (!(p in done)) { done[p] = 1; print p > order; nmod++ } }
+		function emit(p, device) {
+			if (!(p in done)) { done[p] = 1; print p > all; nmod++ }
+			if (!device && !(p in loaded)) { loaded[p] = 1; print p > order; nload++ }
+		}
 		END {
-			printf "mkimage:   %d module files, %d requested modules built in\n", nmod, nbuiltin > "/dev/stderr"
+			printf "mkimage:   %d module files: %d loaded at boot, %d device drivers loaded by modalias; %d requested modules built in\n",
+				nmod, nload, ndevice, nbuiltin > "/dev/stderr"
 			exit missing ? 1 : 0
 		}' || die "unknown kernel modules in initramfs/modules.d (names as in modules.dep, without .ko)"
 	mkdir -p "$dst" || return 1
 	local p
 	while read -r p; do
 		mkdir -p "$dst/$(dirname "$p")" && cp "$src/$p" "$dst/$p" || return 1
-	done <"$WORK/modules.load"
+	done <"$WORK/modules.all"
 	cp "$src/modules.builtin" "$src/modules.order" "$src/modules.builtin.modinfo" "$dst/" &&
 		cp "$WORK/modules.load" "$dst/modules.load" || return 1
 	depmod -b "$IMG" "$KVER" || die "depmod on the image's module tree failed"
