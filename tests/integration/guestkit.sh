@@ -116,7 +116,7 @@ guestkit_driver() {
 	GUESTKIT_DRIVER="$TEST_TMP/nodetool"
 	gcc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -I"$src/lib" -I"$src/node" \
 		-o "$GUESTKIT_DRIVER" "$ROOT/tests/integration/nodetool.c" \
-		"$src"/lib/{log,buf,errmsg,proc,sha256,httpclient}.c \
+		"$src"/lib/{log,buf,errmsg,proc}.c \
 		"$src"/node/{qmp,guest,disk,volume,template,cloudinit,guestnet}.c \
 		-ljansson -lcurl -lnettle
 }
