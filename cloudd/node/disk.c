@@ -299,7 +299,9 @@ int disk_scan(const char *sysfs, const char *devdir, const char *mountinfo, cons
 		}
 		if (sub)
 			closedir(sub);
-		if (probe && d->size > 0 && disk_probe_dev(d) < 0)
+		/* a disk with partitions, holders or swap is never a candidate: not even
+		 * read; a mounted whole disk is read (it may be ours, mounted before) */
+		if (probe && d->size > 0 && d->in_use[0] == '\0' && disk_probe_dev(d) < 0)
 			snprintf(d->content, sizeof(d->content), "unreadable: %s", strerror(errno));
 		(*n)++;
 	}
