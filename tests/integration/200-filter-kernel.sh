@@ -110,7 +110,9 @@ mkdir -p /run/netns /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t
 ip link set lo up
 mkdir -p /results && mount -t 9p -o trans=virtio,version=9p2000.L results /results
 export ROOT='$ROOT' OUT='$OUT' FILTER_IN_VM=1 FILTER_CLOUDD='$cloudd' PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
-export CLOUDD_BENCH_OUT='${CLOUDD_BENCH_OUT:-}'
+mkdir -p /results/files
+export FILTER_RESULTS_DIR=/results/files
+$(for v in ${!FILTER_BENCH_@}; do printf 'export %s=%q\n' "$v" "${!v}"; done)
 cd '$PWD'
 echo "filter-vm: kernel \$(uname -r), running $*"
 bash $(printf '%q ' "$@")
@@ -142,6 +144,10 @@ EOF
 		-fsdev local,id=results,path="$share",security_model=none -device virtio-9p-pci,fsdev=results,mount_tag=results \
 		</dev/null || true
 	rc=$(cat "$share/rc" 2>/dev/null || echo 1)
+	# files the case left for the caller (benchmark figures)
+	if [ -n "${FILTER_VM_RESULTS:-}" ] && [ -d "$share/files" ]; then
+		mkdir -p "$FILTER_VM_RESULTS" && cp -r "$share/files/." "$FILTER_VM_RESULTS/"
+	fi
 	rm -rf "$share"
 	return "$rc"
 }
