@@ -51,14 +51,27 @@ static int parse_cidr4(const char *cidr, struct in_addr *addr, int *prefix)
 static int ip_batch(const struct buf *cmds, struct errmsg *err)
 {
 	char *argv[] = { "ip", "-batch", "-", NULL };
-	char why[512];
+	struct buf out = BUF_INIT;
+	int status;
 
 	if (cmds->len == 0)
 		return 0;
-	if (proc_run_ok(argv, cmds->data, cmds->len, GUESTNET_IP_TIMEOUT_MS, why, sizeof(why)) < 0) {
-		errmsg_set(err, "", "%s", why);
+	if (proc_run(argv, cmds->data, cmds->len, &out, GUESTNET_IP_TIMEOUT_MS, &status) < 0) {
+		errmsg_set(err, "", "ip: %s", strerror(errno));
+		buf_free(&out);
 		return -1;
 	}
+	if (status != 0) {
+		/* ip names the failing command and why on separate lines: keep both */
+		for (size_t i = 0; i < out.len; i++)
+			if (out.data[i] == '\n')
+				out.data[i] = i + 1 == out.len ? '\0' : ';';
+		errmsg_set(err, "", "ip -batch failed: %s", out.data ? out.data : "(no output)");
+		buf_free(&out);
+		errno = EIO;
+		return -1;
+	}
+	buf_free(&out);
 	return 0;
 }
 

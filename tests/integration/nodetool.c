@@ -32,7 +32,7 @@ static int usage(void)
 		"  seed PATH INSTANCE HOSTNAME [SSH-KEY]\n"
 		"  disks SYSFS MOUNTINFO POLICY [apply]\n"
 		"  bridge BR CIDR | tap IF BR | tap-delete IF\n"
-		"  dhcp DIR BR CIDR GATEWAY MAC=IP...   (runs until SIGTERM, supervising dnsmasq)\n");
+		"  dhcp DIR BR CIDR GATEWAY LEASEFILE   (MAC=IP lines; SIGHUP re-reads; runs until SIGTERM)\n");
 	return 100;
 }
 
@@ -192,38 +192,74 @@ static int cmd_qmp(char **argv)
 	return 0;
 }
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, reload;
 static void on_term(int sig)
 {
 	(void)sig;
 	stop = 1;
 }
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload = 1;
+}
 
-static int cmd_dhcp(int argc, char **argv)
+/* Reads MAC=IP lines. */
+static size_t read_leases(const char *file, struct guestnet_lease *leases, size_t max)
+{
+	char line[128];
+	size_t n = 0;
+	FILE *f = fopen(file, "r");
+
+	if (f == NULL)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '=');
+		line[strcspn(line, "\n")] = '\0';
+		if (eq == NULL)
+			continue;
+		memset(&leases[n], 0, sizeof(leases[n]));
+		snprintf(leases[n].mac, sizeof(leases[n].mac), "%.*s", (int)(eq - line), line);
+		snprintf(leases[n].ipv4, sizeof(leases[n].ipv4), "%s", eq + 1);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* dhcp DIR BR CIDR GATEWAY LEASEFILE: SIGHUP re-reads LEASEFILE, SIGTERM stops. */
+static int cmd_dhcp(char **argv)
 {
 	struct guestnet_dhcp d;
 	struct guestnet_lease leases[16];
 	struct errmsg err = { 0 };
-	size_t n = 0;
+	size_t n = read_leases(argv[4], leases, 16);
 
-	for (int i = 4; i < argc && n < 16; i++) {
-		char *eq = strchr(argv[i], '=');
-		if (eq == NULL)
-			return usage();
-		memset(&leases[n], 0, sizeof(leases[n]));
-		snprintf(leases[n].mac, sizeof(leases[n].mac), "%.*s", (int)(eq - argv[i]), argv[i]);
-		snprintf(leases[n].ipv4, sizeof(leases[n].ipv4), "%s", eq + 1);
-		n++;
-	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGHUP, on_hup);
 	guestnet_dhcp_init(&d, argv[0], NULL);
 	if (guestnet_dhcp_apply(&d, argv[1], argv[2], argv[3], NULL, 0, leases, n, &err) < 0)
 		return fail(&err);
 	printf("dnsmasq %d\n", (int)d.pid);
 	fflush(stdout);
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
 	while (!stop) {
-		guestnet_dhcp_check(&d);
+		if (reload) {
+			reload = 0;
+			n = read_leases(argv[4], leases, 16);
+			if (guestnet_dhcp_apply(&d, argv[1], argv[2], argv[3], NULL, 0, leases, n, &err) < 0)
+				fail(&err);
+			printf("applied %zu leases, dnsmasq %d\n", n, (int)d.pid);
+			fflush(stdout);
+		}
+		if (guestnet_dhcp_check(&d) == 1) {
+			static pid_t last;
+			if (last && last != d.pid) {
+				printf("dnsmasq %d\n", (int)d.pid);
+				fflush(stdout);
+			}
+			last = d.pid;
+		}
 		usleep(200000);
 	}
 	guestnet_dhcp_stop(&d);
@@ -311,7 +347,7 @@ int main(int argc, char **argv)
 		return guestnet_tap_ensure(argv[0], argv[1], 0, &err) < 0 ? fail(&err) : 0;
 	if (strcmp(cmd, "tap-delete") == 0 && argc == 1)
 		return guestnet_tap_delete(argv[0], &err) < 0 ? fail(&err) : 0;
-	if (strcmp(cmd, "dhcp") == 0 && argc >= 4)
-		return cmd_dhcp(argc, argv);
+	if (strcmp(cmd, "dhcp") == 0 && argc == 5)
+		return cmd_dhcp(argv);
 	return usage();
 }
