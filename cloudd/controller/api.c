@@ -51,6 +51,80 @@ const char *api_client_addr(struct httpd_request *req, char *out, size_t outlen)
 	return out;
 }
 
+static void api_cache_release(void *ctx)
+{
+	struct api_cache_body *b = ctx;
+
+	if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(b);
+}
+
+/* Hands a cached answer for key rendered at generation to resp (no copy); 1 on a hit. */
+static int api_cache_get(struct api_cache *c, const char *key, unsigned long long generation,
+			 struct httpd_response *resp)
+{
+	struct api_cache_body *b = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < API_CACHE_SLOTS; i++) {
+		if (c->slots[i].key && c->slots[i].generation == generation && strcmp(c->slots[i].key, key) == 0) {
+			b = c->slots[i].body;
+			__atomic_add_fetch(&b->refs, 1, __ATOMIC_ACQ_REL);
+			c->slots[i].used = ++c->clock;
+			break;
+		}
+	}
+	if (b)
+		c->hits++;
+	else
+		c->misses++;
+	pthread_mutex_unlock(&c->lock);
+	if (b == NULL)
+		return 0;
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
+	resp->shared = b->data;
+	resp->shared_len = b->len;
+	resp->release = api_cache_release;
+	resp->release_ctx = b;
+	return 1;
+}
+
+static void api_cache_put(struct api_cache *c, const char *key, unsigned long long generation,
+			  const struct buf *body)
+{
+	struct api_cache_body *b;
+	char *k;
+	size_t victim = 0;
+
+	if (body->len > API_CACHE_MAX_BODY || (b = malloc(sizeof(*b) + body->len + 1)) == NULL)
+		return;
+	if ((k = strdup(key)) == NULL) {
+		free(b);
+		return;
+	}
+	b->refs = 1;
+	b->len = body->len;
+	memcpy(b->data, body->data, body->len);
+	b->data[body->len] = '\0';
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < API_CACHE_SLOTS; i++) {
+		if (c->slots[i].key && strcmp(c->slots[i].key, key) == 0) {
+			victim = i;
+			break;
+		}
+		if (c->slots[i].used < c->slots[victim].used)
+			victim = i;
+	}
+	free(c->slots[victim].key);
+	api_cache_release(c->slots[victim].body);
+	c->slots[victim].key = k;
+	c->slots[victim].body = b;
+	c->slots[victim].generation = generation;
+	c->slots[victim].used = ++c->clock;
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* The httpd handler of every API route: signature, role, then the route's function. */
 static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
@@ -75,6 +149,27 @@ static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, 
 		if (who.role != AUTH_ROLE_ADMIN && !(who.role == AUTH_ROLE_NODE && (r->flags & API_NODE)))
 			return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s",
 						 who.key_id, req->method, r->pattern);
+	}
+	if (r->flags & API_CACHE) {
+		unsigned long long generation = db_generation(&r->ctl->db);
+		char *query = sign_canonical_query(q.args, q.n), *key = NULL;
+		int rc;
+
+		/* the account is part of the key: tenants see only their own resources */
+		if (query == NULL || asprintf(&key, "%s %s?%s", who.account_id, req->path, query) < 0) {
+			free(query);
+			return -1;
+		}
+		free(query);
+		if (api_cache_get(&r->ctl->cache, key, generation, resp)) {
+			free(key);
+			return 0;
+		}
+		rc = r->fn(r->ctl, &who, req, resp);
+		if (rc == 0 && resp->status == 200 && resp->fd < 0)
+			api_cache_put(&r->ctl->cache, key, generation, &resp->body);
+		free(key);
+		return rc;
 	}
 	return r->fn(r->ctl, &who, req, resp);
 }
@@ -460,7 +555,14 @@ static int api_metrics(struct controller *ctl, const struct auth_principal *who,
 		errno = ENOMEM;
 		return -1;
 	}
-	rc = httpd_reply_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+	pthread_mutex_lock(&ctl->cache.lock);
+	rc = buf_printf(&out, "# HELP cloud_controller_api_cache_total Cacheable GETs answered from the cache or rendered.\n"
+			      "# TYPE cloud_controller_api_cache_total counter\n"
+			      "cloud_controller_api_cache_total{result=\"hit\"} %llu\n"
+			      "cloud_controller_api_cache_total{result=\"miss\"} %llu\n", ctl->cache.hits, ctl->cache.misses);
+	pthread_mutex_unlock(&ctl->cache.lock);
+	if (rc == 0)
+		rc = httpd_reply_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 	buf_free(&out);
 	return rc;
 }
@@ -529,7 +631,7 @@ int api_register(struct controller *ctl)
 	    api_route(ctl, "GET", "/metrics", api_metrics, API_PUBLIC,
 		      "Prometheus metrics: requests by route and status, nodes by state, boot and image requests", NULL) < 0 ||
 	    api_route(ctl, "GET", "/v1/openapi.json", api_openapi_get, API_PUBLIC, "this document", NULL) < 0 ||
-	    api_route(ctl, "GET", "/v1/events", api_events_list, API_ADMIN,
+	    api_route(ctl, "GET", "/v1/events", api_events_list, API_ADMIN | API_CACHE,
 		      "events, oldest first; ?type=, ?subject=, ?limit=, ?cursor=", NULL) < 0 ||
 	    api_route(ctl, "GET", "/v1/operations", api_operation_list, API_ADMIN,
 		      "operations; ?state=, ?limit=, ?cursor=", NULL) < 0 ||

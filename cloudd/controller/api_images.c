@@ -316,7 +316,7 @@ static int images_delete(struct controller *ctl, const struct auth_principal *wh
 
 int api_images_register(struct controller *ctl)
 {
-	if (api_route(ctl, "GET", "/v1/images", images_list, API_ADMIN,
+	if (api_route(ctl, "GET", "/v1/images", images_list, API_ADMIN | API_CACHE,
 		      "published image versions with sizes, checksums and which is the default", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/images", images_publish, API_ADMIN,
 		      "publish an image version from a directory on the controller host; returns an operation (202)",

@@ -419,7 +419,7 @@ static int machines_delete(struct controller *ctl, const struct auth_principal *
 
 int api_machines_register(struct controller *ctl)
 {
-	if (api_route(ctl, "GET", "/v1/machines", machines_list, API_ADMIN,
+	if (api_route(ctl, "GET", "/v1/machines", machines_list, API_ADMIN | API_CACHE,
 		      "machines (netboot profiles); ?role=, ?limit=, ?cursor=", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/machines", machines_create, API_ADMIN,
 		      "register a machine by MAC: role, labels, image version pin (201; 409 when the MAC exists)",

@@ -412,12 +412,12 @@ out:
 
 int api_nodes_register(struct controller *ctl)
 {
-	if (api_route(ctl, "GET", "/v1/nodes", nodes_list, API_ADMIN,
+	if (api_route(ctl, "GET", "/v1/nodes", nodes_list, API_ADMIN | API_CACHE,
 		      "nodes with state, MAC, CPUs, memory; ?state=, ?role=, ?limit=, ?cursor=", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/nodes/register", nodes_register, API_PUBLIC,
 		      "a booted node trades its one-time enrollment token and sysinfo for its own key (201; "
 		      "401 unknown or expired token, 409 token already used)", register_schema) < 0 ||
-	    api_route(ctl, "GET", "/v1/nodes/{id}", nodes_show, API_ADMIN,
+	    api_route(ctl, "GET", "/v1/nodes/{id}", nodes_show, API_ADMIN | API_CACHE,
 		      "one node by id or MAC, with its sysinfo and last status", NULL) < 0 ||
 	    api_route(ctl, "DELETE", "/v1/nodes/{id}", nodes_delete, API_ADMIN,
 		      "forget a node that is not up (204; 409 when it is up)", NULL) < 0 ||

@@ -88,7 +88,7 @@ int db_commit(struct db *db)
 		db_rollback(db);
 		return -1;
 	}
-	db->changes++;
+	__atomic_add_fetch(&db->changes, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -277,6 +277,11 @@ err_close:
 	pthread_mutex_destroy(&db->lock);
 	errno = EIO;
 	return -1;
+}
+
+unsigned long long db_generation(struct db *db)
+{
+	return __atomic_load_n(&db->changes, __ATOMIC_SEQ_CST);
 }
 
 void db_close(struct db *db)

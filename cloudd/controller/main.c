@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 	log_init("cloud-controller", ctl.cfg.log_level, ctl.cfg.syslog);
 	ctl.started = time(NULL);
 	pthread_mutex_init(&ctl.counters.lock, NULL);
+	pthread_mutex_init(&ctl.cache.lock, NULL);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
 	}
 	limits.max_body = ctl.cfg.max_body;
 	limits.max_connections = ctl.cfg.http_connections;
+	httpd_set_threads(ctl.http, ctl.cfg.http_threads);
 	httpd_addr_str((struct sockaddr *)&ctl.cfg.listen_addr, addr, sizeof(addr));
 	if (httpd_start(ctl.http, (struct sockaddr *)&ctl.cfg.listen_addr, ctl.cfg.listen_len, &limits) < 0) {
 		log_error("cannot serve HTTP on %s: %s", addr, strerror(errno));

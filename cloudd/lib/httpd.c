@@ -38,6 +38,7 @@ struct httpd {
 	struct MHD_Daemon *daemon;
 	struct httpd_limits limits;
 	unsigned port;
+	unsigned threads; /* > 1: a thread pool */
 	pthread_mutex_t lock; /* counters */
 	struct httpd_counter *counters;
 	size_t ncounters;
@@ -206,6 +207,10 @@ void httpd_response_init(struct httpd_response *resp)
 void httpd_response_free(struct httpd_response *resp)
 {
 	buf_free(&resp->body);
+	if (resp->release)
+		resp->release(resp->release_ctx);
+	resp->release = NULL;
+	resp->shared = NULL;
 	if (resp->fd >= 0)
 		close(resp->fd);
 	resp->fd = -1;
@@ -339,6 +344,10 @@ int httpd_dispatch(struct httpd *srv, struct httpd_request *req, struct httpd_re
 		if (resp->fd >= 0)
 			close(resp->fd);
 		resp->fd = -1;
+		if (resp->release)
+			resp->release(resp->release_ctx);
+		resp->release = NULL;
+		resp->shared = NULL;
 		resp->nheaders = 0;
 		httpd_reply_error(resp, 500, "internal", "internal error: %s", strerror(saved));
 	}
@@ -356,6 +365,11 @@ static enum MHD_Result httpd_send(struct MHD_Connection *conn, struct httpd_resp
 		r = MHD_create_response_from_fd_at_offset64(resp->fd_length, resp->fd, resp->fd_offset);
 		if (r)
 			resp->fd = -1; /* closed by libmicrohttpd */
+	} else if (resp->shared) {
+		r = MHD_create_response_from_buffer_with_free_callback_cls(
+			resp->shared_len, (void *)resp->shared, resp->release, resp->release_ctx);
+		if (r)
+			resp->release = NULL; /* released by libmicrohttpd */
 	} else {
 		size_t len = resp->body.len;
 		r = MHD_create_response_from_buffer(len, len ? buf_steal(&resp->body) : (void *)"",
@@ -599,6 +613,7 @@ int httpd_start(struct httpd *srv, const struct sockaddr *addr, socklen_t len,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONN_MEMORY,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTPD_STACK_SIZE,
 		MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, srv,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(srv->threads > 1 ? srv->threads : 0),
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		errno = EIO;
@@ -611,6 +626,16 @@ err_close:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int httpd_set_threads(struct httpd *srv, unsigned n)
+{
+	if (srv->daemon) {
+		errno = EBUSY;
+		return -1;
+	}
+	srv->threads = n;
+	return 0;
 }
 
 unsigned httpd_port(const struct httpd *srv)

@@ -23,7 +23,8 @@
  * gets 413 before it is read whole; all of these are JSON errors
  * {"error":{"code":"...","message":"..."}}.
  *
- * Handlers run on the server's one polling thread, one at a time: they must
+ * Handlers run on the server's one polling thread, one at a time (or, after
+ * httpd_set_threads(srv, N > 1), on a pool of N threads, concurrently): they must
  * be quick and must lock whatever they share with the rest of the program.
  */
 
@@ -61,6 +62,15 @@ struct httpd_response {
 		char name[48];
 		char value[256];
 	} headers[HTTPD_MAX_HEADERS];
+	/*
+	 * Instead of body: a buffer shared with the caller (e.g. a cache) that
+	 * is sent without a copy; release(release_ctx) runs once it is no
+	 * longer needed (after sending, or by httpd_response_free).
+	 */
+	const char *shared;
+	size_t shared_len;
+	void (*release)(void *ctx);
+	void *release_ctx;
 };
 
 /* Returns 0, or -1 for an internal failure (the client gets a 500 JSON error). */
@@ -88,6 +98,8 @@ int httpd_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_
 /* "ADDR:PORT" / "[ADDR]:PORT" */
 const char *httpd_addr_str(const struct sockaddr *addr, char *out, size_t outlen);
 
+/* Before httpd_start: serve with a pool of n threads (default 1). */
+int httpd_set_threads(struct httpd *srv, unsigned n);
 /* Binds and starts serving on a polling thread; errno says why it could not. */
 int httpd_start(struct httpd *srv, const struct sockaddr *addr, socklen_t len,
 		const struct httpd_limits *limits);
