@@ -35,7 +35,7 @@ static void peer_write(struct peer *p, const char *s, size_t len)
 		size_t n = p->chunk ? p->chunk : len - off;
 		if (n > len - off)
 			n = len - off;
-		ssize_t w = write(p->fd, s + off, n);
+		ssize_t w = send(p->fd, s + off, n, MSG_NOSIGNAL);
 		if (w <= 0)
 			return;
 		off += (size_t)w;
