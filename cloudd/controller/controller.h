@@ -204,6 +204,9 @@ int bootscript_register(struct controller *ctl);
 /* Renders dnsmasq's configuration for cfg from the template text. */
 int netboot_render(const struct ctl_config *cfg, const char *tmpl, const char *hosts_path,
 		   struct buf *out, struct errmsg *err);
+/* dnsmasq, the iPXE binaries and the template are there and render (into conf). */
+int netboot_check(const struct ctl_config *cfg, struct buf *conf, const char *hosts_path,
+		  struct errmsg *err);
 /* Writes the configuration and starts dnsmasq (no-op when netboot is off). */
 int netboot_start(struct controller *ctl);
 /* Called from the main loop: restarts dnsmasq if it died (with backoff), reloads hosts if asked. */

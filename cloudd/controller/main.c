@@ -60,10 +60,18 @@ int main(int argc, char **argv)
 	case CONFIG_VERSION:
 		printf("cloud-controller %s\n", CLOUDD_VERSION);
 		return 0;
-	case CONFIG_CHECK:
+	case CONFIG_CHECK: {
+		struct buf conf = BUF_INIT;
+		int bad = netboot_check(&ctl.cfg, &conf, "DATA-DIR/dnsmasq/hosts", &err) < 0;
+		buf_free(&conf);
+		if (bad) {
+			fprintf(stderr, "cloud-controller: netboot: %s\n", errmsg_str(&err, msg, sizeof(msg)));
+			return EXIT_USAGE;
+		}
 		printf("cloud-controller: configuration ok (%s)\n",
 		       ctl.cfg.config_path[0] ? ctl.cfg.config_path : "defaults and command line");
 		return 0;
+	}
 	case CONFIG_RUN:
 		break;
 	}

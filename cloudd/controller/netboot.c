@@ -115,13 +115,50 @@ static int netboot_spawn(struct controller *ctl)
 	return 0;
 }
 
+/*
+ * What netboot needs besides a valid configuration: dnsmasq, the iPXE
+ * binaries and the template, which must render. Fills err naming what is
+ * missing and where it comes from.
+ */
+int netboot_check(const struct ctl_config *cfg, struct buf *conf, const char *hosts_path,
+		  struct errmsg *err)
+{
+	const char *const ipxe[] = { "undionly.kpxe", "snponly.efi" };
+	struct buf tmpl = BUF_INIT;
+	char path[PATH_MAX];
+	int rc = -1;
+
+	if (cfg->netboot == NETBOOT_OFF)
+		return 0;
+	if (access(cfg->dnsmasq, X_OK) < 0) {
+		errmsg_set(err, "dnsmasq", "cannot run %s: %s (Debian package dnsmasq-base)", cfg->dnsmasq,
+			   strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		if (fs_path(path, sizeof(path), "%s/%s", cfg->ipxe_dir, ipxe[i]) < 0 || access(path, R_OK) < 0) {
+			errmsg_set(err, "ipxe-dir", "no %s in %s (Debian package ipxe, or the out/ of build.sh)",
+				   ipxe[i], cfg->ipxe_dir);
+			return -1;
+		}
+	}
+	if (fs_path(path, sizeof(path), "%s/%s", cfg->pxe_dir, netboot_template_name(cfg->netboot)) < 0 ||
+	    fs_read_file(path, NETBOOT_MAX_TEMPLATE, &tmpl) < 0) {
+		errmsg_set(err, "pxe-dir", "cannot read the template %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (netboot_render(cfg, tmpl.data, hosts_path, conf, err) == 0)
+		rc = 0;
+	buf_free(&tmpl);
+	return rc;
+}
+
 int netboot_start(struct controller *ctl)
 {
 	struct netboot *nb;
-	struct buf tmpl = BUF_INIT, conf = BUF_INIT;
+	struct buf conf = BUF_INIT;
 	struct errmsg err = { 0 };
-	char path[PATH_MAX], msg[800];
-	const char *const ipxe[] = { "undionly.kpxe", "snponly.efi" };
+	char msg[800];
 
 	if (ctl->cfg.netboot == NETBOOT_OFF)
 		return 0;
@@ -131,28 +168,12 @@ int netboot_start(struct controller *ctl)
 	ctl->netboot = nb;
 	nb->pid = -1;
 	nb->backoff = 1;
-	if (access(ctl->cfg.dnsmasq, X_OK) < 0) {
-		log_error("netboot: cannot run dnsmasq %s: %s (Debian package dnsmasq-base)", ctl->cfg.dnsmasq,
-			  strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < 2; i++) {
-		if (fs_path(path, sizeof(path), "%s/%s", ctl->cfg.ipxe_dir, ipxe[i]) < 0 || access(path, R_OK) < 0) {
-			log_error("netboot: no %s in ipxe-dir %s (Debian package ipxe)", ipxe[i], ctl->cfg.ipxe_dir);
-			return -1;
-		}
-	}
 	if (fs_path(nb->dir, sizeof(nb->dir), "%s/dnsmasq", ctl->cfg.data_dir) < 0 ||
 	    fs_path(nb->conf_path, sizeof(nb->conf_path), "%s/dnsmasq.conf", nb->dir) < 0 ||
-	    fs_path(nb->hosts_path, sizeof(nb->hosts_path), "%s/hosts", nb->dir) < 0 ||
-	    fs_path(path, sizeof(path), "%s/%s", ctl->cfg.pxe_dir, netboot_template_name(ctl->cfg.netboot)) < 0)
+	    fs_path(nb->hosts_path, sizeof(nb->hosts_path), "%s/hosts", nb->dir) < 0)
 		return -1;
-	if (fs_read_file(path, NETBOOT_MAX_TEMPLATE, &tmpl) < 0) {
-		log_error("netboot: cannot read the template %s: %s (set pxe-dir)", path, strerror(errno));
-		return -1;
-	}
-	if (netboot_render(&ctl->cfg, tmpl.data, nb->hosts_path, &conf, &err) < 0) {
-		log_error("netboot: %s: %s", path, errmsg_str(&err, msg, sizeof(msg)));
+	if (netboot_check(&ctl->cfg, &conf, nb->hosts_path, &err) < 0) {
+		log_error("netboot: %s", errmsg_str(&err, msg, sizeof(msg)));
 		goto err;
 	}
 	if (util_mkdir_p(nb->dir, 0755) < 0 || netboot_write_hosts(ctl) < 0 ||
@@ -160,11 +181,9 @@ int netboot_start(struct controller *ctl)
 		log_error("netboot: writing %s: %s", nb->dir, strerror(errno));
 		goto err;
 	}
-	buf_free(&tmpl);
 	buf_free(&conf);
 	return netboot_spawn(ctl);
 err:
-	buf_free(&tmpl);
 	buf_free(&conf);
 	return -1;
 }

@@ -12,6 +12,9 @@ log "-n checks the configuration: 0 when valid, 100 with the key named when not"
 rc=0; msg=$("$CC_BIN" -n --netboot dhcp --interface p0 --url http://192.0.2.1:8080 2>&1) || rc=$?
 [ "$rc" -eq 100 ] || fail "-n with netboot = dhcp and no dhcp-range: exit $rc, want 100"
 grep -q dhcp-range <<<"$msg" || fail "the error does not name dhcp-range: $msg"
+rc=0; msg=$("$CC_BIN" -n --netboot dhcp --interface p0 --url http://192.0.2.1:8080 \
+	--dhcp-range 192.0.2.10,192.0.2.20,255.255.255.0 --ipxe-dir "$TEST_TMP/none" --pxe-dir "$ROOT/pxe" 2>&1) || rc=$?
+[ "$rc" -eq 100 ] && grep -q "undionly.kpxe" <<<"$msg" || fail "-n without iPXE binaries: exit $rc: $msg"
 rc=0; "$CC_BIN" -n --no-such-option 1 2>/dev/null || rc=$?
 [ "$rc" -eq 100 ] || fail "unknown option: exit $rc, want 100"
 printf 'heartbeat-interval = soon\n' >"$TEST_TMP/bad.conf"
