@@ -77,23 +77,21 @@ static const char *gen_ip6_int(const uint8_t *addr, char *out, size_t outlen)
 
 /* --- chain bodies: one rule per line, no indentation ------------------------ */
 
-static int gen_rule(const struct sg_rule *rule, size_t index, struct buf *lines)
+/* the protocol part of a rule's match, with a leading space ("" for any) */
+static void gen_proto(const struct sg_rule *rule, char *out, size_t outlen)
 {
-	const char *dir = rule->direction == SG_INGRESS ? "saddr" : "daddr";
-	char proto[96] = "", peer[128], group[96];
-	int family;
-
+	out[0] = '\0';
 	switch (rule->protocol) {
 	case SG_PROTO_TCP:
 	case SG_PROTO_UDP: {
 		const char *name = sg_protocol_name(rule->protocol);
 
 		if (rule->port_min == 0)
-			snprintf(proto, sizeof(proto), " meta l4proto %s", name);
+			snprintf(out, outlen, " meta l4proto %s", name);
 		else if (rule->port_min == rule->port_max)
-			snprintf(proto, sizeof(proto), " %s dport %d", name, rule->port_min);
+			snprintf(out, outlen, " %s dport %d", name, rule->port_min);
 		else
-			snprintf(proto, sizeof(proto), " %s dport %d-%d", name, rule->port_min, rule->port_max);
+			snprintf(out, outlen, " %s dport %d-%d", name, rule->port_min, rule->port_max);
 		break;
 	}
 	case SG_PROTO_ICMP:
@@ -101,17 +99,24 @@ static int gen_rule(const struct sg_rule *rule, size_t index, struct buf *lines)
 		const char *name = rule->protocol == SG_PROTO_ICMP ? "icmp" : "icmpv6";
 
 		if (rule->icmp_type < 0)
-			snprintf(proto, sizeof(proto), " meta l4proto %s", rule->protocol == SG_PROTO_ICMP ? "icmp" : "ipv6-icmp");
+			snprintf(out, outlen, " meta l4proto %s", rule->protocol == SG_PROTO_ICMP ? "icmp" : "ipv6-icmp");
 		else if (rule->icmp_code < 0)
-			snprintf(proto, sizeof(proto), " %s type %d", name, rule->icmp_type);
+			snprintf(out, outlen, " %s type %d", name, rule->icmp_type);
 		else
-			snprintf(proto, sizeof(proto), " %s type %d %s code %d", name, rule->icmp_type, name,
-				 rule->icmp_code);
+			snprintf(out, outlen, " %s type %d %s code %d", name, rule->icmp_type, name, rule->icmp_code);
 		break;
 	}
 	case SG_PROTO_ANY:
 		break;
 	}
+}
+
+/* One accept rule per address family that the rule's peer and protocol allow. */
+static int gen_emit_rule(const struct sg_rule *rule, const char *proto, const char *comment, struct buf *lines)
+{
+	const char *dir = rule->direction == SG_INGRESS ? "saddr" : "daddr";
+	char peer[128], group[96];
+	int family;
 
 	for (family = AF_INET; family != 0; family = family == AF_INET ? AF_INET6 : 0) {
 		const char *ipname = family == AF_INET ? "ip" : "ip6";
@@ -133,21 +138,118 @@ static int gen_rule(const struct sg_rule *rule, size_t index, struct buf *lines)
 			gen_group_name(group, sizeof(group), rule->group, family == AF_INET ? "v4" : "v6");
 			snprintf(peer, sizeof(peer), "%s %s @%s", ipname, dir, group);
 		}
-		if (buf_printf(lines, "%s%s accept comment \"rules[%zu]\"\n", peer, proto, index) < 0)
+		if (buf_printf(lines, "%s%s accept comment \"%s\"\n", peer, proto, comment) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* the rules of a group in one direction, each accepting what it allows */
+/* tcp/udp rules of one direction towards the same peer differ only in ports: one rule serves them */
+static int gen_same_key(const struct sg_rule *a, const struct sg_rule *b)
+{
+	if (a->direction != b->direction || a->protocol != b->protocol || a->has_cidr != b->has_cidr)
+		return 0;
+	if (a->protocol != SG_PROTO_TCP && a->protocol != SG_PROTO_UDP)
+		return 0;
+	return a->has_cidr ? sg_addr_equal(&a->cidr, &b->cidr) : strcmp(a->group, b->group) == 0;
+}
+
+struct gen_range {
+	int min, max;
+};
+
+static int gen_range_cmp(const void *a, const void *b)
+{
+	return ((const struct gen_range *)a)->min - ((const struct gen_range *)b)->min;
+}
+
+/*
+ * The rules of a group in one direction, each accepting what it allows. Their
+ * order does not matter (every rule accepts), so tcp/udp rules towards the
+ * same peer are merged into one rule with a port set, overlapping and
+ * adjacent ranges coalesced (an nft interval set refuses overlaps): fewer
+ * rules to load and to walk per packet. The comment names the rules merged.
+ */
 static int gen_group_body(const struct secgroup *group, enum sg_direction dir, struct buf *lines)
 {
-	size_t i;
+	struct gen_range *ranges = NULL;
+	struct buf proto = BUF_INIT;
+	char comment[112], one_proto[96];
+	size_t i, j, n, k, m;
+	int rc = -1;
 
-	for (i = 0; i < group->n_rules; i++)
-		if (group->rules[i].direction == dir && gen_rule(&group->rules[i], i, lines) < 0)
+	if (group->n_rules) {
+		ranges = malloc(group->n_rules * sizeof(*ranges));
+		if (ranges == NULL)
 			return -1;
-	return 0;
+	}
+	for (i = 0; i < group->n_rules; i++) {
+		const struct sg_rule *rule = &group->rules[i];
+		int all_ports = 0, merged = 0, ported;
+		size_t clen;
+
+		if (rule->direction != dir)
+			continue;
+		for (j = 0; j < i && !merged; j++)
+			merged = gen_same_key(&group->rules[j], rule);
+		if (merged)
+			continue; /* emitted with an earlier rule */
+		ported = rule->protocol == SG_PROTO_TCP || rule->protocol == SG_PROTO_UDP;
+		n = 0;
+		clen = (size_t)snprintf(comment, sizeof(comment), "rules[%zu", i);
+		for (j = i; ported && j < group->n_rules; j++) {
+			const struct sg_rule *other = &group->rules[j];
+
+			if (j != i && !gen_same_key(rule, other))
+				continue;
+			if (other->port_min == 0)
+				all_ports = 1;
+			ranges[n++] = (struct gen_range){ other->port_min, other->port_max };
+			if (j == i)
+				continue;
+			if (clen + 12 < sizeof(comment))
+				clen += (size_t)snprintf(comment + clen, sizeof(comment) - clen, ",%zu", j);
+			else if (clen + 5 < sizeof(comment) && comment[clen - 1] != '.')
+				clen += (size_t)snprintf(comment + clen, sizeof(comment) - clen, ",...");
+		}
+		snprintf(comment + clen, sizeof(comment) - clen, "]");
+		if (n <= 1 || all_ports) {
+			struct sg_rule one = *rule;
+
+			if (all_ports)
+				one.port_min = one.port_max = 0;
+			gen_proto(&one, one_proto, sizeof(one_proto));
+			if (gen_emit_rule(rule, one_proto, comment, lines) < 0)
+				goto out;
+			continue;
+		}
+		qsort(ranges, n, sizeof(*ranges), gen_range_cmp);
+		for (k = 1, m = 0; k < n; k++) {
+			if (ranges[k].min <= ranges[m].max + 1) {
+				if (ranges[k].max > ranges[m].max)
+					ranges[m].max = ranges[k].max;
+			} else {
+				ranges[++m] = ranges[k];
+			}
+		}
+		buf_reset(&proto);
+		if (buf_printf(&proto, " %s dport %s", sg_protocol_name(rule->protocol), m ? "{ " : "") < 0)
+			goto out;
+		for (k = 0; k <= m; k++) {
+			int r = ranges[k].min == ranges[k].max
+					? buf_printf(&proto, "%s%d", k ? ", " : "", ranges[k].min)
+					: buf_printf(&proto, "%s%d-%d", k ? ", " : "", ranges[k].min, ranges[k].max);
+			if (r < 0)
+				goto out;
+		}
+		if ((m && buf_puts(&proto, " }") < 0) || gen_emit_rule(rule, proto.data, comment, lines) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(ranges);
+	buf_free(&proto);
+	return rc;
 }
 
 static int gen_group_has(const struct secgroup *group, enum sg_direction dir)
@@ -161,31 +263,61 @@ static int gen_group_has(const struct secgroup *group, enum sg_direction dir)
 }
 
 /*
- * A port's chain jumps to the chains of its groups that have rules in that
- * direction. Egress ends in accept when none of them has an egress rule
- * (egress is open until a group restricts it); otherwise the chain returns
- * and the caller drops (sg_egress / sg_ingress).
+ * The group chains a port's traffic in one direction goes through: those of
+ * its groups with rules in that direction. With none, egress is open and
+ * ingress closed; with one, the port's verdict map element jumps straight to
+ * the group's chain; with several, to a per-port chain that jumps to each.
+ * A packet no chain accepts returns and is dropped (sg_egress / sg_ingress).
  */
-static int gen_port_body(const struct filter_model *model, const struct filter_port *port,
-			 enum sg_direction dir, struct buf *lines)
+static size_t gen_port_targets(const struct filter_model *model, const struct filter_port *port,
+			       enum sg_direction dir, char targets[][96])
 {
-	char name[96];
-	size_t i;
-	int restricted = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < port->n_groups; i++) {
 		const struct secgroup *group = secgroup_find(&model->groups, port->groups[i]);
 
-		if (group == NULL || !gen_group_has(group, dir))
-			continue;
-		restricted = 1;
-		gen_group_name(name, sizeof(name), group->id, dir == SG_INGRESS ? "in" : "eg");
-		if (buf_printf(lines, "jump %s\n", name) < 0)
-			return -1;
+		if (group != NULL && gen_group_has(group, dir))
+			gen_group_name(targets[n++], 96, group->id, dir == SG_INGRESS ? "in" : "eg");
 	}
-	if (dir == SG_EGRESS && !restricted && buf_puts(lines, "accept\n") < 0)
-		return -1;
+	return n;
+}
+
+static int gen_port_chain_needed(const struct filter_model *model, const struct filter_port *port,
+				 enum sg_direction dir)
+{
+	char targets[FILTER_MAX_GROUPS_PER_NIC][96];
+
+	return gen_port_targets(model, port, dir, targets) > 1;
+}
+
+/* the per-port chain (when gen_port_chain_needed): a jump to each group chain */
+static int gen_port_body(const struct filter_model *model, const struct filter_port *port,
+			 enum sg_direction dir, struct buf *lines)
+{
+	char targets[FILTER_MAX_GROUPS_PER_NIC][96];
+	size_t i, n = gen_port_targets(model, port, dir, targets);
+
+	for (i = 0; i < n; i++)
+		if (buf_printf(lines, "jump %s\n", targets[i]) < 0)
+			return -1;
 	return 0;
+}
+
+/* the port's verdict in port_egress / port_ingress; "" when it has no element */
+static void gen_port_verdict(const struct filter_model *model, const struct filter_port *port,
+			     enum sg_direction dir, char *out, size_t outlen)
+{
+	char targets[FILTER_MAX_GROUPS_PER_NIC][96];
+	size_t n = gen_port_targets(model, port, dir, targets);
+	const char *d = dir == SG_INGRESS ? "in" : "eg";
+
+	if (n > 1)
+		snprintf(out, outlen, "jump %s_%s", d, port->ifname);
+	else if (n == 1)
+		snprintf(out, outlen, "jump %s", targets[0]);
+	else
+		snprintf(out, outlen, "%s", dir == SG_EGRESS ? "accept" : "");
 }
 
 /* Appends each line of lines to out with prefix before and suffix after. */
@@ -224,9 +356,10 @@ static const char *const gen_set_names[GEN_NSETS] = {
 };
 
 /* Appends the elements a port puts in set `which`, each as "ELEMENT\n"; keys_only drops map values. */
-static int gen_port_elements(const struct filter_port *port, enum gen_set which, int keys_only, struct buf *lines)
+static int gen_port_elements(const struct filter_model *model, const struct filter_port *port, enum gen_set which,
+			     int keys_only, struct buf *lines)
 {
-	char a[INET6_ADDRSTRLEN + 40], b[INET6_ADDRSTRLEN + 40];
+	char a[128], b[128];
 	const char *ifn = port->ifname;
 
 	switch (which) {
@@ -248,13 +381,40 @@ static int gen_port_elements(const struct filter_port *port, enum gen_set which,
 		return buf_printf(lines, "\"%s\" . %s\n", ifn, gen_ip6_int(port->ipv6_ll, b, sizeof(b)));
 	case GEN_PORT_EGRESS:
 	case GEN_PORT_INGRESS:
+		gen_port_verdict(model, port, which == GEN_PORT_EGRESS ? SG_EGRESS : SG_INGRESS, a, sizeof(a));
+		if (a[0] == '\0')
+			return 0;
 		if (keys_only)
 			return buf_printf(lines, "\"%s\"\n", ifn);
-		return buf_printf(lines, "\"%s\" : jump %s_%s\n", ifn, which == GEN_PORT_EGRESS ? "eg" : "in", ifn);
+		return buf_printf(lines, "\"%s\" : %s\n", ifn, a);
 	case GEN_NSETS:
 		break;
 	}
 	return 0;
+}
+
+/* Which groups' members some rule refers to (only those need member sets): one flag per group. */
+static unsigned char *gen_referenced(const struct filter_model *model)
+{
+	unsigned char *flags = calloc(model->groups.n_groups ? model->groups.n_groups : 1, 1);
+	size_t i, k;
+
+	if (flags == NULL)
+		return NULL;
+	for (i = 0; i < model->groups.n_groups; i++) {
+		const struct secgroup *group = &model->groups.groups[i];
+
+		for (k = 0; k < group->n_rules; k++) {
+			const struct secgroup *ref;
+
+			if (group->rules[k].has_cidr)
+				continue;
+			ref = secgroup_find(&model->groups, group->rules[k].group);
+			if (ref != NULL)
+				flags[ref - model->groups.groups] = 1;
+		}
+	}
+	return flags;
 }
 
 static int gen_member_elements(const struct secgroup *group, int family, struct buf *lines)
@@ -410,10 +570,13 @@ static int gen_set_block(struct buf *out, const char *kind, const char *name, co
 int filter_gen_full(const struct filter_model *model, struct buf *out)
 {
 	struct buf lines = BUF_INIT;
+	unsigned char *referenced = gen_referenced(model);
 	char name[128];
 	size_t i, p;
 	int s, dir;
 
+	if (referenced == NULL)
+		return -1;
 	if (buf_puts(out, "# cloudd guest filters, generated from the desired state (docs/filters.md).\n"
 			  "# Replaces the table whole in one transaction.\n"
 			  "add table " T "\n"
@@ -425,7 +588,7 @@ int filter_gen_full(const struct filter_model *model, struct buf *out)
 	for (s = GEN_GUEST_PORTS; s <= GEN_PORT_ND_TARGET; s++) {
 		buf_reset(&lines);
 		for (p = 0; p < model->n_ports; p++)
-			if (gen_port_elements(&model->ports[p], (enum gen_set)s, 0, &lines) < 0)
+			if (gen_port_elements(model, &model->ports[p], (enum gen_set)s, 0, &lines) < 0)
 				goto err;
 		if (gen_set_block(out, "set", gen_set_names[s], gen_set_types[s], &lines) < 0)
 			goto err;
@@ -436,7 +599,7 @@ int filter_gen_full(const struct filter_model *model, struct buf *out)
 	for (i = 0; i < model->groups.n_groups; i++) {
 		const struct secgroup *group = &model->groups.groups[i];
 
-		for (s = 0; s < 2; s++) {
+		for (s = 0; s < 2 && referenced[i]; s++) {
 			buf_reset(&lines);
 			if (gen_member_elements(group, s ? AF_INET6 : AF_INET, &lines) < 0)
 				goto err;
@@ -449,6 +612,8 @@ int filter_gen_full(const struct filter_model *model, struct buf *out)
 		const struct secgroup *group = &model->groups.groups[i];
 
 		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++) {
+			if (!gen_group_has(group, (enum sg_direction)dir))
+				continue;
 			buf_reset(&lines);
 			if (gen_group_body(group, (enum sg_direction)dir, &lines) < 0)
 				goto err;
@@ -461,6 +626,8 @@ int filter_gen_full(const struct filter_model *model, struct buf *out)
 		const struct filter_port *port = &model->ports[p];
 
 		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++) {
+			if (!gen_port_chain_needed(model, port, (enum sg_direction)dir))
+				continue;
 			buf_reset(&lines);
 			if (gen_port_body(model, port, (enum sg_direction)dir, &lines) < 0)
 				goto err;
@@ -472,161 +639,138 @@ int filter_gen_full(const struct filter_model *model, struct buf *out)
 	for (s = GEN_PORT_EGRESS; s <= GEN_PORT_INGRESS; s++) {
 		buf_reset(&lines);
 		for (p = 0; p < model->n_ports; p++)
-			if (gen_port_elements(&model->ports[p], (enum gen_set)s, 0, &lines) < 0)
+			if (gen_port_elements(model, &model->ports[p], (enum gen_set)s, 0, &lines) < 0)
 				goto err;
 		if (gen_set_block(out, "map", gen_set_names[s], gen_set_types[s], &lines) < 0)
 			goto err;
 	}
 	if (gen_drop_chains(out) < 0 || buf_puts(out, gen_shared_chains) < 0 || buf_puts(out, "}\n") < 0)
 		goto err;
+	free(referenced);
 	buf_free(&lines);
 	return 0;
 
 err:
+	free(referenced);
 	buf_free(&lines);
 	return -1;
 }
 
 /* --- incremental ------------------------------------------------------------- */
 
-static int gen_member_present(const struct secgroup *group, const struct sg_addr *addr)
-{
-	size_t i;
-
-	for (i = 0; i < group->n_members; i++)
-		if (sg_addr_equal(&group->members[i], addr))
-			return 1;
-	return 0;
-}
-
-/* members of a that are not in b, of one family */
+/* members of a that are not in b, of one family (both sorted: secgroup_sort_members) */
 static int gen_member_diff(const struct secgroup *a, const struct secgroup *b, int family, struct buf *lines)
 {
 	char text[INET6_ADDRSTRLEN];
-	size_t i;
+	size_t i = 0, j = 0;
 
-	for (i = 0; i < a->n_members; i++) {
+	while (i < a->n_members) {
 		const struct sg_addr *m = &a->members[i];
+		int c = j < b->n_members ? sg_addr_cmp(m, &b->members[j]) : -1;
 
-		if (m->family == family && !gen_member_present(b, m) &&
-		    buf_printf(lines, "%s\n", gen_ip(family, m->addr, text, sizeof(text))) < 0)
+		if (c > 0) {
+			j++;
+			continue;
+		}
+		if (c < 0 && m->family == family && buf_printf(lines, "%s\n", gen_ip(family, m->addr, text, sizeof(text))) < 0)
 			return -1;
+		if (c == 0)
+			j++;
+		i++;
 	}
 	return 0;
 }
 
-/* "flush chain" (when it exists) and "add rule" for a chain whose body changed */
+static int gen_rules_equal(const struct secgroup *a, const struct secgroup *b)
+{
+	return a->n_rules == b->n_rules && (a->n_rules == 0 || memcmp(a->rules, b->rules, a->n_rules * sizeof(*a->rules)) == 0);
+}
+
+/* "add chain" or (when it exists) "flush chain", then "add rule" for each line */
 static int gen_chain_cmds(struct buf *out, const char *name, int exists, const struct buf *lines)
 {
 	char prefix[160];
 
-	if (exists && buf_printf(out, "flush chain " T " %s\n", name) < 0)
-		return -1;
-	if (!exists && buf_printf(out, "add chain " T " %s\n", name) < 0)
+	if (buf_printf(out, "%s chain " T " %s\n", exists ? "flush" : "add", name) < 0)
 		return -1;
 	snprintf(prefix, sizeof(prefix), "add rule " T " %s ", name);
 	return gen_emit_lines(out, prefix, lines, "");
 }
 
-/* Rewrites chain `name` when its body differs between old (NULL: absent) and new. */
-static int gen_chain_update(struct buf *out, const char *name, const struct buf *old_lines, const struct buf *new_lines)
+static int gen_chain_delete(struct buf *out, const char *name)
 {
-	const char *o = old_lines && old_lines->data ? old_lines->data : "";
-	const char *n = new_lines->data ? new_lines->data : "";
-
-	if (old_lines != NULL && strcmp(o, n) == 0)
-		return 0;
-	return gen_chain_cmds(out, name, old_lines != NULL, new_lines);
+	return buf_printf(out, "flush chain " T " %s\ndelete chain " T " %s\n", name, name);
 }
 
-static int gen_port_identity_equal(const struct filter_port *a, const struct filter_port *b, enum gen_set which)
-{
-	switch (which) {
-	case GEN_PORT_MAC:
-	case GEN_PORT_IP6:
-	case GEN_PORT_ND_TARGET:
-		if (memcmp(a->mac, b->mac, 6) != 0)
-			return 0;
-		if (which == GEN_PORT_MAC)
-			return 1;
-		return a->has_ipv6 == b->has_ipv6 && (!a->has_ipv6 || memcmp(a->ipv6, b->ipv6, 16) == 0);
-	case GEN_PORT_IP4:
-		return a->has_ipv4 == b->has_ipv4 && (!a->has_ipv4 || memcmp(a->ipv4, b->ipv4, 4) == 0);
-	default:
-		return 1;
-	}
-}
-
+/*
+ * The update runs in this order inside one transaction, so that everything
+ * exists before it is referred to and nothing is deleted while referred to:
+ * member sets (new ones, then element changes); group chains (new and
+ * changed); ports that are gone; ports that changed or are new (their
+ * chains, then their elements); at last group chains and sets nothing refers
+ * to any more.
+ */
 int filter_gen_update(const struct filter_model *old, const struct filter_model *new, struct buf *out)
 {
 	struct buf lines = BUF_INIT, olines = BUF_INIT;
+	unsigned char *oref = gen_referenced(old), *nref = gen_referenced(new);
+	unsigned char *flipped = calloc(new->groups.n_groups ? new->groups.n_groups : 1, 1);
 	char name[128];
 	size_t i, p;
-	int s, dir;
+	int s, dir, rc = -1;
 
-	/* a. sets of new groups, b. membership of the others */
+	if (oref == NULL || nref == NULL || flipped == NULL)
+		goto out;
+
+	/* member sets */
 	for (i = 0; i < new->groups.n_groups; i++) {
 		const struct secgroup *group = &new->groups.groups[i];
 		const struct secgroup *prev = secgroup_find(&old->groups, group->id);
+		int had = prev != NULL && oref[prev - old->groups.groups];
 
-		for (s = 0; s < 2; s++) {
+		for (s = 0; s < 2 && nref[i]; s++) {
 			int family = s ? AF_INET6 : AF_INET;
 
 			gen_group_name(name, sizeof(name), group->id, s ? "v6" : "v4");
-			if (prev == NULL && buf_printf(out, "add set " T " %s { type %s; }\n", name,
-						       s ? "ipv6_addr" : "ipv4_addr") < 0)
-				goto err;
-			if (prev != NULL) {
-				buf_reset(&lines);
-				if (gen_member_diff(prev, group, family, &lines) < 0 ||
-				    gen_elements_cmd(out, "delete", name, &lines) < 0)
-					goto err;
-			}
+			if (!had && buf_printf(out, "add set " T " %s { type %s; }\n", name, s ? "ipv6_addr" : "ipv4_addr") < 0)
+				goto out;
 			buf_reset(&lines);
-			if (prev != NULL ? gen_member_diff(group, prev, family, &lines) < 0
-					 : gen_member_elements(group, family, &lines) < 0)
-				goto err;
+			if (had && (gen_member_diff(prev, group, family, &lines) < 0 ||
+				    gen_elements_cmd(out, "delete", name, &lines) < 0))
+				goto out;
+			buf_reset(&lines);
+			if (had ? gen_member_diff(group, prev, family, &lines) < 0 : gen_member_elements(group, family, &lines) < 0)
+				goto out;
 			if (gen_elements_cmd(out, "add", name, &lines) < 0)
-				goto err;
+				goto out;
 		}
 	}
-	/* c, d. group chains: created for new groups, rewritten where their rules changed */
-	for (i = 0; i < new->groups.n_groups; i++) {
-		const struct secgroup *group = &new->groups.groups[i];
-
-		if (secgroup_find(&old->groups, group->id) != NULL)
-			continue;
-		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++) {
-			gen_group_name(name, sizeof(name), group->id, dir == SG_INGRESS ? "in" : "eg");
-			if (buf_printf(out, "add chain " T " %s\n", name) < 0)
-				goto err;
-		}
-	}
+	/* group chains: created with their first rule in a direction, rewritten when their rules changed */
 	for (i = 0; i < new->groups.n_groups; i++) {
 		const struct secgroup *group = &new->groups.groups[i];
 		const struct secgroup *prev = secgroup_find(&old->groups, group->id);
 
+		if (prev != NULL && gen_rules_equal(prev, group))
+			continue;
 		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++) {
+			int had = prev != NULL && gen_group_has(prev, (enum sg_direction)dir);
+
+			if (!gen_group_has(group, (enum sg_direction)dir))
+				continue;
 			buf_reset(&lines);
 			buf_reset(&olines);
 			if (gen_group_body(group, (enum sg_direction)dir, &lines) < 0 ||
-			    (prev && gen_group_body(prev, (enum sg_direction)dir, &olines) < 0))
-				goto err;
+			    (had && gen_group_body(prev, (enum sg_direction)dir, &olines) < 0))
+				goto out;
+			if (had && strcmp(lines.data ? lines.data : "", olines.data ? olines.data : "") == 0)
+				continue;
 			gen_group_name(name, sizeof(name), group->id, dir == SG_INGRESS ? "in" : "eg");
-			/* a new group's chain was just added, empty */
-			if (prev == NULL) {
-				char prefix[160];
-
-				snprintf(prefix, sizeof(prefix), "add rule " T " %s ", name);
-				if (gen_emit_lines(out, prefix, &lines, "") < 0)
-					goto err;
-			} else if (gen_chain_update(out, name, &olines, &lines) < 0) {
-				goto err;
-			}
+			if (gen_chain_cmds(out, name, had, &lines) < 0)
+				goto out;
 		}
 	}
 
-	/* e. ports that are gone: their elements, then their chains */
+	/* ports that are gone: their elements, then their chains */
 	for (p = 0; p < old->n_ports; p++) {
 		const struct filter_port *port = &old->ports[p];
 
@@ -634,70 +778,113 @@ int filter_gen_update(const struct filter_model *old, const struct filter_model 
 			continue;
 		for (s = GEN_NSETS - 1; s >= GEN_GUEST_PORTS; s--) {
 			buf_reset(&lines);
-			if (gen_port_elements(port, (enum gen_set)s, 1, &lines) < 0 ||
+			if (gen_port_elements(old, port, (enum gen_set)s, 1, &lines) < 0 ||
 			    gen_elements_cmd(out, "delete", gen_set_names[s], &lines) < 0)
-				goto err;
+				goto out;
 		}
-		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++)
-			if (buf_printf(out, "flush chain " T " %s_%s\ndelete chain " T " %s_%s\n",
-				       dir == SG_INGRESS ? "in" : "eg", port->ifname,
-				       dir == SG_INGRESS ? "in" : "eg", port->ifname) < 0)
-				goto err;
+		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++) {
+			if (!gen_port_chain_needed(old, port, (enum sg_direction)dir))
+				continue;
+			snprintf(name, sizeof(name), "%s_%s", dir == SG_INGRESS ? "in" : "eg", port->ifname);
+			if (gen_chain_delete(out, name) < 0)
+				goto out;
+		}
 	}
-	/* f, g. ports that changed or are new */
+	/* groups whose chains appeared or went: their ports' verdicts change */
+	for (i = 0; i < new->groups.n_groups; i++) {
+		const struct secgroup *group = &new->groups.groups[i];
+		const struct secgroup *prev = secgroup_find(&old->groups, group->id);
+
+		flipped[i] = prev == NULL || gen_group_has(prev, SG_INGRESS) != gen_group_has(group, SG_INGRESS) ||
+			     gen_group_has(prev, SG_EGRESS) != gen_group_has(group, SG_EGRESS);
+	}
+	/* ports that changed or are new */
 	for (p = 0; p < new->n_ports; p++) {
 		const struct filter_port *port = &new->ports[p];
 		const struct filter_port *prev = filter_model_port(old, port->ifname);
 
+		if (prev != NULL && memcmp(prev, port, sizeof(*port)) == 0) {
+			size_t g, changed = 0;
+
+			for (g = 0; g < port->n_groups && !changed; g++) {
+				const struct secgroup *group = secgroup_find(&new->groups, port->groups[g]);
+
+				changed = group == NULL || flipped[group - new->groups.groups];
+			}
+			if (!changed)
+				continue; /* same addresses, groups and verdicts: nothing to do */
+		}
+
 		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++) {
+			int had = prev != NULL && gen_port_chain_needed(old, prev, (enum sg_direction)dir);
+
+			if (!gen_port_chain_needed(new, port, (enum sg_direction)dir))
+				continue;
 			buf_reset(&lines);
 			buf_reset(&olines);
 			if (gen_port_body(new, port, (enum sg_direction)dir, &lines) < 0 ||
-			    (prev && gen_port_body(old, prev, (enum sg_direction)dir, &olines) < 0))
-				goto err;
+			    (had && gen_port_body(old, prev, (enum sg_direction)dir, &olines) < 0))
+				goto out;
+			if (had && strcmp(lines.data ? lines.data : "", olines.data ? olines.data : "") == 0)
+				continue;
 			snprintf(name, sizeof(name), "%s_%s", dir == SG_INGRESS ? "in" : "eg", port->ifname);
-			if (gen_chain_update(out, name, prev ? &olines : NULL, &lines) < 0)
-				goto err;
+			if (gen_chain_cmds(out, name, had, &lines) < 0)
+				goto out;
 		}
 		for (s = GEN_GUEST_PORTS; s < GEN_NSETS; s++) {
-			if (prev != NULL && gen_port_identity_equal(prev, port, (enum gen_set)s))
+			buf_reset(&lines);
+			buf_reset(&olines);
+			if (gen_port_elements(new, port, (enum gen_set)s, 0, &lines) < 0 ||
+			    (prev && gen_port_elements(old, prev, (enum gen_set)s, 0, &olines) < 0))
+				goto out;
+			if (prev && strcmp(lines.data ? lines.data : "", olines.data ? olines.data : "") == 0)
 				continue;
 			if (prev != NULL) {
-				buf_reset(&lines);
-				if (gen_port_elements(prev, (enum gen_set)s, 1, &lines) < 0 ||
-				    gen_elements_cmd(out, "delete", gen_set_names[s], &lines) < 0)
-					goto err;
+				buf_reset(&olines);
+				if (gen_port_elements(old, prev, (enum gen_set)s, 1, &olines) < 0 ||
+				    gen_elements_cmd(out, "delete", gen_set_names[s], &olines) < 0)
+					goto out;
 			}
-			buf_reset(&lines);
-			if (gen_port_elements(port, (enum gen_set)s, 0, &lines) < 0 ||
-			    gen_elements_cmd(out, "add", gen_set_names[s], &lines) < 0)
-				goto err;
+			if (gen_elements_cmd(out, "add", gen_set_names[s], &lines) < 0)
+				goto out;
+		}
+		for (dir = SG_INGRESS; dir <= SG_EGRESS && prev != NULL; dir++) {
+			if (!gen_port_chain_needed(old, prev, (enum sg_direction)dir) ||
+			    gen_port_chain_needed(new, port, (enum sg_direction)dir))
+				continue;
+			snprintf(name, sizeof(name), "%s_%s", dir == SG_INGRESS ? "in" : "eg", port->ifname);
+			if (gen_chain_delete(out, name) < 0)
+				goto out;
 		}
 	}
 
-	/* h. groups that are gone, now that nothing refers to them */
+	/* group chains and member sets nothing refers to any more */
 	for (i = 0; i < old->groups.n_groups; i++) {
 		const struct secgroup *group = &old->groups.groups[i];
+		const struct secgroup *next = secgroup_find(&new->groups, group->id);
 
-		if (secgroup_find(&new->groups, group->id) != NULL)
-			continue;
 		for (dir = SG_INGRESS; dir <= SG_EGRESS; dir++) {
+			if (!gen_group_has(group, (enum sg_direction)dir) ||
+			    (next != NULL && gen_group_has(next, (enum sg_direction)dir)))
+				continue;
 			gen_group_name(name, sizeof(name), group->id, dir == SG_INGRESS ? "in" : "eg");
-			if (buf_printf(out, "flush chain " T " %s\ndelete chain " T " %s\n", name, name) < 0)
-				goto err;
+			if (gen_chain_delete(out, name) < 0)
+				goto out;
 		}
+		if (!oref[i] || (next != NULL && nref[next - new->groups.groups]))
+			continue;
 		for (s = 0; s < 2; s++) {
 			gen_group_name(name, sizeof(name), group->id, s ? "v6" : "v4");
 			if (buf_printf(out, "delete set " T " %s\n", name) < 0)
-				goto err;
+				goto out;
 		}
 	}
+	rc = 0;
+out:
+	free(oref);
+	free(nref);
+	free(flipped);
 	buf_free(&lines);
 	buf_free(&olines);
-	return 0;
-
-err:
-	buf_free(&lines);
-	buf_free(&olines);
-	return -1;
+	return rc;
 }

@@ -299,6 +299,8 @@ int filter_model_from_doc(json_t *doc, struct filter_model *out, struct errmsg *
 			}
 		}
 	}
+	for (i = 0; i < out->groups.n_groups; i++)
+		secgroup_sort_members(&out->groups.groups[i]);
 	return 0;
 
 err_nomem:

@@ -173,13 +173,55 @@ int sg_addr_equal(const struct sg_addr *a, const struct sg_addr *b)
 	return a->family == b->family && a->prefix == b->prefix && memcmp(a->addr, b->addr, len) == 0;
 }
 
-struct secgroup *secgroup_find(const struct secgroup_set *set, const char *id)
+/* for qsort_r-free sorting of group indexes: the set being indexed */
+static const struct secgroup_set *sg_index_set;
+
+static int sg_index_cmp(const void *a, const void *b)
+{
+	return strcmp(sg_index_set->groups[*(const size_t *)a].id, sg_index_set->groups[*(const size_t *)b].id);
+}
+
+int secgroup_set_index(struct secgroup_set *set)
 {
 	size_t i;
 
+	free(set->by_id);
+	set->by_id = NULL;
+	if (set->n_groups == 0)
+		return 0;
+	set->by_id = malloc(set->n_groups * sizeof(*set->by_id));
+	if (set->by_id == NULL)
+		return -1;
 	for (i = 0; i < set->n_groups; i++)
-		if (strcmp(set->groups[i].id, id) == 0)
-			return &set->groups[i];
+		set->by_id[i] = i;
+	sg_index_set = set;
+	qsort(set->by_id, set->n_groups, sizeof(*set->by_id), sg_index_cmp);
+	sg_index_set = NULL;
+	return 0;
+}
+
+struct secgroup *secgroup_find(const struct secgroup_set *set, const char *id)
+{
+	size_t lo = 0, hi = set->n_groups, i;
+
+	if (set->by_id == NULL) {
+		for (i = 0; i < set->n_groups; i++)
+			if (strcmp(set->groups[i].id, id) == 0)
+				return &set->groups[i];
+		return NULL;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct secgroup *g = &set->groups[set->by_id[mid]];
+		int c = strcmp(g->id, id);
+
+		if (c == 0)
+			return g;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -196,17 +238,43 @@ int secgroup_has_egress(const struct secgroup *group)
 int secgroup_add_member(struct secgroup *group, const struct sg_addr *addr)
 {
 	struct sg_addr *grown;
-	size_t i;
 
-	for (i = 0; i < group->n_members; i++)
-		if (sg_addr_equal(&group->members[i], addr))
-			return 0;
 	grown = realloc(group->members, (group->n_members + 1) * sizeof(*grown));
 	if (grown == NULL)
 		return -1;
 	group->members = grown;
 	group->members[group->n_members++] = *addr;
 	return 0;
+}
+
+int sg_addr_cmp(const struct sg_addr *a, const struct sg_addr *b)
+{
+	int c;
+
+	if (a->family != b->family)
+		return a->family == AF_INET ? -1 : 1;
+	c = memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16);
+	if (c != 0)
+		return c;
+	return a->prefix - b->prefix;
+}
+
+static int sg_member_cmp(const void *a, const void *b)
+{
+	return sg_addr_cmp(a, b);
+}
+
+void secgroup_sort_members(struct secgroup *group)
+{
+	size_t i, n = 0;
+
+	if (group->n_members < 2)
+		return;
+	qsort(group->members, group->n_members, sizeof(*group->members), sg_member_cmp);
+	for (i = 0; i < group->n_members; i++)
+		if (n == 0 || sg_addr_cmp(&group->members[n - 1], &group->members[i]) != 0)
+			group->members[n++] = group->members[i];
+	group->n_members = n;
 }
 
 static void secgroup_free(struct secgroup *group)
@@ -225,7 +293,9 @@ void secgroup_set_free(struct secgroup_set *set)
 	for (i = 0; i < set->n_groups; i++)
 		secgroup_free(&set->groups[i]);
 	free(set->groups);
+	free(set->by_id);
 	set->groups = NULL;
+	set->by_id = NULL;
 	set->n_groups = 0;
 }
 
@@ -260,6 +330,8 @@ int secgroup_set_copy(struct secgroup_set *dst, const struct secgroup_set *src)
 			d->n_rules = s->n_rules;
 		}
 	}
+	if (secgroup_set_index(dst) < 0)
+		goto err_free;
 	return 0;
 
 err_free:
@@ -512,6 +584,7 @@ static int sg_parse_group(json_t *obj, struct secgroup *group, const char *path,
 				return -1;
 			}
 		}
+		secgroup_sort_members(group);
 	}
 
 	v = json_object_get(obj, "rules");
@@ -571,13 +644,21 @@ int secgroup_parse(json_t *array, struct secgroup_set *out, struct errmsg *err)
 		out->n_groups = i + 1;
 		if (sg_parse_group(item, &out->groups[i], field, err) < 0)
 			goto err_free;
-		for (j = 0; j < i; j++) {
-			if (strcmp(out->groups[j].id, out->groups[i].id) == 0) {
-				sg_field(field, sizeof(field), "security_groups[%zu].id", i);
-				errmsg_set(err, field, "duplicate id \"%s\" (also security_groups[%zu])",
-					   out->groups[i].id, j);
-				goto err_free;
-			}
+	}
+	if (secgroup_set_index(out) < 0) {
+		errmsg_set(err, "security_groups", "out of memory");
+		goto err_free;
+	}
+	/* duplicate ids are neighbours in id order; name the later of the two */
+	for (i = 1; i < out->n_groups; i++) {
+		size_t a = out->by_id[i - 1], b = out->by_id[i];
+
+		if (strcmp(out->groups[a].id, out->groups[b].id) == 0) {
+			j = a < b ? a : b;
+			k = a < b ? b : a;
+			sg_field(field, sizeof(field), "security_groups[%zu].id", k);
+			errmsg_set(err, field, "duplicate id \"%s\" (also security_groups[%zu])", out->groups[k].id, j);
+			goto err_free;
 		}
 	}
 	/* group references, once every id is known */

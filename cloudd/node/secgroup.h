@@ -44,8 +44,9 @@ struct secgroup {
 };
 
 struct secgroup_set {
-	struct secgroup *groups;
+	struct secgroup *groups; /* in document order */
 	size_t n_groups;
+	size_t *by_id;		 /* indexes of groups sorted by id, for secgroup_find */
 };
 
 /*
@@ -62,9 +63,19 @@ struct secgroup *secgroup_find(const struct secgroup_set *set, const char *id);
 /* true when group has at least one egress rule (egress becomes default-deny) */
 int secgroup_has_egress(const struct secgroup *group);
 
-/* Adds addr (a host address) to group's members unless it is there. 0 / -1 ENOMEM. */
+/*
+ * Appends addr (a host address) to group's members; call
+ * secgroup_sort_members afterwards to restore the sorted, unique order that
+ * the rest of the code relies on. 0 / -1 ENOMEM.
+ */
 int secgroup_add_member(struct secgroup *group, const struct sg_addr *addr);
+/* Sorts members (IPv4 first, then by address) and drops duplicates. */
+void secgroup_sort_members(struct secgroup *group);
+/* Orders two addresses as secgroup_sort_members does. */
+int sg_addr_cmp(const struct sg_addr *a, const struct sg_addr *b);
 
+/* (Re)builds set->by_id after groups were added; 0 or -1 ENOMEM. */
+int secgroup_set_index(struct secgroup_set *set);
 /* Deep copy; 0 or -1 ENOMEM (dst is then empty). */
 int secgroup_set_copy(struct secgroup_set *dst, const struct secgroup_set *src);
 

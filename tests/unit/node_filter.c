@@ -200,7 +200,7 @@ TEST(filter_full_has_the_anti_spoofing_and_dispatch)
 	CHECK_CONTAINS(out.data, "iifname @guest_ports jump from_guest");
 	CHECK_CONTAINS(out.data, "iifname vmap @port_egress");
 	CHECK_CONTAINS(out.data, "oifname vmap @port_ingress");
-	CHECK_CONTAINS(out.data, "\"cvd1b4dbef\" : jump in_cvd1b4dbef");
+	CHECK_CONTAINS(out.data, "\"cvd1b4dbef\" : jump g_web_in,");
 	/* identity as set elements */
 	CHECK_CONTAINS(out.data, "\"cvd1b4dbef\" . 52:54:00:12:34:01,");
 	CHECK_CONTAINS(out.data, "\"cvd1b4dbef\" . 198.51.100.10,");
@@ -220,11 +220,14 @@ TEST(filter_full_has_the_anti_spoofing_and_dispatch)
 	CHECK_CONTAINS(out.data, "ip saddr 192.0.2.0/24 icmp type 8 accept");
 	CHECK_CONTAINS(out.data, "ip6 daddr @g_web_v6 icmpv6 type 128 icmpv6 code 0 accept");
 	CHECK(strstr(out.data, "ip daddr @g_web_v4 icmpv6") == NULL);
-	/* egress: open (accept) unless a group of the port has egress rules */
-	CHECK_CONTAINS(out.data, "chain eg_cvd1b4dbef {\n\t\taccept\n\t}");
-	CHECK_CONTAINS(out.data, "chain eg_cva28ba78e {\n\t\tjump g_db_tier_eg\n\t}");
-	/* ingress: a NIC without groups has an empty chain (everything new is dropped) */
-	CHECK_CONTAINS(out.data, "chain in_cva38ba921 {\n\t}");
+	/* egress: open (accept) unless a group of the port has egress rules; one group: straight to its chain */
+	CHECK_CONTAINS(out.data, "\"cvd1b4dbef\" : accept,");
+	CHECK_CONTAINS(out.data, "\"cva28ba78e\" : jump g_db_tier_eg,");
+	/* ingress: a NIC without groups has no element (everything new falls to the counted drop) */
+	CHECK(strstr(out.data, "\"cva38ba921\" : jump") == NULL);
+	/* member sets only for groups that rules refer to; no empty chains */
+	CHECK(strstr(out.data, "g_db_tier_v4") == NULL);
+	CHECK(strstr(out.data, "chain g_web_eg") == NULL);
 	buf_free(&out);
 	filter_model_free(&model);
 }
@@ -293,14 +296,18 @@ TEST(filter_first_egress_rule_rewrites_the_members_port_chains)
 	CHECK_INT(load_text(da, &a, &err), 0);
 	CHECK_INT(load_text(db, &b, &err), 0);
 	CHECK_INT(filter_gen_update(&a, &b, &out), 0);
-	CHECK_INT(count_lines(out.data, "flush chain bridge cloudd g_g_eg"), 1);
+	CHECK_INT(count_lines(out.data, "add chain bridge cloudd g_g_eg"), 1);
 	CHECK_INT(count_lines(out.data, "add rule bridge cloudd g_g_eg ip daddr 198.51.100.1/32 udp dport 53 accept"), 1);
-	/* each member port's egress chain now jumps to the group instead of accepting */
-	CHECK_INT(count_lines(out.data, "flush chain bridge cloudd eg_cv"), 3);
-	CHECK_INT(count_lines(out.data, "add rule bridge cloudd eg_cv"), 3);
-	CHECK(strstr(out.data, "jump g_g_eg\n") != NULL);
-	CHECK(strstr(out.data, "in_cv") == NULL);
-	CHECK(strstr(out.data, "element") == NULL);
+	/* each member port's egress verdict now jumps to the group's chain instead of accepting */
+	CHECK_INT(count_lines(out.data, "delete element bridge cloudd port_egress {"), 3);
+	CHECK_INT(count_lines(out.data, "add element bridge cloudd port_egress {"), 3);
+	CHECK_INT(count_lines(out.data, "\t\"cv"), 6);
+	CHECK(strstr(out.data, "\" : jump g_g_eg,\n") != NULL);
+	CHECK(strstr(out.data, "\" : accept") == NULL);
+	CHECK(strstr(out.data, "port_ingress") == NULL);
+	CHECK(strstr(out.data, "g_g_in") == NULL);
+	/* the first egress rule chain comes before the elements that jump to it */
+	CHECK(strstr(out.data, "add chain bridge cloudd g_g_eg") < strstr(out.data, "add element"));
 	buf_free(&out);
 	free(da);
 	free(db);
@@ -318,11 +325,80 @@ TEST(filter_full_is_linear_in_ports)
 	CHECK_INT(load_text(d, &m, &err), 0);
 	CHECK_INT(m.n_ports, 1000);
 	CHECK_INT(filter_gen_full(&m, &out), 0);
-	/* per port: 2 chains of at most a few rules, the rest are set elements */
-	CHECK_INT(count_lines(out.data, "\tchain in_cv"), 1000);
-	CHECK_INT(count_lines(out.data, "\tchain eg_cv"), 1000);
+	/* per port only set and map elements; per group one chain */
+	CHECK_INT(count_lines(out.data, "\tchain in_cv"), 0);
+	CHECK_INT(count_lines(out.data, "\tchain eg_cv"), 0);
+	CHECK_INT(count_lines(out.data, "\t\t\t\"cv"), 1000 * 7); /* ports, mac, ip4, link-local (ip6, nd), egress, ingress */
+	CHECK_INT(count_lines(out.data, "\tchain g_"), 1);
 	CHECK_INT(count_lines(out.data, "\t\ttype filter hook "), 3);
 	buf_free(&out);
 	free(d);
 	filter_model_free(&m);
+}
+
+TEST(filter_rules_to_one_peer_merge_into_one_port_set)
+{
+	struct filter_model m;
+	struct errmsg err;
+	struct buf out = BUF_INIT;
+	const char *doc =
+		"{\"security_groups\":[{\"id\":\"g\",\"rules\":["
+		"{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"443\",\"cidr\":\"0.0.0.0/0\"},"
+		"{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"8050-8200\",\"cidr\":\"192.0.2.0/24\"},"
+		"{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"80\",\"cidr\":\"0.0.0.0/0\"},"
+		"{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"8000-8100\",\"cidr\":\"192.0.2.0/24\"},"
+		"{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"8201\",\"cidr\":\"192.0.2.0/24\"},"
+		"{\"direction\":\"ingress\",\"protocol\":\"udp\",\"ports\":\"53\",\"group\":\"g\"},"
+		"{\"direction\":\"ingress\",\"protocol\":\"udp\",\"group\":\"g\"},"
+		"{\"direction\":\"ingress\",\"protocol\":\"udp\",\"ports\":\"53\",\"cidr\":\"192.0.2.0/24\"},"
+		"{\"direction\":\"egress\",\"protocol\":\"tcp\",\"ports\":\"25\",\"cidr\":\"0.0.0.0/0\"}]}]}";
+
+	CHECK_INT(load_text(doc, &m, &err), 0);
+	CHECK_INT(filter_gen_full(&m, &out), 0);
+	CHECK_CONTAINS(out.data, "chain g_g_in {\n"
+				 "\t\tether type ip tcp dport { 80, 443 } accept comment \"rules[0,2]\"\n"
+				 "\t\tip saddr 192.0.2.0/24 tcp dport 8000-8201 accept comment \"rules[1,3,4]\"\n"
+				 "\t\tip saddr @g_g_v4 meta l4proto udp accept comment \"rules[5,6]\"\n"
+				 "\t\tip6 saddr @g_g_v6 meta l4proto udp accept comment \"rules[5,6]\"\n"
+				 "\t\tip saddr 192.0.2.0/24 udp dport 53 accept comment \"rules[7]\"\n"
+				 "\t}\n");
+	CHECK_CONTAINS(out.data, "chain g_g_eg {\n\t\tether type ip tcp dport 25 accept comment \"rules[8]\"\n\t}\n");
+	buf_free(&out);
+	filter_model_free(&m);
+}
+
+TEST(filter_port_chain_exists_only_with_two_groups_or_more)
+{
+	struct filter_model one, two;
+	struct errmsg err;
+	struct buf out = BUF_INIT;
+	const char *groups =
+		"\"security_groups\":[{\"id\":\"a\",\"rules\":[{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"22\",\"cidr\":\"192.0.2.0/24\"}]},"
+		"{\"id\":\"b\",\"rules\":[{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"80\",\"cidr\":\"192.0.2.0/24\"}]}]";
+	char doc1[1024], doc2[1024];
+	const char *in, *del_elem, *add_elem, *del_chain;
+
+	snprintf(doc1, sizeof(doc1), "{%s,\"instances\":[{\"id\":\"i-1\",\"nics\":[{\"mac\":\"52:54:00:00:00:01\",\"security_groups\":[\"a\"]}]}]}", groups);
+	snprintf(doc2, sizeof(doc2), "{%s,\"instances\":[{\"id\":\"i-1\",\"nics\":[{\"mac\":\"52:54:00:00:00:01\",\"security_groups\":[\"a\",\"b\"]}]}]}", groups);
+	CHECK_INT(load_text(doc1, &one, &err), 0);
+	CHECK_INT(load_text(doc2, &two, &err), 0);
+	/* joining a second group: the port chain is created before the element points to it */
+	CHECK_INT(filter_gen_update(&one, &two, &out), 0);
+	in = strstr(out.data, "add chain bridge cloudd in_cv");
+	add_elem = strstr(out.data, "add element bridge cloudd port_ingress");
+	CHECK(in != NULL && add_elem != NULL && in < add_elem);
+	CHECK_CONTAINS(out.data, "add rule bridge cloudd in_cvf0a9a079 jump g_a_in\nadd rule bridge cloudd in_cvf0a9a079 jump g_b_in\n");
+	CHECK_CONTAINS(add_elem, "\"cvf0a9a079\" : jump in_cvf0a9a079,");
+	/* leaving it: the element points to the group's chain again before the port chain goes */
+	buf_reset(&out);
+	CHECK_INT(filter_gen_update(&two, &one, &out), 0);
+	del_elem = strstr(out.data, "delete element bridge cloudd port_ingress");
+	add_elem = strstr(out.data, "add element bridge cloudd port_ingress");
+	del_chain = strstr(out.data, "delete chain bridge cloudd in_cvf0a9a079");
+	CHECK(del_elem != NULL && add_elem != NULL && del_chain != NULL);
+	CHECK(del_elem < add_elem && add_elem < del_chain);
+	CHECK_CONTAINS(add_elem, "\"cvf0a9a079\" : jump g_a_in,");
+	buf_free(&out);
+	filter_model_free(&one);
+	filter_model_free(&two);
 }
