@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cloudd.h"
+#include "filter.h"
 #include "converge.h"
 #include "fsutil.h"
 
@@ -64,7 +65,9 @@ int metrics_render(struct cloudd *d, struct buf *out)
 	if (metrics_process("/proc/self", out) < 0)
 		log_warn("metrics: /proc/self/stat: %s", strerror(errno));
 	rc |= httpd_metrics(d->http, "cloudd_http_requests_total", out);
-	if (d->conv)
+	if (d->conv) {
 		rc |= converge_metrics(d->conv, out);
+		rc |= filter_metrics(out); /* drops per port and reason (filter.h) */
+	}
 	return rc ? -1 : 0;
 }
