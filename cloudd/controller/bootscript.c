@@ -157,7 +157,16 @@ static int bootscript_machine(struct controller *ctl, const char *mac, char *mac
 	}
 	sqlite3_finalize(st);
 	if (!found && ctl->cfg.unknown_mac == UNKNOWN_IGNORE) {
-		if (db_begin(&ctl->db) == 0) {
+		/* firmware retries: one event per MAC and minute is enough */
+		int recent = 0;
+		st = db_prepare(&ctl->db, "SELECT 1 FROM events WHERE subject = ? AND time > ? AND type = 'boot.ignored' LIMIT 1");
+		if (st) {
+			db_bind_text(st, 1, mac);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL) - 60);
+			recent = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_finalize(st);
+		}
+		if (!recent && db_begin(&ctl->db) == 0) {
 			if (db_event(&ctl->db, "boot.ignored", mac, "boot script asked for unknown MAC %s; ignored"
 				     " (unknown-mac = ignore)", mac) < 0)
 				db_rollback(&ctl->db);

@@ -51,6 +51,8 @@ static const char *const db_migrations[] = {
 	"  state TEXT NOT NULL CHECK (state IN ('pending','success','failure')), reason TEXT,"
 	"  account_id TEXT NOT NULL DEFAULT 'acct-admin',"
 	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);",
+	/* 2: events by subject (cloudctl events --subject, repeated-boot throttling) */
+	"CREATE INDEX events_subject ON events(subject, time);",
 };
 #define DB_NMIGRATIONS (int)(sizeof(db_migrations) / sizeof(db_migrations[0]))
 
