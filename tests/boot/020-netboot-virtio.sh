@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# virtio-net NIC netboots the image over dnsmasq + HTTP; cloudd's /health and /v1/sysinfo answer with the VM's MAC
+# virtio-net NIC netboots the image; cloudd's /health and /v1/sysinfo answer with the VM's MAC; a killed cloudd is restarted by runsv and the restart logged
 # timeout: 420
 . "$ROOT/tests/lib.sh"
 . "$ROOT/tests/boot/lib-boot.sh"
 
 boot_lab_up
+boot_render_ipxe hypervisor cloud.console=shell
 boot_and_check virtio virtio-net-pci 52:54:00:c1:0f:20
+ip=$(boot_node_ip virtio)
+
+# supervision: kill cloudd from the console; runsv restarts it, the finish
+# script logs it (console and syslog) and /health answers again
+wait_for 60 "a shell prompt on the console" console_has virtio 'node-[0-9a-f]+:.*#'
+console_send virtio ""
+console_send virtio 'kill -9 $(pidof cloudd)'
+wait_for 120 "the restart of cloudd on the console" console_has virtio 'runsv: service cloudd exited \(code -1, signal 9\)'
+wait_for 120 "cloudd /health after the restart" http_get "http://$ip:8081/health"
+console_send virtio 'echo LOGGED=$(logread | grep -c "service cloudd exited")'
+wait_for 60 "the restart in the node's syslog" console_has virtio 'LOGGED=[1-9]'
+log "virtio: cloudd killed, restarted by runsv, restart logged; /health answers again"

@@ -39,6 +39,20 @@ boot_lab_up() {
 	log "lab up: namespace $BOOT_NS, bridge $BOOT_BR $BOOT_GW/24, dnsmasq, httpd $BOOT_HTTP"
 }
 
+# boot_syslog_sink: receive syslog datagrams on the controller host's port
+# 514 (where the node's syslogd forwards) into $TEST_TMP/syslog.remote
+boot_syslog_sink() {
+	bg_ns "$BOOT_NS" "$TEST_TMP/syslog-sink.log" python3 -u -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 514))
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        data, peer = s.recvfrom(65535)
+        out.write(peer[0].encode() + b" " + data.rstrip(b"\n") + b"\n")
+' "$BOOT_GW" "$TEST_TMP/syslog.remote" >/dev/null
+}
+
 # boot_render_ipxe ROLE EXTRA_KERNEL_ARGS: (re)write boot.ipxe from the template.
 boot_render_ipxe() {
 	sed -e "s|@IMAGE_URL@|$BOOT_HTTP/image|" -e "s|@CONTROLLER@|$BOOT_HTTP|" \
@@ -46,7 +60,8 @@ boot_render_ipxe() {
 }
 
 # boot_vm NAME NIC MAC [QEMU-ARGS..]: start a VM that netboots from the lab;
-# its serial console goes to $TEST_TMP/NAME.console. Sets BOOT_VM_PID.
+# its serial console is logged to $TEST_TMP/NAME.console and takes input on
+# the socket $TEST_TMP/NAME.sock (console_send). Sets BOOT_VM_PID.
 boot_vm() {
 	local name="$1" nic="$2" mac="$3" tap="t$TEST_ID${1:0:4}"
 	shift 3
@@ -54,9 +69,27 @@ boot_vm() {
 	in_ns "$BOOT_NS" ip link set "$tap" master "$BOOT_BR" up
 	: >"$TEST_TMP/$name.console"
 	BOOT_VM_PID=$(bg_ns "$BOOT_NS" "$TEST_TMP/$name.qemu.log" qemu-system-x86_64 -accel tcg -m 1024 \
-		-nographic -monitor none -serial "file:$TEST_TMP/$name.console" -no-reboot -boot n \
+		-nographic -monitor none -no-reboot -boot n \
+		-chardev "socket,id=con,path=$TEST_TMP/$name.sock,server=on,wait=off,logfile=$TEST_TMP/$name.console" \
+		-serial chardev:con \
 		-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device "$nic,netdev=n0,mac=$mac" "$@")
 	log "VM $name: $nic $mac, console $TEST_TMP/$name.console"
+}
+
+# console_send NAME LINE: type LINE (and Enter) on the VM's serial console,
+# one character at a time, staying connected until the guest has read it
+# (QEMU drops what is unread when the client disconnects)
+console_send() {
+	python3 - "$TEST_TMP/$1.sock" "$2" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+for c in sys.argv[2].encode() + b"\n":
+    s.sendall(bytes([c]))
+    time.sleep(0.02)
+time.sleep(2)
+s.close()
+PY
 }
 
 # console_has NAME REGEX: the VM's console shows REGEX
