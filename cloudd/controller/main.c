@@ -31,6 +31,8 @@ static int main_loop(struct controller *ctl, int sfd)
 				return 0;
 			}
 		}
+		if (nodes_flush(ctl) < 0)
+			log_warn("writing node heartbeats failed");
 		if (nodes_sweep(ctl, time(NULL)) < 0)
 			log_warn("node liveness check failed");
 		netboot_tick(ctl);
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
 	ctl.started = time(NULL);
 	pthread_mutex_init(&ctl.counters.lock, NULL);
 	pthread_mutex_init(&ctl.cache.lock, NULL);
+	pthread_mutex_init(&ctl.pending_lock, NULL);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
 	else
 		rc = 0;
 err_stop:
+	nodes_flush(&ctl);
 	netboot_stop(&ctl);
 	httpd_stop(ctl.http);
 	log_info("stopped");

@@ -1,10 +1,101 @@
 /* nodes.c -- node liveness (up / unknown / down from heartbeats) and one-time enrollment tokens */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
 #include "sign.h"
+
+/* One pending heartbeat per node (a later one replaces an earlier one). */
+struct nodes_pending {
+	struct nodes_pending *next;
+	char node_id[40];
+	time_t when;
+	char *status_text; /* NULL: keep the stored status */
+};
+
+int nodes_heartbeat_later(struct controller *ctl, const char *node_id, time_t when, char *status_text)
+{
+	struct nodes_pending *p;
+
+	pthread_mutex_lock(&ctl->pending_lock);
+	for (p = ctl->pending; p; p = p->next)
+		if (strcmp(p->node_id, node_id) == 0)
+			break;
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p == NULL) {
+			pthread_mutex_unlock(&ctl->pending_lock);
+			return -1;
+		}
+		snprintf(p->node_id, sizeof(p->node_id), "%s", node_id);
+		p->next = ctl->pending;
+		ctl->pending = p;
+	}
+	p->when = when;
+	if (status_text) {
+		free(p->status_text);
+		p->status_text = strdup(status_text);
+	}
+	pthread_mutex_unlock(&ctl->pending_lock);
+	return 0;
+}
+
+/* A heartbeat arrived after the last flush: the node is alive whatever the table says. */
+static int nodes_has_pending(struct controller *ctl, const char *node_id)
+{
+	struct nodes_pending *p;
+
+	pthread_mutex_lock(&ctl->pending_lock);
+	for (p = ctl->pending; p; p = p->next)
+		if (strcmp(p->node_id, node_id) == 0)
+			break;
+	pthread_mutex_unlock(&ctl->pending_lock);
+	return p != NULL;
+}
+
+int nodes_flush(struct controller *ctl)
+{
+	struct nodes_pending *list, *p, *next;
+	int rc = 0;
+
+	pthread_mutex_lock(&ctl->pending_lock);
+	list = ctl->pending;
+	ctl->pending = NULL;
+	pthread_mutex_unlock(&ctl->pending_lock);
+	if (list == NULL)
+		return 0;
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0) {
+		rc = -1;
+	} else {
+		sqlite3_stmt *st = db_prepare(&ctl->db, "UPDATE nodes SET last_heartbeat = max(last_heartbeat, ?1),"
+							" status = coalesce(?2, status) WHERE id = ?3");
+		for (p = list; p && st; p = p->next) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)p->when);
+			db_bind_text(st, 2, p->status_text);
+			db_bind_text(st, 3, p->node_id);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = -1;
+		}
+		if (st == NULL)
+			rc = -1;
+		sqlite3_finalize(st);
+		if (rc == 0)
+			rc = db_commit(&ctl->db);
+		else
+			db_rollback(&ctl->db);
+	}
+	db_unlock(&ctl->db);
+	for (p = list; p; p = next) {
+		next = p->next;
+		free(p->status_text);
+		free(p);
+	}
+	return rc;
+}
 
 int nodes_issue_token(struct controller *ctl, const char *mac, const char *machine_id,
 		      char token[65])
@@ -80,7 +171,7 @@ int nodes_sweep(struct controller *ctl, time_t now)
 		long long silent = (long long)now - sqlite3_column_int64(st, 2);
 		const char *next = silent > (long long)ctl->cfg.down_after ? "down" : "unknown";
 
-		if (strcmp(state, next) == 0)
+		if (strcmp(state, next) == 0 || nodes_has_pending(ctl, db_col_text(st, 0)))
 			continue;
 		snprintf(changes[n].id, sizeof(changes[n].id), "%s", db_col_text(st, 0));
 		changes[n].state = next;
