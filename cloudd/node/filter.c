@@ -63,29 +63,35 @@ int filter_nft_run(const char *const *args, const char *input, struct buf *outpu
 	size_t input_len = input ? strlen(input) : 0, written = 0;
 	double deadline = filter_now_ms() + FILTER_NFT_TIMEOUT_MS;
 	int status = 0, rc = -1;
+	const char *argv[16];
+	size_t argc;
 	pid_t pid;
+
+	/* nft exiting early must not kill us with SIGPIPE while we feed it */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		errmsg_set(err, "", "pipe: %s", strerror(errno));
 		goto out_close;
 	}
+	/* argv is built before fork: the child of a threaded daemon only calls dup2 and exec */
+	argv[0] = filter_nft_path();
+	for (argc = 1; args[argc - 1] && argc < sizeof(argv) / sizeof(argv[0]) - 1; argc++)
+		argv[argc] = args[argc - 1];
+	argv[argc] = NULL;
 	pid = fork();
 	if (pid < 0) {
 		errmsg_set(err, "", "fork: %s", strerror(errno));
 		goto out_close;
 	}
 	if (pid == 0) {
-		const char *argv[16];
-		size_t i;
+		static const char msg[] = "cannot execute the nft program (CLOUDD_NFT or nft in PATH)\n";
 
-		argv[0] = filter_nft_path();
-		for (i = 1; args[i - 1] && i < 15; i++)
-			argv[i] = args[i - 1];
-		argv[i] = NULL;
 		if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
 			_exit(127);
 		execvp(argv[0], (char *const *)argv);
-		dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
+		if (write(2, msg, sizeof(msg) - 1) < 0)
+			_exit(127);
 		_exit(127);
 	}
 	close(in[0]);
