@@ -856,6 +856,7 @@ struct guest_backend {
 	struct guest_slot *slots;
 	size_t n_slots;
 	char bridge[16];
+	int skip_filters;
 };
 
 static struct guest_slot *gb_find(struct guest_backend *b, const char *id)
@@ -1077,7 +1078,9 @@ static int gb_network_apply(void *ctx, const struct state_doc *doc, struct errms
 	memset(&model, 0, sizeof(model));
 	if (filter_model_from_doc(doc->root, &model, err) < 0)
 		return -1;
-	if (filter_sync(&model, err) < 0) {
+	if (b->skip_filters) {
+		log_warn("guest network: filters NOT applied (test backend without bridge conntrack)");
+	} else if (filter_sync(&model, err) < 0) {
 		filter_model_free(&model);
 		return -1;
 	}
@@ -1376,6 +1379,14 @@ int guest_backend_init(struct converge_backend *be, const struct cloudd_config *
 	be->console_path = gb_console_path;
 	be->ctx = b;
 	return 0;
+}
+
+void guest_backend_skip_filters(struct converge_backend *be)
+{
+	struct guest_backend *b = be->ctx;
+
+	if (b)
+		b->skip_filters = 1;
 }
 
 void guest_backend_tick(struct converge_backend *be)

@@ -75,7 +75,7 @@ for d in /dev/vd?; do
 	"guestkit-disk "*)
 		n=${first#guestkit-disk }
 		n=$((n + 1))
-		printf 'guestkit-disk %s' "$n" | dd of="$d" bs=64 count=1 conv=sync,notrunc 2>/dev/null
+		printf 'guestkit-disk %s' "$n" | dd of="$d" bs=64 count=1 conv=sync,notrunc,fsync 2>/dev/null
 		sync
 		echo "guestkit: disk boot $n"
 		;;

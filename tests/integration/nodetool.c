@@ -7,7 +7,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "cloudd.h"
 #include "cloudinit.h"
+#include "converge.h"
 #include "disk.h"
 #include "guest.h"
 #include "guestnet.h"
@@ -32,6 +34,7 @@ static int usage(void)
 		"  seed PATH INSTANCE HOSTNAME [SSH-KEY]\n"
 		"  disks SYSFS MOUNTINFO POLICY [apply]\n"
 		"  bridge BR CIDR | tap IF BR | tap-delete IF\n"
+		"  converge ACTUAL_JSON [--no-filters] CLOUDD-OPTIONS...   the engine with this backend, no HTTP\n"
 		"  dhcp DIR BR CIDR GATEWAY LEASEFILE   (MAC=IP lines; SIGHUP re-reads; runs until SIGTERM)\n");
 	return 100;
 }
@@ -266,6 +269,78 @@ static int cmd_dhcp(char **argv)
 	return 0;
 }
 
+/* Writes the actual-state document to path atomically. */
+static void write_actual(struct converge *c, const char *path)
+{
+	char tmp[4200];
+	json_t *doc = converge_actual(c);
+
+	if (doc == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (json_dump_file(doc, tmp, JSON_INDENT(1)) == 0)
+		rename(tmp, path);
+	json_decref(doc);
+}
+
+/*
+ * converge ACTUAL_JSON CLOUDD-OPTIONS...: the convergence engine with this
+ * backend, as cloudd runs it but without HTTP: the actual state is written
+ * to ACTUAL_JSON after every pass. SIGHUP re-reads the state file, SIGTERM
+ * stops (guests keep running).
+ */
+static int cmd_converge(int argc, char **argv)
+{
+	struct cloudd_config cfg;
+	struct converge_backend be;
+	struct converge *c;
+	enum config_action action;
+	struct errmsg err = { 0 };
+	char **cargv = calloc((size_t)argc + 1, sizeof(*cargv));
+	int skip_filters = 0, nc = 1;
+
+	cargv[0] = "cloudd";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--no-filters") == 0)
+			skip_filters = 1;
+		else
+			cargv[nc++] = argv[i];
+	}
+	if (config_load(nc, cargv, &cfg, &action, &err) < 0) {
+		free(cargv);
+		return fail(&err);
+	}
+	free(cargv);
+	log_set_level(cfg.log_level);
+	if (guest_backend_init(&be, &cfg, &err) < 0)
+		return fail(&err);
+	if (skip_filters)
+		guest_backend_skip_filters(&be);
+	c = converge_new(&cfg, &be);
+	if (c == NULL)
+		return 1;
+	converge_reload(c);
+	if (converge_start(c) < 0)
+		return 1;
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGHUP, on_hup);
+	while (!stop) {
+		unsigned next = converge_pass(c);
+		guest_backend_tick(&be);
+		write_actual(c, argv[0]);
+		for (unsigned t = 0; t < next * 10 && !stop && !reload; t++)
+			usleep(100000);
+		if (reload) {
+			reload = 0;
+			converge_reload(c);
+		}
+	}
+	converge_free(c);
+	guest_backend_free(&be);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct errmsg err = { 0 };
@@ -347,6 +422,8 @@ int main(int argc, char **argv)
 		return guestnet_tap_ensure(argv[0], argv[1], 0, &err) < 0 ? fail(&err) : 0;
 	if (strcmp(cmd, "tap-delete") == 0 && argc == 1)
 		return guestnet_tap_delete(argv[0], &err) < 0 ? fail(&err) : 0;
+	if (strcmp(cmd, "converge") == 0 && argc >= 2)
+		return cmd_converge(argc, argv);
 	if (strcmp(cmd, "dhcp") == 0 && argc == 5)
 		return cmd_dhcp(argv);
 	return usage();
