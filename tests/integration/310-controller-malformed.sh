@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cloud-controller: 70 malformed or impossible requests each get the right 4xx and a JSON error, change nothing, and the daemon stays up
+# cloud-controller: 97 malformed or impossible requests each get the right 4xx and a JSON error, change nothing, and the daemon stays up
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/integration/controller-lib.sh"

@@ -76,6 +76,17 @@ r = conn.getresponse()
 data = r.read()
 print(r.status)
 sys.stdout.write(data.decode("utf-8", "replace"))
+if "expect" in opts:
+    # --expect STATUS: fail unless the status matches and an error is a JSON error
+    if str(r.status) != opts["expect"]:
+        sys.exit("got HTTP %d, want %s" % (r.status, opts["expect"]))
+    if r.status >= 400:
+        import json
+        try:
+            e = json.loads(data)["error"]
+            assert isinstance(e["code"], str) and e["code"] and isinstance(e["message"], str) and e["message"]
+        except Exception:
+            sys.exit("the %d answer is not a JSON error" % r.status)
 PYEOF
 
 cc_start() {
@@ -103,22 +114,11 @@ api() { in_ns "$CC_NS" python3 "$API_PY" "$@"; }
 ctl() { in_ns "$CC_NS" "$CTL_BIN" "$@"; }
 
 # api_expect STATUS METHOD PATH [BODY] [OPTIONS]: the request gets STATUS and
-# a JSON error body when STATUS >= 400.
+# a JSON error body when STATUS >= 400; prints the body.
 api_expect() {
-	local want="$1" out got; shift
-	out=$(api "$@") || fail "request failed: $*"
-	got=$(printf '%s\n' "$out" | head -1)
-	if [ "$got" != "$want" ]; then
-		fail "$1 $2: got HTTP $got, want $want: $(printf '%s' "$out" | tail -n +2 | head -c 300)"
-	fi
-	if [ "$want" -ge 400 ]; then
-		printf '%s\n' "$out" | tail -n +2 | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-assert isinstance(d["error"]["code"], str) and d["error"]["code"]
-assert isinstance(d["error"]["message"], str) and d["error"]["message"]
-' || fail "$1 $2: the $want answer is not a JSON error: $(printf '%s' "$out" | tail -n +2 | head -c 300)"
-	fi
+	local want="$1" out rc=0; shift
+	out=$(api "$@" --expect "$want" 2>&1) || rc=$?
+	[ "$rc" -eq 0 ] || fail "$1 $2: $(printf '%s' "$out" | tail -1): $(printf '%s' "$out" | sed -n '2,$p' | head -c 300)"
 	printf '%s\n' "$out" | tail -n +2
 }
 
