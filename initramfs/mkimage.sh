@@ -24,6 +24,7 @@ Environment (set by ./build.sh image):
   CACHE              package cache (debs in \$CACHE/debs)
   SOURCE_DATE_EPOCH  timestamp of every file in the image
   IMAGE_VERSION      version string recorded in the image and the manifest
+  MKIMAGE_FORCE=1    rebuild even when no input changed since the last build
 
 Exit codes: 0 ok, 100 usage or configuration error, 111 build failure.
 EOF
@@ -398,12 +399,35 @@ write_sums() {
 	(cd "$STAGE" && LC_ALL=C ls | grep -v '^SHA256SUMS$' | xargs sha256sum >SHA256SUMS) || return 1
 }
 
+# inputs_digest: sha256 over everything the image is made from (this
+# directory, image/, services/, pxe/, cloudd, SOURCE_DATE_EPOCH, IMAGE_VERSION)
+inputs_digest() {
+	{
+		(cd "$ROOT" && find initramfs image services pxe -type f -print0 | LC_ALL=C sort -z |
+			xargs -0 sha256sum)
+		sha256sum "$OUT/bin/cloudd"
+		echo "$SOURCE_DATE_EPOCH $IMAGE_VERSION"
+	} | sha256sum | cut -d' ' -f1
+}
+
+# The image is rebuilt only when an input changed since the last build in $OUT.
+up_to_date() {
+	local f
+	[ -f "$OUT/.image-inputs" ] && [ -x "$OUT/bin/cloudd" ] || return 1
+	for f in vmlinuz initramfs.img boot.ipxe undionly.kpxe ipxe.efi snponly.efi manifest.json SHA256SUMS; do
+		[ -f "$OUT/$f" ] || return 1
+	done
+	[ "$(cat "$OUT/.image-inputs")" = "$(inputs_digest)" ] &&
+		(cd "$OUT" && sha256sum --quiet -c SHA256SUMS >/dev/null 2>&1)
+}
+
 # Moves the finished artifacts into $OUT only when every step succeeded.
 publish() {
 	local f
 	for f in "$STAGE"/*; do
 		touch -d "@$SOURCE_DATE_EPOCH" "$f" && mv -f "$f" "$OUT/" || return 1
 	done
+	inputs_digest >"$OUT/.image-inputs" || return 1
 	say "image in $OUT: vmlinuz $(du -k "$OUT/vmlinuz" | cut -f1) KiB + initramfs.img $(du -k "$OUT/initramfs.img" | cut -f1) KiB"
 }
 
@@ -411,6 +435,11 @@ main() {
 	case "${1:-}" in -h | --help) usage; exit 0 ;; "") ;; *) usage >&2; exit "$EX_USAGE" ;; esac
 	check_env
 	mkdir -p "$OUT" "$CACHE"
+	if [ "${MKIMAGE_FORCE:-0}" != 1 ] && up_to_date; then
+		say "image in $OUT is up to date (inputs unchanged; MKIMAGE_FORCE=1 rebuilds)"
+		return 0
+	fi
+	rm -f "$OUT/.image-inputs"
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/cloudd-mkimage.XXXXXX")
 	trap 'rm -rf "$WORK"' EXIT
 	SYSROOT="$WORK/sysroot" IMG="$WORK/image" STAGE="$WORK/out"
