@@ -59,6 +59,19 @@ grep -q 52:54:00:00:30:03 <<<"$(api GET /v1/machines)" && fail "the tampered cre
 grep -q 'route="/v1/nodes",code="401"' <<<"$(in_ns "$CC_NS" curl -s http://127.0.0.1:8080/metrics)" ||
 	fail "/metrics does not count the 401s"
 
+log "lists paginate: limit and next_cursor walk every item once"
+for i in 1 2 3 4; do api_expect 201 POST /v1/machines "{\"mac\":\"52:54:00:00:30:1$i\"}" >/dev/null; done
+cursor="" seen=""
+for page in 1 2 3 4; do
+	out=$(api_expect 200 GET "/v1/machines?limit=2${cursor:+&cursor=$cursor}")
+	seen="$seen $(python3 -c 'import json,sys; print(" ".join(m["mac"] for m in json.loads(sys.argv[1])["items"]))' "$out")"
+	cursor=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["next_cursor"] or "")' "$out")
+	[ -n "$cursor" ] || break
+done
+[ "$page" = 3 ] || fail "5 machines in pages of 2 took $page pages"
+[ "$(tr ' ' '\n' <<<"$seen" | grep -c .)" = 5 ] && [ "$(tr ' ' '\n' <<<"$seen" | grep . | sort -u | wc -l)" = 5 ] ||
+	fail "pagination did not return the 5 machines once each: $seen"
+
 log "cloudctl exits non-zero with the API's message"
 rc=0; msg=$(CLOUDD_SECRET=wrong ctl nodes list 2>&1) || rc=$?
 [ "$rc" -eq 1 ] && grep -q "bad signature" <<<"$msg" || fail "cloudctl with a wrong secret: exit $rc: $msg"
