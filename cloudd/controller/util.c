@@ -163,3 +163,70 @@ int util_mkdir_p(const char *path, mode_t mode)
 		return -1;
 	return 0;
 }
+
+int util_json_string(struct buf *out, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	int rc = 0;
+
+	if (s == NULL)
+		return buf_append(out, "null", 4);
+	rc |= buf_append(out, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		rc |= buf_append(out, run, (size_t)((const char *)p - run));
+		if (*p == '"' || *p == '\\') {
+			char esc[2] = { '\\', (char)*p };
+			rc |= buf_append(out, esc, 2);
+		} else {
+			char esc[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
+			rc |= buf_append(out, esc, 6);
+		}
+		run = (const char *)p + 1;
+	}
+	rc |= buf_puts(out, run);
+	rc |= buf_append(out, "\"", 1);
+	return rc ? -1 : 0;
+}
+
+int util_json_int(struct buf *out, long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return buf_append(out, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+/* Formats without printf: listings write thousands of these. */
+int util_json_time(struct buf *out, long long t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	char s[24];
+	int f[6], pos = 0;
+
+	if (t <= 0)
+		return buf_append(out, "null", 4);
+	gmtime_r(&tt, &tm);
+	f[0] = tm.tm_year + 1900, f[1] = tm.tm_mon + 1, f[2] = tm.tm_mday;
+	f[3] = tm.tm_hour, f[4] = tm.tm_min, f[5] = tm.tm_sec;
+	s[pos++] = '"';
+	s[pos++] = (char)('0' + f[0] / 1000 % 10);
+	s[pos++] = (char)('0' + f[0] / 100 % 10);
+	for (int i = 0; i < 6; i++) {
+		int v = i == 0 ? f[0] % 100 : f[i];
+		s[pos++] = (char)('0' + v / 10 % 10);
+		s[pos++] = (char)('0' + v % 10);
+		s[pos++] = "--T::Z"[i];
+	}
+	s[pos++] = '"';
+	return buf_append(out, s, (size_t)pos);
+}

@@ -51,6 +51,12 @@ for round in 1 2; do
 	if awk -v a="$n" -v b="$best_n" 'BEGIN{exit !(a > b)}'; then best_n=$n p99_n=$pn; fi
 	if awk -v a="$c" -v b="$best_c" 'BEGIN{exit !(a > b)}'; then best_c=$c p99_c=$pc; fi
 done
+# an answer rendered from the database (after a write) rather than from the cache
+render_ms=$(for i in 1 2 3 4 5; do
+	api_expect 201 POST /v1/machines "{\"mac\":\"52:54:03:00:00:0$i\"}" >/dev/null
+	in_ns "$CC_NS" curl -s -o /dev/null -w '%{time_total}\n' -H "$hdr" "http://127.0.0.1:8080/v1/nodes?limit=1000"
+done | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[3] * 1000 }')
+log "rendering the answer after a write (not cached): median ${render_ms} ms"
 ratio=$(awk -v c="$best_c" -v n="$best_n" 'BEGIN{printf "%.2f", c / n}')
 echo "bench controller-api: GET /v1/nodes (1,000 nodes): nginx $best_n req/s p99 $p99_n ms," \
-	"cloud-controller $best_c req/s p99 $p99_c ms, ratio $ratio (target >= 0.5)"
+	"cloud-controller $best_c req/s p99 $p99_c ms, ratio $ratio (target >= 0.5); uncached render $render_ms ms"

@@ -142,3 +142,43 @@ TEST(util_mac_and_names)
 	CHECK(!util_version_valid(".hidden"));
 	CHECK(!util_version_valid("a/b"));
 }
+
+TEST(json_writer_escapes)
+{
+	struct buf out = BUF_INIT;
+	json_t *doc;
+
+	CHECK_INT(util_json_string(&out, "a\"b\\c\n\x01 é"), 0);
+	CHECK_STR(out.data, "\"a\\\"b\\\\c\\u000a\\u0001 é\"");
+	doc = json_loads(out.data, JSON_DECODE_ANY, NULL);
+	CHECK(doc != NULL);
+	CHECK_STR(json_string_value(doc), "a\"b\\c\n\x01 é");
+	json_decref(doc);
+	buf_reset(&out);
+	CHECK_INT(util_json_string(&out, NULL), 0);
+	CHECK_STR(out.data, "null");
+	buf_reset(&out);
+	CHECK_INT(util_json_time(&out, 1700000000), 0);
+	CHECK_STR(out.data, "\"2023-11-14T22:13:20Z\"");
+	buf_reset(&out);
+	CHECK_INT(util_json_time(&out, 0), 0);
+	CHECK_STR(out.data, "null");
+	buf_free(&out);
+}
+
+TEST(json_writer_numbers_and_times)
+{
+	struct buf out = BUF_INIT;
+
+	CHECK_INT(util_json_int(&out, 0), 0);
+	CHECK_INT(util_json_int(&out, -42), 0);
+	CHECK_INT(util_json_int(&out, 274877906944LL), 0);
+	CHECK_STR(out.data, "0-42274877906944");
+	buf_reset(&out);
+	CHECK_INT(util_json_time(&out, 951782400), 0); /* leap day */
+	CHECK_STR(out.data, "\"2000-02-29T00:00:00Z\"");
+	buf_reset(&out);
+	CHECK_INT(util_json_time(&out, 4102444799LL), 0);
+	CHECK_STR(out.data, "\"2099-12-31T23:59:59Z\"");
+	buf_free(&out);
+}
