@@ -739,17 +739,25 @@ void guest_release(struct guest *g)
 
 int guest_remove_dir(const struct guest_env *env, const char *id, struct errmsg *err)
 {
-	static const char *const files[] = { "start.json", ".start.json.tmp", "pid", "qmp.sock",
-					     "console.log", "console.log.1", "qemu.log" };
 	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
 
 	if (guest_dir(env, id, dir, sizeof(dir)) < 0) {
 		errmsg_set(err, "", "guest %s: run directory path too long", id);
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		if (guest_path(path, sizeof(path), dir, files[i]) == 0)
-			unlink(path);
+	/* everything in it is cloudd's: start.json, pid, sockets, logs, the seed */
+	d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : (errmsg_set(err, "", "guest %s: %s: %s", id, dir, strerror(errno)), -1);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (guest_path(path, sizeof(path), dir, de->d_name) == 0 && unlink(path) < 0 && errno == EISDIR)
+			rmdir(path);
+	}
+	closedir(d);
 	if (rmdir(dir) < 0 && errno != ENOENT) {
 		errmsg_set(err, "", "guest %s: removing %s: %s", id, dir, strerror(errno));
 		return -1;
