@@ -32,6 +32,9 @@ EOF
 
 EX_USAGE=100
 EX_FAIL=111
+# zstd level of initramfs.img: 17 is within 5% of 19's size at a third of
+# its time (the image is rebuilt whenever cloudd changes)
+ZSTD_LEVEL=17
 
 say() { printf 'mkimage: %s\n' "$*" >&2; }
 STEP=start
@@ -60,7 +63,7 @@ check_env() {
 
 check_tools() {
 	say "checking build tools"
-	local t pkg missing=()
+	local t missing=()
 	for t in apt-get:apt dpkg-deb:dpkg readelf:binutils strip:binutils depmod:kmod \
 		cpio:cpio zstd:zstd sha256sum:coreutils find:findutils; do
 		command -v "${t%%:*}" >/dev/null || missing+=("${t%%:*} (package ${t#*:})")
@@ -346,10 +349,10 @@ normalise_tree() {
 }
 
 pack_initramfs() {
-	say "packing initramfs.img (cpio newc, zstd -19, one thread)"
+	say "packing initramfs.img (cpio newc, zstd -$ZSTD_LEVEL, one thread)"
 	(cd "$IMG" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio -o -H newc -R 0:0 --reproducible --quiet) >"$WORK/initramfs.cpio" || die "cpio failed"
-	zstd -q -19 -T1 --no-progress -f -o "$STAGE/initramfs.img" "$WORK/initramfs.cpio" || die "zstd failed"
+	zstd -q "-$ZSTD_LEVEL" -T1 --no-progress -f -o "$STAGE/initramfs.img" "$WORK/initramfs.cpio" || die "zstd failed"
 	say "  $(du -k "$WORK/initramfs.cpio" | cut -f1) KiB uncompressed, $(du -k "$STAGE/initramfs.img" | cut -f1) KiB compressed"
 }
 
@@ -367,7 +370,8 @@ install_boot_files() {
 write_manifest() {
 	say "writing manifest.json (SBOM)"
 	local cloudd_version
-	cloudd_version=$("$IMG/usr/sbin/cloudd" --version 2>/dev/null | head -1) || true
+	# "cloudd VERSION"
+	cloudd_version=$("$IMG/usr/sbin/cloudd" --version 2>/dev/null | awk 'NR == 1 { print $2 }') || true
 	[ -n "$cloudd_version" ] || cloudd_version="$IMAGE_VERSION"
 	(cd "$IMG" && find . -mindepth 1 ! -type d | sed 's|^\./||') >"$WORK/image-files" || return 1
 	printf '%s\n' usr/lib/ipxe/undionly.kpxe usr/lib/ipxe/ipxe.efi usr/lib/ipxe/snponly.efi \

@@ -69,7 +69,7 @@ exit 0
 LEASE
 	chmod 0755 "$root/init" "$root/lease.sh"
 	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) |
-		zstd -q -19 -T1 >"$TEST_TMP/baseline.img"
+		zstd -q -17 -T1 >"$TEST_TMP/baseline.img"
 }
 
 # time_boot NAME INITRAMFS: seconds from QEMU start to the first HTTP answer on :8081/health
