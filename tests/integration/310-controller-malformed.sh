@@ -144,6 +144,33 @@ expect 400 GET "/boot.ipxe?mac=zz" --unsigned
 expect 400 GET "/boot.ipxe?mac=52:54:00:00:31:01&x=1" --unsigned
 expect 404 GET /v1/operations/op-0000000000000000
 
+log "raw garbage on the socket: bad request lines, huge headers, truncated bodies, binary noise"
+in_ns "$CC_NS" python3 - <<'PY' || fail "the raw-socket cases could not run"
+import os, socket
+cases = [
+    b"GARBAGE\r\n\r\n",
+    b"GET / HTTP/9.9\r\n\r\n",
+    b"GET /v1/nodes HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n",
+    b"POST /v1/machines HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mac\"",
+    b"POST /v1/machines HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    b"POST /v1/machines HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+    b"POST /v1/machines HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n",
+    b"GET /v1/nodes?" + b"a=1&" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    os.urandom(4096),
+    b"\x00" * 1024,
+]
+for c in cases:
+    s = socket.create_connection(("127.0.0.1", 8080), timeout=5)
+    try:
+        s.sendall(c)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(65536)
+    except OSError:
+        pass
+    s.close()
+PY
+in_ns "$CC_NS" curl -sf http://127.0.0.1:8080/health >/dev/null || fail "the controller does not answer after raw garbage"
+
 log "$n malformed requests refused; checking nothing changed"
 snapshot "$TEST_TMP/after"
 diff "$TEST_TMP/before" "$TEST_TMP/after" >&2 || fail "a refused request changed the controller's state"
