@@ -193,6 +193,11 @@ int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec,
 	argv_add(&a, "-pidfile");
 	argv_add(&a, "%s/pid", dir);
 	argv_add(&a, "-daemonize");
+	/* a guest kernel panic stops QEMU (SHUTDOWN guest-panic) instead of leaving a dead guest running */
+	argv_add(&a, "-device");
+	argv_add(&a, "pvpanic");
+	argv_add(&a, "-action");
+	argv_add(&a, "panic=shutdown");
 	if (spec->kernel[0]) {
 		argv_add(&a, "-kernel");
 		argv_add(&a, "%s", spec->kernel);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# guest lifecycle on a real QEMU (TCG): start, QMP, reset, data on the disk survives reboots, graceful stop, adoption, kills from outside reported
+# guest lifecycle on a real QEMU (TCG): start, QMP, reset, data on the disk survives reboots, graceful stop, adoption, kills from outside and guest panics reported
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/guestkit.sh"
@@ -90,6 +90,12 @@ cat "$TEST_TMP/wait2"
 grep -q "^crash: QEMU exited without a SHUTDOWN event" "$TEST_TMP/wait2" || fail "SIGKILL not reported: $(cat "$TEST_TMP/wait2")"
 out=$("$NT" guest-adopt "$RUN" i-life) && fail "a dead guest was adopted: $out"
 echo "$out" | grep -q "^not-running" || fail "adopt of a dead guest: $out"
+
+log "a guest kernel panic stops QEMU (pvpanic) and is reported as a panic"
+"$NT" guest-start "$RUN" i-life "$GUESTKIT_KERNEL" "$TEST_TMP/initrd.gz" "console=ttyS0 no_timer_check guestkit.panic" >/dev/null
+"$NT" guest-wait "$RUN" i-life 90 >"$TEST_TMP/wait3"
+cat "$TEST_TMP/wait3"
+grep -q "^panic: guest kernel panicked" "$TEST_TMP/wait3" || fail "panic not reported: $(cat "$TEST_TMP/wait3"); $(console i-life | tail -3)"
 
 log "QEMU refusing to start is reported with its own message"
 if "$NT" guest-start "$RUN" i-bad /nonexistent/vmlinuz "" "" 2>"$TEST_TMP/err2"; then fail "bad kernel accepted"; fi

@@ -9,12 +9,13 @@
 #                        brings eth0 up with udhcpc, powers off on the ACPI
 #                        power button, and on a disk labelled by the test
 #                        (first sector "guestkit-disk N") bumps the boot counter
-#                        and prints "guestkit: disk boot N".
+#                        and prints "guestkit: disk boot N". With guestkit.panic
+#                        on the kernel command line it panics once ready.
 # guestkit_driver        sets GUESTKIT_DRIVER: tests/integration/nodetool.c
 #                        built against cloudd's node modules (host gcc)
 CACHE="${CLOUDD_CACHE:-/var/cache/cloudd-build}"
 GUESTKIT_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
-virtio_blk failover net_failover virtio_net fat vfat nls_cp437 nls_ascii button evdev"
+virtio_blk failover net_failover virtio_net fat vfat nls_cp437 nls_ascii button evdev pvpanic pvpanic-mmio"
 
 guestkit_kernel() {
 	local kdir deb
@@ -56,7 +57,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci \
-	virtio_blk failover net_failover virtio_net fat vfat nls_cp437 nls_ascii button evdev; do
+	virtio_blk failover net_failover virtio_net fat vfat nls_cp437 nls_ascii button evdev pvpanic pvpanic-mmio; do
 	[ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
 done
 echo "guestkit: init started"
@@ -87,6 +88,10 @@ if ip link set eth0 up 2>/dev/null; then
 	udhcpc -b -i eth0 -s /bin/dhcp-script -t 20 -T 1 >/dev/null 2>&1
 fi
 echo "guestkit: ready"
+if grep -q guestkit.panic /proc/cmdline; then
+	echo "guestkit: panicking on purpose"
+	echo c >/proc/sysrq-trigger
+fi
 while :; do sleep 3600; done
 EOF
 	cat >"$root/bin/dhcp-script" <<'EOF'

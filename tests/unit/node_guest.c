@@ -83,6 +83,7 @@ TEST(guest_argv_direct_kernel_boot)
 			    " -mon chardev=qmp,mode=control");
 	CHECK_CONTAINS(cmd, "-pidfile /run/cloudd/guests/i-0001/pid -daemonize");
 	CHECK_CONTAINS(cmd, "-nodefaults -no-user-config -display none");
+	CHECK_CONTAINS(cmd, "-device pvpanic -action panic=shutdown");
 	/* the -append value is one argument */
 	int found = 0;
 	for (size_t i = 0; argv[i]; i++)
