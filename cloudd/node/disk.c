@@ -489,6 +489,33 @@ int disk_apply(const struct disk_policy *p, struct disk_info *disks, size_t n, i
 	return 0;
 }
 
+int disk_claim(const char *policy_text, const char *sysfs, const char *mountinfo, int dry_run,
+	       json_t **report, int *claimed, struct errmsg *err)
+{
+	struct disk_policy p;
+	struct disk_info *disks = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	*report = NULL;
+	*claimed = 0;
+	if (disk_policy_parse(policy_text, &p, err) < 0)
+		return -1;
+	if (disk_scan(sysfs, "/dev", mountinfo, "/proc/swaps", 1, &disks, &n) < 0) {
+		errmsg_set(err, "", "listing block devices in %s/block: %s", sysfs, strerror(errno));
+		return -1;
+	}
+	disk_decide(&p, disks, n);
+	if (!dry_run)
+		rc = disk_apply(&p, disks, n, claimed, err);
+	*report = disk_report(disks, n);
+	for (size_t i = 0; i < n; i++)
+		log_info("disk %s: %s%s: %s", disks[i].name, disk_action_name(disks[i].action),
+			 disks[i].selected ? " (selected)" : "", disks[i].reason);
+	free(disks);
+	return rc;
+}
+
 json_t *disk_report(const struct disk_info *disks, size_t n)
 {
 	json_t *arr = json_array();

@@ -80,6 +80,16 @@ void disk_decide(const struct disk_policy *p, struct disk_info *disks, size_t n)
 int disk_apply(const struct disk_policy *p, struct disk_info *disks, size_t n, int *claimed,
 	       struct errmsg *err);
 
+/*
+ * All of it at start-up: parses the policy text (disk_policy_parse), scans
+ * <sysfs>/block (probing through /dev), decides, and applies unless
+ * dry_run. *report (caller decrefs) lists every disk and its decision for
+ * sysinfo, also on error when the scan got that far; *claimed says whether a
+ * disk is mounted at the policy's mountpoint.
+ */
+int disk_claim(const char *policy_text, const char *sysfs, const char *mountinfo, int dry_run,
+	       json_t **report, int *claimed, struct errmsg *err);
+
 /* The disks and decisions as a JSON array for sysinfo. */
 json_t *disk_report(const struct disk_info *disks, size_t n);
 

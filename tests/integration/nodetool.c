@@ -395,25 +395,17 @@ int main(int argc, char **argv)
 		return cloudinit_build(&s, argv[0], &err) < 0 ? fail(&err) : 0;
 	}
 	if (strcmp(cmd, "disks") == 0 && (argc == 3 || argc == 4)) {
-		struct disk_policy p;
-		struct disk_info *d;
-		size_t n;
+		json_t *rep = NULL;
 		int claimed = 0, rc = 0;
-		if (disk_policy_parse(argv[2], &p, &err) < 0)
-			return fail(&err);
-		if (disk_scan(argv[0], "/dev", argv[1], "/proc/swaps", 1, &d, &n) < 0) {
-			perror("disk_scan");
-			return 1;
-		}
-		disk_decide(&p, d, n);
-		if (argc == 4 && strcmp(argv[3], "apply") == 0 && disk_apply(&p, d, n, &claimed, &err) < 0)
+		if (disk_claim(argv[2], argv[0], argv[1], !(argc == 4 && strcmp(argv[3], "apply") == 0), &rep,
+			       &claimed, &err) < 0)
 			rc = fail(&err);
-		json_t *rep = disk_report(d, n);
-		char *text = json_dumps(rep, JSON_INDENT(1));
-		printf("%s\n", text);
-		free(text);
-		json_decref(rep);
-		free(d);
+		if (rep) {
+			char *text = json_dumps(rep, JSON_INDENT(1));
+			printf("%s\n", text);
+			free(text);
+			json_decref(rep);
+		}
 		return rc;
 	}
 	if (strcmp(cmd, "bridge") == 0 && argc == 2)
