@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# virtio-net NIC netboots the image; cloudd's /health and /v1/sysinfo answer with the VM's MAC; a killed cloudd is restarted by runsv and the restart logged
+# virtio-net NIC netboots the image; cloudd's /health and /v1/sysinfo answer with the VM's MAC; a killed cloudd is restarted by runsv and logged; the lease is renewed in place
 # timeout: 420
 . "$ROOT/tests/lib.sh"
 . "$ROOT/tests/boot/lib-boot.sh"
@@ -19,3 +19,11 @@ wait_for 120 "cloudd /health after the restart" http_get "http://$ip:8081/health
 console_send virtio 'echo LOGGED=$(logread | grep -c "service cloudd exited")'
 wait_for 60 "the restart in the node's syslog" console_has virtio 'LOGGED=[1-9]'
 log "virtio: cloudd killed, restarted by runsv, restart logged; /health answers again"
+
+# the dhcp service renews the lease (SIGUSR1 = renew now) without touching the address
+acks() { grep -c "DHCPACK($BOOT_BR) $ip 52:54:00:c1:0f:20" "$TEST_TMP/dnsmasq.log"; }
+before=$(acks)
+console_send virtio 'sv 1 /run/service/dhcp'
+wait_for 60 "a renewal of $ip (DHCPACK) in the dnsmasq log" test "$(acks)" -gt "$before"
+http_get "http://$ip:8081/health" >/dev/null || fail "cloudd stopped answering after the lease renewal"
+log "virtio: lease of $ip renewed by the dhcp service, cloudd still answers"
