@@ -24,6 +24,7 @@
 #define CLOUDD_DEFAULT_MAX_BODY (1024 * 1024)	/* bytes of a request body */
 #define CLOUDD_DEFAULT_HTTP_CONNECTIONS 8	/* concurrent HTTP connections */
 #define CLOUDD_DEFAULT_CONVERGE_INTERVAL 5	/* seconds between checks of the guests */
+#define CLOUDD_DEFAULT_DISK_POLICY "init=never"	/* use a disk labelled CLOUDD, initialise none */
 
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
@@ -49,6 +50,7 @@ struct cloudd_config {
 	unsigned http_connections;
 	unsigned converge_interval;
 	enum cloudd_accel accel;
+	char disk_policy[512];		/* disk.h policy text, "none" = no disk discovery */
 };
 
 enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
@@ -75,6 +77,12 @@ struct sysinfo_source {
 	json_t *kvm;	      /* result of sysinfo_kvm_probe, borrowed (NULL: not probed) */
 };
 
+/*
+ * The local disks and the decision taken for each at start-up (disk_claim's
+ * report; reference taken). Set once before the HTTP and enrollment threads
+ * start; NULL = no disk discovery.
+ */
+void sysinfo_set_disks(json_t *report);
 /* The node's inventory as a JSON object (see docs/cloudd.md), or NULL with errno. */
 json_t *sysinfo_collect(const struct sysinfo_source *src);
 /* {"usable":bool,"api_version":N,"reason":"..."}: opens dev and creates a VM. */
@@ -95,6 +103,7 @@ int metrics_process(const char *procdir, struct buf *out);
 /* --- api.c ------------------------------------------------------------------- */
 
 struct converge;
+struct converge_backend;
 
 struct cloudd {
 	struct cloudd_config cfg;
@@ -103,6 +112,7 @@ struct cloudd {
 	time_t started_wall;
 	json_t *kvm;		 /* cached KVM probe */
 	struct converge *conv;	 /* NULL when no desired state is converged */
+	struct converge_backend *backend; /* the guest backend of conv (guest.h) */
 };
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

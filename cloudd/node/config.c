@@ -10,6 +10,7 @@
 
 #include "cloudd.h"
 #include "conf.h"
+#include "disk.h"
 
 /* Every setting is a config file key and a --key command-line option. */
 struct config_option {
@@ -26,6 +27,7 @@ static const struct config_option config_options[] = {
 	{ "run-dir", "DIR", "runtime files: guest sockets, pids, logs (default " CLOUDD_DEFAULT_RUN_DIR ")" },
 	{ "data-dir", "DIR", "persistent data: volumes, templates (default " CLOUDD_DEFAULT_DATA_DIR ")" },
 	{ "accel", "auto|kvm|tcg", "guest accelerator (default auto: kvm when usable)" },
+	{ "disk-policy", "POLICY", "local disks: \"init=never|blank fs=ext4|xfs select=first|largest include=DEVS wipe=DEVS\" or none (default " CLOUDD_DEFAULT_DISK_POLICY ")" },
 	{ "converge-interval", "SECONDS", "period of the guest check (default 5, 1..3600)" },
 	{ "log-level", "LEVEL", "error, warn, info (default) or debug" },
 	{ "syslog", "yes|no", "also log to syslog (default yes)" },
@@ -94,6 +96,28 @@ static int config_path(char *dst, size_t dstlen, struct conf *c, const char *key
 	return config_copy(dst, dstlen, v, c, key, err);
 }
 
+/* The disk policy is checked at start-up; the volumes live where it mounts the disk: data-dir. */
+static int config_disk_policy(const char *text, struct conf *c, struct errmsg *err)
+{
+	struct disk_policy p;
+	struct errmsg perr = { 0 };
+	char where[512], msg[512];
+
+	if (strcmp(text, "none") == 0)
+		return 0;
+	if (disk_policy_parse(text, &p, &perr) < 0) {
+		errmsg_set(err, conf_where(c, "disk-policy", where, sizeof(where)), "%s",
+			   errmsg_str(&perr, msg, sizeof(msg)));
+		return -1;
+	}
+	if (strstr(text, "mountpoint=") != NULL) {
+		errmsg_set(err, conf_where(c, "disk-policy", where, sizeof(where)),
+			   "mountpoint is not a policy key here: the disk is mounted at data-dir");
+		return -1;
+	}
+	return 0;
+}
+
 int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *err)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
@@ -126,6 +150,10 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 	if (conf_get_enum(c, "accel", accels, CLOUDD_ACCEL_AUTO, &i, err) < 0)
 		return -1;
 	cfg->accel = (enum cloudd_accel)i;
+	conf_get_str(c, "disk-policy", CLOUDD_DEFAULT_DISK_POLICY, &v, err);
+	if (config_copy(cfg->disk_policy, sizeof(cfg->disk_policy), v, c, "disk-policy", err) < 0 ||
+	    config_disk_policy(cfg->disk_policy, c, err) < 0)
+		return -1;
 	if (conf_get_uint(c, "converge-interval", CLOUDD_DEFAULT_CONVERGE_INTERVAL, 1, 3600, &n, err) < 0)
 		return -1;
 	cfg->converge_interval = (unsigned)n;

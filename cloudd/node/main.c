@@ -10,17 +10,61 @@
 
 #include "cloudd.h"
 #include "converge.h"
+#include "disk.h"
 #include "enroll.h"
 #include "filter.h"
+#include "guest.h"
 
 /*
- * The backend operations of the convergence engine (converge.h). Operations
- * left NULL are reported as unavailable in /v1/state when a document needs
- * them; the guest, volume, template and guest-network modules fill them in.
+ * Claims the node's local disk (disk.h) before anything is stored in
+ * data_dir: the policy's disk is mounted there. Every disk and its decision
+ * goes to sysinfo. A claim that fails (mkfs or mount) stops cloudd: guests
+ * must not get fresh volumes beside a disk that holds their data.
  */
-static void main_backend(struct converge_backend *be)
+static int main_disks(struct cloudd *d)
 {
-	memset(be, 0, sizeof(*be));
+	char policy[sizeof(d->cfg.disk_policy) + PATH_MAX + 16], msg[1024];
+	struct errmsg err = { 0 };
+	json_t *report = NULL;
+	int claimed = 0, rc, n;
+
+	if (strcmp(d->cfg.disk_policy, "none") == 0) {
+		log_info("disks: disk-policy none: no disk discovery, volumes in %s", d->cfg.data_dir);
+		return 0;
+	}
+	n = snprintf(policy, sizeof(policy), "mountpoint=%s %s", d->cfg.data_dir, d->cfg.disk_policy);
+	if (n < 0 || (size_t)n >= sizeof(policy)) {
+		log_error("disks: data-dir and disk-policy too long");
+		return -1;
+	}
+	rc = disk_claim(policy, "/sys", "/proc/self/mountinfo", 0, &report, &claimed, &err);
+	sysinfo_set_disks(report);
+	json_decref(report);
+	if (rc < 0) {
+		log_error("disks: %s", errmsg_str(&err, msg, sizeof(msg)));
+		return -1;
+	}
+	if (!claimed)
+		log_warn("disks: no local disk claimed (disk-policy \"%s\"): volumes in %s are not on a disk of this node",
+			 d->cfg.disk_policy, d->cfg.data_dir);
+	return 0;
+}
+
+/*
+ * The backend operations of the convergence engine (converge.h): templates,
+ * volumes, guest network and one QEMU per instance (guest.h).
+ */
+static int main_backend(struct cloudd *d, struct converge_backend *be)
+{
+	char msg[1024];
+	struct errmsg err = { 0 };
+
+	if (guest_backend_init(be, &d->cfg, &err) < 0) {
+		log_error("guests: %s", errmsg_str(&err, msg, sizeof(msg)));
+		return -1;
+	}
+	d->backend = be;
+	return 0;
 }
 
 /* The convergence summary sent with every heartbeat to the controller. */
@@ -58,6 +102,8 @@ static int main_loop(struct cloudd *d, int sfd)
 				continue;
 			return -1;
 		}
+		if (d->backend)
+			guest_backend_tick(d->backend);
 		if (n == 0) {
 			next = d->conv ? converge_pass(d->conv) : 3600;
 			continue;
@@ -95,7 +141,7 @@ int main(int argc, char **argv)
 	struct errmsg err = { 0 };
 	enum config_action action;
 	struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
-	struct converge_backend backend;
+	static struct converge_backend backend;
 	char msg[1024], addr[128];
 	sigset_t mask;
 	int sfd, rc = EXIT_SYSTEM;
@@ -147,7 +193,8 @@ int main(int argc, char **argv)
 	}
 	d.kvm = sysinfo_kvm_probe("/dev/kvm");
 	if (d.cfg.state_path[0]) {
-		main_backend(&backend);
+		if (main_disks(&d) < 0 || main_backend(&d, &backend) < 0)
+			goto err_conv;
 		d.conv = converge_new(&d.cfg, &backend);
 		if (d.conv == NULL)
 			goto err_conv;
@@ -198,6 +245,9 @@ err_http:
 	httpd_free(d.http);
 err_conv:
 	converge_free(d.conv);
+	if (d.backend)
+		guest_backend_free(d.backend);
+	sysinfo_set_disks(NULL);
 	json_decref(d.kvm);
 err_sfd:
 	close(sfd);

@@ -314,6 +314,14 @@ json_t *sysinfo_kvm_probe(const char *dev)
 	return json_pack("{s:b,s:i}", "usable", 1, "api_version", version);
 }
 
+static json_t *sysinfo_disks;
+
+void sysinfo_set_disks(json_t *report)
+{
+	json_decref(sysinfo_disks);
+	sysinfo_disks = json_incref(report);
+}
+
 json_t *sysinfo_collect(const struct sysinfo_source *src)
 {
 	char path[PATH_MAX], line[512], model[256], mac[32], bootif[IF_NAMESIZE], image[128];
@@ -379,6 +387,8 @@ json_t *sysinfo_collect(const struct sysinfo_source *src)
 
 	part = sysinfo_block_devices(root);
 	json_object_set_new(doc, "block_devices", part ? part : json_array());
+	/* copied: the HTTP and enrollment threads serialise their own documents */
+	json_object_set_new(doc, "disks", sysinfo_disks ? json_deep_copy(sysinfo_disks) : json_null());
 	part = sysinfo_nics(root);
 	json_object_set_new(doc, "nics", part ? part : json_array());
 
