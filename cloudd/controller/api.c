@@ -139,14 +139,18 @@ static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, 
 	if (q.overflow)
 		return httpd_reply_error(resp, 400, "bad_request", "more than %d query arguments",
 					 API_MAX_QUERY_ARGS);
-	if (!(r->flags & API_PUBLIC)) {
+	if (req->held) {
+		/* a held long poll called again: verified when it arrived */
+		who = *(const struct auth_principal *)req->held;
+	} else if (!(r->flags & API_PUBLIC)) {
 		if (auth_verify(&r->ctl->db, httpd_header(req, "Authorization"), req->method, req->path,
 				q.args, q.n, req->body, req->body_len, time(NULL), &who, why,
 				sizeof(why)) < 0) {
 			httpd_add_header(resp, "WWW-Authenticate", SIGN_SCHEME);
 			return httpd_reply_error(resp, 401, "unauthorized", "%s", why);
 		}
-		if (who.role != AUTH_ROLE_ADMIN && !(who.role == AUTH_ROLE_NODE && (r->flags & API_NODE)))
+		if (who.role != AUTH_ROLE_ADMIN && !(who.role == AUTH_ROLE_NODE && (r->flags & API_NODE)) &&
+		    !(who.role == AUTH_ROLE_USER && (r->flags & API_USER)))
 			return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s",
 						 who.key_id, req->method, r->pattern);
 	}
@@ -316,6 +320,18 @@ int api_operation_create(struct db *db, const char *type, const char *target, ch
 			   " VALUES (?, ?, ?, 'pending', strftime('%s','now'), strftime('%s','now'))", 3, p);
 }
 
+int api_operation_create_for(struct db *db, const char *type, const char *target, const char *account_id,
+			     char id[40])
+{
+	const char *p[4];
+
+	if (util_new_id(id, 40, "op") < 0)
+		return -1;
+	p[0] = id, p[1] = type, p[2] = target, p[3] = account_id;
+	return db_exec(db, "INSERT INTO operations (id, type, target, state, account_id, created_at, updated_at)"
+			   " VALUES (?, ?, ?, 'pending', ?, strftime('%s','now'), strftime('%s','now'))", 4, p);
+}
+
 int api_operation_finish(struct db *db, const char *id, int ok, const char *reason)
 {
 	const char *p[3] = { ok ? "success" : "failure", reason, id };
@@ -334,6 +350,20 @@ static json_t *api_operation_json(sqlite3_stmt *st)
 
 #define API_OPERATION_COLS "id, type, target, state, reason, created_at, updated_at"
 
+json_t *api_operation_find(struct db *db, const char *id)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id = ?");
+	json_t *doc = NULL;
+
+	if (st == NULL)
+		return NULL;
+	db_bind_text(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		doc = api_operation_json(st);
+	sqlite3_finalize(st);
+	return doc;
+}
+
 static int api_operation_get(struct controller *ctl, const struct auth_principal *who,
 			     struct httpd_request *req, struct httpd_response *resp)
 {
@@ -341,11 +371,12 @@ static int api_operation_get(struct controller *ctl, const struct auth_principal
 	sqlite3_stmt *st;
 	json_t *doc = NULL;
 
-	(void)who;
 	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id = ?");
+	st = db_prepare(&ctl->db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id = ?1"
+				  " AND (?2 IS NULL OR account_id = ?2)");
 	if (st) {
 		db_bind_text(st, 1, id);
+		db_bind_text(st, 2, tenant_scope(who));
 		if (sqlite3_step(st) == SQLITE_ROW)
 			doc = api_operation_json(st);
 	}
@@ -635,13 +666,17 @@ int api_register(struct controller *ctl)
 		      "events, oldest first; ?type=, ?subject=, ?limit=, ?cursor=", NULL) < 0 ||
 	    api_route(ctl, "GET", "/v1/operations", api_operation_list, API_ADMIN,
 		      "operations; ?state=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctl, "GET", "/v1/operations/{id}", api_operation_get, API_ADMIN,
+	    api_route(ctl, "GET", "/v1/operations/{id}", api_operation_get, API_ADMIN | API_USER,
 		      "one operation: pending, success or failure with a reason", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/boot-failures", api_boot_failure, API_PUBLIC,
 		      "a node's /init reports the boot stage that failed (recorded as an event)",
 		      "{\"type\":\"object\",\"required\":[\"mac\",\"stage\",\"reason\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"mac\":{\"type\":\"string\"},\"stage\":{\"type\":\"string\"},"
 		      "\"reason\":{\"type\":\"string\",\"maxLength\":512}}}") < 0)
+		return -1;
+	if (api_accounts_register(ctl) < 0 || api_instance_types_register(ctl) < 0 ||
+	    api_ssh_keys_register(ctl) < 0 || api_security_groups_register(ctl) < 0 ||
+	    api_templates_register(ctl) < 0 || api_instances_register(ctl) < 0 || watch_register(ctl) < 0)
 		return -1;
 	if (api_nodes_register(ctl) < 0 || api_machines_register(ctl) < 0 || api_images_register(ctl) < 0 ||
 	    images_register(ctl) < 0 || bootscript_register(ctl) < 0)

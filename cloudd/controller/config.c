@@ -38,6 +38,14 @@ static const struct config_option config_options[] = {
 	{ "max-body", "BYTES", "largest API request body, N[K|M] (default 64K)" },
 	{ "http-connections", "N", "concurrent HTTP connections (default 512, 4..4096)" },
 	{ "http-threads", "N", "HTTP worker threads (default 1, 1..64)" },
+	{ "guest-subnet", "CIDR", "the zone's guest network, IPv4 (instances and nodes get addresses from it)" },
+	{ "guest-gateway", "ADDR", "gateway handed to guests (inside guest-subnet, never handed out)" },
+	{ "guest-dns", "ADDR,..", "DNS servers handed to guests" },
+	{ "guest-uplink", "IFACE", "nodes' guest NIC (default eth1; machine label guest-uplink overrides)" },
+	{ "cpu-overcommit-percent", "N", "vCPUs scheduled per 100 node CPUs (default 400)" },
+	{ "memory-overcommit-percent", "N", "memory scheduled per 100 MiB of node memory (default 100)" },
+	{ "disk-overcommit-percent", "N", "disk scheduled per 100 GiB of node disk (default 100)" },
+	{ "user-data-max", "BYTES", "largest user-data of an instance, N[K|M] (default 16K)" },
 };
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
 
@@ -193,6 +201,48 @@ static int config_url(struct ctl_config *cfg, struct conf *c, struct errmsg *err
 	return -1;
 }
 
+/* The zone's guest network and the scheduler's overcommit ratios. */
+static int config_guest(struct ctl_config *cfg, struct conf *c, struct errmsg *err)
+{
+	struct ipam_subnet sub;
+	unsigned long long n;
+	const char *v;
+	char where[512];
+
+	if (conf_get_str(c, "guest-subnet", "", &v, err) < 0 ||
+	    config_copy(cfg->guest_subnet, sizeof(cfg->guest_subnet), v, c, "guest-subnet", err) < 0 ||
+	    conf_get_str(c, "guest-gateway", "", &v, err) < 0 ||
+	    config_copy(cfg->guest_gateway, sizeof(cfg->guest_gateway), v, c, "guest-gateway", err) < 0 ||
+	    conf_get_str(c, "guest-dns", "", &v, err) < 0 ||
+	    config_copy(cfg->guest_dns, sizeof(cfg->guest_dns), v, c, "guest-dns", err) < 0 ||
+	    conf_get_str(c, "guest-uplink", "eth1", &v, err) < 0 ||
+	    config_copy(cfg->guest_uplink, sizeof(cfg->guest_uplink), v, c, "guest-uplink", err) < 0)
+		return -1;
+	if (cfg->guest_subnet[0] &&
+	    ipam_parse(cfg->guest_subnet, cfg->guest_gateway[0] ? cfg->guest_gateway : NULL, &sub) < 0) {
+		errmsg_set(err, conf_where(c, "guest-subnet", where, sizeof(where)),
+			   "expected an IPv4 network like 198.51.100.0/24 (prefix 8..29, host bits zero) and a"
+			   " guest-gateway inside it: \"%s\" / \"%s\"", cfg->guest_subnet, cfg->guest_gateway);
+		return -1;
+	}
+	if (cfg->guest_subnet[0] == '\0' && cfg->guest_gateway[0]) {
+		errmsg_set(err, conf_where(c, "guest-gateway", where, sizeof(where)), "needs guest-subnet");
+		return -1;
+	}
+	if (conf_get_uint(c, "cpu-overcommit-percent", 400, 100, 10000, &n, err) < 0)
+		return -1;
+	cfg->cpu_overcommit = (double)n / 100.0;
+	if (conf_get_uint(c, "memory-overcommit-percent", 100, 50, 1000, &n, err) < 0)
+		return -1;
+	cfg->memory_overcommit = (double)n / 100.0;
+	if (conf_get_uint(c, "disk-overcommit-percent", 100, 50, 1000, &n, err) < 0)
+		return -1;
+	cfg->disk_overcommit = (double)n / 100.0;
+	if (conf_get_size(c, "user-data-max", 16384, 0, 1 << 20, &cfg->user_data_max, err) < 0)
+		return -1;
+	return 0;
+}
+
 int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
@@ -291,6 +341,8 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 		return -1;
 	cfg->http_threads = (unsigned)n;
 	if (config_url(cfg, c, err) < 0)
+		return -1;
+	if (config_guest(cfg, c, err) < 0)
 		return -1;
 	return conf_check_unknown(c, err);
 }

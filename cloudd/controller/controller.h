@@ -69,6 +69,13 @@ struct ctl_config {
 	unsigned long long max_body;
 	unsigned http_connections;
 	unsigned http_threads;
+	/* the zone's guest network (desired-state documents, IPAM) */
+	char guest_subnet[64];	/* "198.51.100.0/24"; "" = no guest network */
+	char guest_gateway[64];
+	char guest_dns[128];	/* comma-separated */
+	char guest_uplink[16];
+	double cpu_overcommit, memory_overcommit, disk_overcommit;
+	unsigned long long user_data_max; /* bytes */
 };
 
 enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
@@ -243,6 +250,7 @@ int nodes_issue_token(struct controller *ctl, const char *mac, const char *machi
 #define API_PUBLIC 0x1 /* no signature needed */
 #define API_ADMIN 0x2  /* admin keys only */
 #define API_NODE 0x4   /* node credentials allowed */
+#define API_USER 0x10  /* user keys allowed (handlers scope by account) */
 #define API_CACHE 0x8  /* GET whose 200 answer depends only on the database: cached per query until the next write */
 
 typedef int (*api_fn)(struct controller *ctl, const struct auth_principal *who,
@@ -283,6 +291,98 @@ int api_reply_list(struct httpd_response *resp, json_t *items, const char *next_
 int api_operation_create(struct db *db, const char *type, const char *target, char id[40]);
 int api_operation_finish(struct db *db, const char *id, int ok, const char *reason);
 json_t *api_openapi(struct controller *ctl);
+/* Like api_operation_create, owned by an account (its keys may read it). */
+int api_operation_create_for(struct db *db, const char *type, const char *target, const char *account_id,
+			     char id[40]);
+/* Operation as JSON (NULL when absent). */
+json_t *api_operation_find(struct db *db, const char *id);
+
+/* --- tenants (api_accounts.c) -------------------------------------------------- */
+
+/* The account a principal's queries are scoped to; NULL for admin keys (all accounts). */
+const char *tenant_scope(const struct auth_principal *who);
+/* The account a created resource belongs to: the admin's choice of "account" (when given) or the key's. */
+int tenant_owner(struct db *db, const struct auth_principal *who, json_t *doc, char out[40],
+		 struct httpd_response *resp);
+/* A required or optional string member; 0 ok, -1 with the 400 filled in. */
+int api_get_string(json_t *doc, const char *name, int required, size_t max, const char **out,
+		   struct httpd_response *resp);
+int api_accounts_register(struct controller *ctl);
+int api_instance_types_register(struct controller *ctl);
+int api_ssh_keys_register(struct controller *ctl);
+int api_security_groups_register(struct controller *ctl);
+int api_templates_register(struct controller *ctl);
+int api_instances_register(struct controller *ctl);
+/* Security-group rule fields checked as the node's documents require; 0 or -1 with why. */
+int sg_rule_check(json_t *rule, char *why, size_t whylen);
+int ssh_key_check(const char *text, char type[32], int *bits, char *why, size_t whylen);
+json_t *template_find(struct db *db, const char *ref, const char *scope);
+json_t *sg_find(struct db *db, const char *ref, const char *scope, int with_rules);
+
+/* --- ipam.c ---------------------------------------------------------------------- */
+
+struct ipam_subnet {
+	unsigned int network, prefix, gateway; /* host order */
+};
+
+int ipam_parse(const char *cidr, const char *gateway, struct ipam_subnet *s);
+/* The n-th usable host address (skipping network, broadcast and gateway); -1 past the end. */
+int ipam_nth(const struct ipam_subnet *s, unsigned long n, char out[16]);
+unsigned long ipam_size(const struct ipam_subnet *s);
+/*
+ * Takes a free address for owner inside the caller's transaction (the
+ * address is the table's primary key, so it is never handed out twice).
+ * ENOSPC when the subnet is full, ENOENT without a guest subnet.
+ */
+int ipam_allocate(struct controller *ctl, const char *owner, const char *kind, char out[16]);
+int ipam_release(struct db *db, const char *owner);
+
+/* --- scheduler.c ------------------------------------------------------------------- */
+
+struct sched_node {
+	char id[40];
+	char state[16];
+	char role[64];
+	long long vcpus, memory_mib, disk_gib;		/* capacity */
+	long long used_vcpus, used_memory_mib, used_disk_gib;
+	json_t *labels;	  /* machine labels (borrowed) */
+	int has_anti_affinity; /* hosts an instance of the request's anti-affinity group */
+};
+
+struct sched_request {
+	const char *role;
+	long long vcpus, memory_mib, disk_gib;
+	json_t *labels; /* required labels (may be NULL) */
+	double cpu_overcommit, memory_overcommit, disk_overcommit;
+};
+
+/*
+ * Picks the node with the most free memory that fits; -1 with why
+ * ("no node with 4 GiB free: n-1 2 GiB free, n-2 down") when none does.
+ * Returns the index. ever_fits is set when some node could hold the request empty.
+ */
+int sched_pick(const struct sched_node *nodes, size_t n, const struct sched_request *r, struct buf *why,
+	       int *ever_fits);
+/* Loads the candidates (under the db lock). */
+int sched_load(struct controller *ctl, const char *anti_affinity, const char *account_id,
+	       struct sched_node **out, size_t *n);
+void sched_free(struct sched_node *nodes, size_t n);
+
+/* --- desired.c and watch.c ------------------------------------------------------- */
+
+/* Renders a node's desired-state document (under the db lock). */
+json_t *desired_render(struct controller *ctl, const char *node_id);
+/* Bumps the revision of one node / of every node (inside the caller's transaction). */
+int desired_touch_node(struct db *db, const char *node_id);
+int desired_touch_all(struct db *db);
+/* Called after a commit that touched revisions: wakes the held watches. */
+void watch_notify(struct controller *ctl);
+/* Main loop: answers the watches whose wait is over. */
+void watch_tick(struct controller *ctl);
+void watch_shutdown(struct controller *ctl);
+int watch_register(struct controller *ctl);
+/* Instance state from the node's reports: "running", ..., "unknown". */
+const char *instance_state(const char *node_state, const char *reported);
 
 /* --- the controller ---------------------------------------------------------- */
 
@@ -332,7 +432,11 @@ struct controller {
 	time_t started;
 	char images_dir[PATH_MAX];
 	char boot_template[PATH_MAX];
-	struct api_route routes[96];
+	struct api_route routes[160];
+	struct watch_waiter *waiters; /* held desired-state watches (watch.c) */
+	pthread_mutex_t waiters_lock;
+	int shutting_down;
+	unsigned long ipam_hint;
 	size_t nroutes;
 };
 

@@ -33,6 +33,7 @@ static int main_loop(struct controller *ctl, int sfd)
 		}
 		if (nodes_flush(ctl) < 0)
 			log_warn("writing node heartbeats failed");
+		watch_tick(ctl);
 		if (nodes_sweep(ctl, time(NULL)) < 0)
 			log_warn("node liveness check failed");
 		netboot_tick(ctl);
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
 err_stop:
 	nodes_flush(&ctl);
 	netboot_stop(&ctl);
+	watch_shutdown(&ctl);
 	httpd_stop(ctl.http);
 	log_info("stopped");
 err_http:

@@ -50,7 +50,15 @@ struct httpd_conn {
 	int route;
 	int too_large;
 	int responded;
+	int hold_now;		   /* the handler asked to hold the request */
+	void *held;		   /* httpd_hold's ctx */
+	void (*held_free)(void *); /* runs when the connection ends */
+	struct MHD_Connection *conn;
+	int suspended, wake_pending; /* under httpd_hold_lock */
 };
+
+/* Orders httpd_wake against the suspension that follows httpd_hold. */
+static pthread_mutex_t httpd_hold_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct httpd *httpd_new(void)
 {
@@ -471,8 +479,25 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 	req.body = hc->body.data ? hc->body.data : "";
 	req.body_len = hc->body.len;
 	req.connection = conn;
+	req.held = hc->held;
+	req.conn_state = hc;
 	httpd_response_init(&resp);
 	httpd_dispatch(srv, &req, &resp);
+	if (hc->hold_now) {
+		hc->hold_now = 0;
+		httpd_response_free(&resp);
+		hc->conn = conn;
+		pthread_mutex_lock(&httpd_hold_lock);
+		MHD_suspend_connection(conn);
+		hc->suspended = 1;
+		if (hc->wake_pending) { /* woken before it was suspended */
+			hc->wake_pending = 0;
+			hc->suspended = 0;
+			MHD_resume_connection(conn);
+		}
+		pthread_mutex_unlock(&httpd_hold_lock);
+		return MHD_YES;
+	}
 	hc->responded = 1;
 	return httpd_send(conn, &resp);
 }
@@ -484,6 +509,8 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_c
 
 	(void)cls, (void)conn, (void)toe;
 	if (hc) {
+		if (hc->held && hc->held_free)
+			hc->held_free(hc->held);
 		buf_free(&hc->body);
 		free(hc);
 		*con_cls = NULL;
@@ -587,7 +614,8 @@ int httpd_start(struct httpd *srv, const struct sockaddr *addr, socklen_t len,
 {
 	struct sockaddr_storage bound;
 	socklen_t boundlen = sizeof(bound);
-	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	int fd, one = 1, saved;
 
 	srv->limits = *limits;
@@ -626,6 +654,39 @@ err_close:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int httpd_hold(struct httpd_request *req, void *ctx, void (*free_fn)(void *ctx))
+{
+	struct httpd_conn *hc = req->conn_state;
+
+	if (hc == NULL || req->connection == NULL) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	if (hc->held && hc->held != ctx && hc->held_free)
+		hc->held_free(hc->held);
+	hc->held = ctx;
+	hc->held_free = free_fn;
+	hc->hold_now = 1;
+	pthread_mutex_lock(&httpd_hold_lock);
+	hc->wake_pending = 0;
+	pthread_mutex_unlock(&httpd_hold_lock);
+	return 0;
+}
+
+void httpd_wake(void *conn_state)
+{
+	struct httpd_conn *hc = conn_state;
+
+	pthread_mutex_lock(&httpd_hold_lock);
+	if (hc->suspended) {
+		hc->suspended = 0;
+		MHD_resume_connection(hc->conn);
+	} else {
+		hc->wake_pending = 1;
+	}
+	pthread_mutex_unlock(&httpd_hold_lock);
 }
 
 int httpd_set_threads(struct httpd *srv, unsigned n)

@@ -47,6 +47,8 @@ struct httpd_request {
 	const char *body; /* NUL-terminated; "" when there is none */
 	size_t body_len;
 	void *connection; /* struct MHD_Connection *, NULL in unit tests */
+	void *held;	  /* a held request called again: the ctx given to httpd_hold, else NULL */
+	void *conn_state; /* the server's per-connection state (httpd_hold) */
 };
 
 #define HTTPD_MAX_HEADERS 4
@@ -133,6 +135,18 @@ int httpd_reply_error(struct httpd_response *resp, unsigned status, const char *
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int httpd_reply_text(struct httpd_response *resp, unsigned status, const char *content_type,
 		     const char *text, size_t len);
+
+/*
+ * Long polls: a handler calls httpd_hold(req, ctx, free_fn) instead of
+ * replying; the connection is then parked (no thread is held) until someone
+ * calls httpd_wake(req->conn_state) (from any thread; a wake that comes before
+ * the suspension is not lost), after which the handler runs again with
+ * req->held == ctx and either replies or holds again. free_fn(ctx) runs when
+ * the connection ends (also when the server stops). Returns 0, or -1 (ENOTSUP)
+ * outside a real server, e.g. in unit tests.
+ */
+int httpd_hold(struct httpd_request *req, void *ctx, void (*free_fn)(void *ctx));
+void httpd_wake(void *conn_state);
 
 /*
  * Appends the request counters in Prometheus text format under `metric`

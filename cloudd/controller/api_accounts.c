@@ -1,0 +1,351 @@
+/* api_accounts.c -- /v1/accounts and /v1/api-keys: tenants, their keys, and account scoping helpers */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+const char *tenant_scope(const struct auth_principal *who)
+{
+	return who->role == AUTH_ROLE_ADMIN ? NULL : who->account_id;
+}
+
+static int account_exists(struct db *db, const char *id)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM accounts WHERE id = ?");
+	int found = 0;
+
+	if (st == NULL)
+		return -1;
+	db_bind_text(st, 1, id);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+int tenant_owner(struct db *db, const struct auth_principal *who, json_t *doc, char out[40],
+		 struct httpd_response *resp)
+{
+	json_t *v = json_object_get(doc, "account");
+	int found;
+
+	if (v == NULL) {
+		snprintf(out, 40, "%s", who->account_id);
+		return 0;
+	}
+	if (who->role != AUTH_ROLE_ADMIN) {
+		httpd_reply_error(resp, 403, "forbidden", "account: only admin keys create resources for another account");
+		return -1;
+	}
+	if (!json_is_string(v) || json_string_length(v) >= 40) {
+		httpd_reply_error(resp, 400, "bad_field", "account: expected an account id");
+		return -1;
+	}
+	db_lock(db);
+	found = account_exists(db, json_string_value(v));
+	db_unlock(db);
+	if (found <= 0) {
+		httpd_reply_error(resp, 422, "unknown_account", "account: no account %s", json_string_value(v));
+		return -1;
+	}
+	snprintf(out, 40, "%s", json_string_value(v));
+	return 0;
+}
+
+int api_get_string(json_t *doc, const char *name, int required, size_t max, const char **out,
+		   struct httpd_response *resp)
+{
+	json_t *v = json_object_get(doc, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required) {
+			httpd_reply_error(resp, 400, "missing_field", "%s: required", name);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		httpd_reply_error(resp, 400, "bad_field", "%s: expected a string", name);
+		return -1;
+	}
+	if (json_string_length(v) > max || strlen(json_string_value(v)) != json_string_length(v)) {
+		httpd_reply_error(resp, 400, "bad_field", "%s: at most %zu bytes, no NUL", name, max);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* --- accounts ---------------------------------------------------------------------- */
+
+static json_t *account_find(struct db *db, const char *ref)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT id, name, created_at,"
+					  " (SELECT count(*) FROM instances i WHERE i.account_id = a.id AND power != 'deleted'),"
+					  " (SELECT count(*) FROM api_keys k WHERE k.account_id = a.id AND revoked_at IS NULL)"
+					  " FROM accounts a WHERE id = ?1 OR name = ?1");
+	json_t *doc = NULL;
+
+	if (st == NULL)
+		return NULL;
+	db_bind_text(st, 1, ref);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		doc = json_pack("{s:s,s:s,s:o,s:I,s:I}", "id", db_col_text(st, 0), "name", db_col_text(st, 1),
+				"created_at", util_time_json(sqlite3_column_int64(st, 2)), "instances",
+				(json_int_t)sqlite3_column_int64(st, 3), "api_keys",
+				(json_int_t)sqlite3_column_int64(st, 4));
+	sqlite3_finalize(st);
+	return doc;
+}
+
+static int accounts_create(struct controller *ctl, const struct auth_principal *who,
+			   struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const fields[] = { "name", NULL };
+	const char *name, *p[2];
+	char id[40];
+	json_t *doc, *created = NULL;
+	int rc = 0;
+
+	(void)who;
+	if (api_parse_body(req, resp, &doc) < 0)
+		return 0;
+	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &name, resp) < 0)
+		goto out;
+	if (!util_name_valid(name, 63)) {
+		httpd_reply_error(resp, 400, "bad_field", "name: expected a-z, 0-9 and '-', starting with a letter or digit, at most 63");
+		goto out;
+	}
+	if (util_new_id(id, sizeof(id), "acct") < 0) {
+		rc = -1;
+		goto out;
+	}
+	p[0] = id, p[1] = name;
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0) {
+		rc = -1;
+	} else if (db_exec(&ctl->db, "INSERT INTO accounts (id, name, created_at) VALUES (?, ?, strftime('%s','now'))",
+			   2, p) < 0) {
+		db_rollback(&ctl->db);
+		if (errno == EEXIST)
+			httpd_reply_error(resp, 409, "conflict", "an account named %s exists", name);
+		else
+			rc = -1;
+	} else if (db_event(&ctl->db, "account.created", id, "account %s (%s) created", id, name) < 0 ||
+		   db_commit(&ctl->db) < 0) {
+		db_rollback(&ctl->db);
+		rc = -1;
+	} else {
+		created = account_find(&ctl->db, id);
+	}
+	db_unlock(&ctl->db);
+	if (created)
+		rc = httpd_reply_json(resp, 201, created);
+out:
+	json_decref(doc);
+	return rc;
+}
+
+static int accounts_list(struct controller *ctl, const struct auth_principal *who,
+			 struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	const char *cursor;
+	long long limit, n = 0;
+	char next[64] = "";
+	sqlite3_stmt *st;
+	json_t *items;
+
+	(void)who;
+	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+		return 0;
+	items = json_array();
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT id FROM accounts WHERE id > ? ORDER BY id LIMIT ?");
+	if (st) {
+		db_bind_text(st, 1, cursor ? cursor : "");
+		sqlite3_bind_int64(st, 2, limit + 1);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (++n > limit)
+				break;
+			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
+			json_array_append_new(items, account_find(&ctl->db, db_col_text(st, 0)));
+		}
+		sqlite3_finalize(st);
+	}
+	db_unlock(&ctl->db);
+	if (st == NULL) {
+		json_decref(items);
+		return -1;
+	}
+	return api_reply_list(resp, items, n > limit ? next : NULL);
+}
+
+static int accounts_show(struct controller *ctl, const struct auth_principal *who,
+			 struct httpd_request *req, struct httpd_response *resp)
+{
+	const char *id = httpd_param(req, "id");
+	json_t *doc;
+
+	if (who->role != AUTH_ROLE_ADMIN && strcmp(id, who->account_id) != 0)
+		return httpd_reply_error(resp, 404, "not_found", "no account %.64s", id);
+	db_lock(&ctl->db);
+	doc = account_find(&ctl->db, id);
+	db_unlock(&ctl->db);
+	if (doc == NULL)
+		return httpd_reply_error(resp, 404, "not_found", "no account %.64s", id);
+	return httpd_reply_json(resp, 200, doc);
+}
+
+/* --- API keys ---------------------------------------------------------------------- */
+
+static json_t *key_json(sqlite3_stmt *st)
+{
+	return json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o,s:o}", "id", db_col_text(st, 0), "role", db_col_text(st, 1),
+			 "account", db_col_text(st, 2), "node_id", db_col_text(st, 3), "name", db_col_text(st, 4),
+			 "created_at", util_time_json(sqlite3_column_int64(st, 5)), "revoked_at",
+			 sqlite3_column_type(st, 6) == SQLITE_NULL ? json_null()
+								  : util_time_json(sqlite3_column_int64(st, 6)));
+}
+
+static int keys_create(struct controller *ctl, const struct auth_principal *who,
+		       struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const fields[] = { "account", "role", "name", NULL };
+	const char *role = NULL, *name = NULL, *p[2];
+	char account[40], key_id[72], secret[65];
+	json_t *doc;
+	int rc = 0;
+
+	if (api_parse_body(req, resp, &doc) < 0)
+		return 0;
+	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "role", 0, 16, &role, resp) < 0 ||
+	    api_get_string(doc, "name", 0, 63, &name, resp) < 0 || tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+		goto out;
+	if (role && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
+		httpd_reply_error(resp, 400, "bad_field", "role: user or admin");
+		goto out;
+	}
+	if (role && strcmp(role, "admin") == 0 && who->role != AUTH_ROLE_ADMIN) {
+		httpd_reply_error(resp, 403, "forbidden", "role: only admin keys create admin keys");
+		goto out;
+	}
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0 ||
+	    auth_key_create(&ctl->db, role && strcmp(role, "admin") == 0 ? AUTH_ROLE_ADMIN : AUTH_ROLE_USER, account,
+			    NULL, key_id, secret) < 0) {
+		db_rollback(&ctl->db);
+		rc = -1;
+	} else {
+		p[0] = name, p[1] = key_id;
+		if (db_exec(&ctl->db, "UPDATE api_keys SET name = ? WHERE id = ?", 2, p) < 0 ||
+		    db_event(&ctl->db, "api_key.created", key_id, "%s key %s created for account %s by %s",
+			     role ? role : "user", key_id, account, who->key_id) < 0 ||
+		    db_commit(&ctl->db) < 0) {
+			db_rollback(&ctl->db);
+			rc = -1;
+		}
+	}
+	db_unlock(&ctl->db);
+	if (rc == 0)
+		rc = httpd_reply_json(resp, 201, json_pack("{s:s,s:s,s:s,s:s,s:s?}", "id", key_id, "secret", secret,
+							   "role", role ? role : "user", "account", account, "name", name));
+out:
+	json_decref(doc);
+	return rc;
+}
+
+static int keys_list(struct controller *ctl, const struct auth_principal *who,
+		     struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const allowed[] = { "limit", "cursor", "account", NULL };
+	const char *cursor, *account = httpd_query(req, "account");
+	long long limit, n = 0;
+	char next[80] = "";
+	sqlite3_stmt *st;
+	json_t *items;
+
+	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+		return 0;
+	if (tenant_scope(who))
+		account = tenant_scope(who);
+	items = json_array();
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT id, role, account_id, node_id, name, created_at, revoked_at FROM api_keys"
+				  " WHERE id > ?1 AND (?2 IS NULL OR account_id = ?2) AND role != 'node'"
+				  " ORDER BY id LIMIT ?3");
+	if (st) {
+		db_bind_text(st, 1, cursor ? cursor : "");
+		db_bind_text(st, 2, account);
+		sqlite3_bind_int64(st, 3, limit + 1);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (++n > limit)
+				break;
+			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
+			json_array_append_new(items, key_json(st));
+		}
+		sqlite3_finalize(st);
+	}
+	db_unlock(&ctl->db);
+	if (st == NULL) {
+		json_decref(items);
+		return -1;
+	}
+	return api_reply_list(resp, items, n > limit ? next : NULL);
+}
+
+static int keys_revoke(struct controller *ctl, const struct auth_principal *who,
+		       struct httpd_request *req, struct httpd_response *resp)
+{
+	const char *id = httpd_param(req, "id"), *p[2] = { id, tenant_scope(who) };
+	int rc = 0, changed;
+
+	if (strcmp(id, who->key_id) == 0)
+		return httpd_reply_error(resp, 409, "conflict", "a key cannot revoke itself (%s)", id);
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0 ||
+	    db_exec(&ctl->db, "UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE id = ?1 AND role != 'node'"
+			      " AND revoked_at IS NULL AND (?2 IS NULL OR account_id = ?2)", 2, p) < 0) {
+		db_rollback(&ctl->db);
+		rc = -1;
+		goto out;
+	}
+	changed = sqlite3_changes(ctl->db.h);
+	if (changed == 0) {
+		db_rollback(&ctl->db);
+		httpd_reply_error(resp, 404, "not_found", "no active key %.64s", id);
+		goto out;
+	}
+	if (db_event(&ctl->db, "api_key.revoked", id, "key %s revoked by %s", id, who->key_id) < 0 ||
+	    db_commit(&ctl->db) < 0) {
+		db_rollback(&ctl->db);
+		rc = -1;
+		goto out;
+	}
+	resp->status = 204;
+out:
+	db_unlock(&ctl->db);
+	return rc;
+}
+
+int api_accounts_register(struct controller *ctl)
+{
+	if (api_route(ctl, "GET", "/v1/accounts", accounts_list, API_ADMIN, "accounts (admin)", NULL) < 0 ||
+	    api_route(ctl, "POST", "/v1/accounts", accounts_create, API_ADMIN, "create an account (admin)",
+		      "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
+		      "\"properties\":{\"name\":{\"type\":\"string\"}}}") < 0 ||
+	    api_route(ctl, "GET", "/v1/accounts/{id}", accounts_show, API_ADMIN | API_USER,
+		      "one account (by id or name); user keys see only their own", NULL) < 0 ||
+	    api_route(ctl, "GET", "/v1/api-keys", keys_list, API_ADMIN | API_USER,
+		      "API keys (without secrets); user keys see their account's", NULL) < 0 ||
+	    api_route(ctl, "POST", "/v1/api-keys", keys_create, API_ADMIN | API_USER,
+		      "create a key; the secret is in this answer only",
+		      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+		      "\"account\":{\"type\":\"string\"},\"role\":{\"enum\":[\"user\",\"admin\"]},"
+		      "\"name\":{\"type\":\"string\"}}}") < 0 ||
+	    api_route(ctl, "DELETE", "/v1/api-keys/{id}", keys_revoke, API_ADMIN | API_USER, "revoke a key", NULL) < 0)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,449 @@
+/* watch.c -- nodes' desired-state long polls (held without a thread) and their actual-state reports */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+#define WATCH_WAIT_DEFAULT 30 /* seconds a watch is held without a change */
+#define WATCH_WAIT_MAX 60
+#define WATCH_ACTUAL_MAX_INSTANCES 4096
+
+/* A held watch; owned by its connection (freed when the connection ends). */
+struct watch_waiter {
+	struct auth_principal who; /* first: api_dispatch reads it when the request runs again */
+	struct controller *ctl;
+	struct watch_waiter *next;
+	int listed;
+	void *conn_state;
+	char node_id[40];
+	long long after;  /* answer when the revision is above this */
+	time_t deadline;
+};
+
+static void watch_unlink(struct watch_waiter *w)
+{
+	struct controller *ctl = w->ctl;
+
+	for (struct watch_waiter **p = &ctl->waiters; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	w->listed = 0;
+}
+
+static void watch_free(void *ctx)
+{
+	struct watch_waiter *w = ctx;
+
+	pthread_mutex_lock(&w->ctl->waiters_lock);
+	if (w->listed)
+		watch_unlink(w);
+	pthread_mutex_unlock(&w->ctl->waiters_lock);
+	free(w);
+}
+
+/* Wakes the waiters that match (all when node_id is NULL, the expired ones when only_expired). */
+static void watch_wake(struct controller *ctl, int only_expired)
+{
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&ctl->waiters_lock);
+	for (struct watch_waiter **p = &ctl->waiters; *p;) {
+		struct watch_waiter *w = *p;
+		if (only_expired && w->deadline > now && !ctl->shutting_down) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		w->listed = 0;
+		httpd_wake(w->conn_state);
+	}
+	pthread_mutex_unlock(&ctl->waiters_lock);
+}
+
+/*
+ * Wakes are done by a thread of their own, so that the handler that committed
+ * a change answers at once instead of walking the list of held watches.
+ */
+static pthread_mutex_t watch_kick_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_kick_cond = PTHREAD_COND_INITIALIZER;
+static int watch_kicked, watch_waker_started;
+static pthread_t watch_waker_thread;
+
+static void *watch_waker(void *arg)
+{
+	struct controller *ctl = arg;
+
+	for (;;) {
+		int stop;
+		pthread_mutex_lock(&watch_kick_lock);
+		while (!watch_kicked)
+			pthread_cond_wait(&watch_kick_cond, &watch_kick_lock);
+		watch_kicked = 0;
+		pthread_mutex_unlock(&watch_kick_lock);
+		pthread_mutex_lock(&ctl->waiters_lock);
+		stop = ctl->shutting_down;
+		pthread_mutex_unlock(&ctl->waiters_lock);
+		watch_wake(ctl, 0);
+		if (stop)
+			return NULL;
+	}
+}
+
+void watch_notify(struct controller *ctl)
+{
+	pthread_mutex_lock(&watch_kick_lock);
+	if (!watch_waker_started) {
+		if (pthread_create(&watch_waker_thread, NULL, watch_waker, ctl) == 0)
+			watch_waker_started = 1;
+		else
+			log_warn("watch: cannot start the waker thread; held watches answer at their deadline");
+	}
+	watch_kicked = 1;
+	pthread_cond_signal(&watch_kick_cond);
+	pthread_mutex_unlock(&watch_kick_lock);
+}
+
+void watch_tick(struct controller *ctl)
+{
+	watch_wake(ctl, 1);
+}
+
+void watch_shutdown(struct controller *ctl)
+{
+	pthread_mutex_lock(&ctl->waiters_lock);
+	ctl->shutting_down = 1;
+	pthread_mutex_unlock(&ctl->waiters_lock);
+	watch_wake(ctl, 0);
+	pthread_mutex_lock(&watch_kick_lock);
+	watch_kicked = 1;
+	pthread_cond_signal(&watch_kick_cond);
+	pthread_mutex_unlock(&watch_kick_lock);
+	if (watch_waker_started)
+		pthread_join(watch_waker_thread, NULL);
+	watch_waker_started = 0;
+}
+
+const char *instance_state(const char *node_state, const char *reported)
+{
+	if (node_state == NULL)
+		return reported ? reported : "pending";
+	if (strcmp(node_state, "up") != 0)
+		return "unknown";
+	return reported ? reported : "pending";
+}
+
+static long long watch_revision(struct controller *ctl, const char *node_id, int *has_address)
+{
+	sqlite3_stmt *st;
+	long long rev = -1;
+
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, "SELECT revision, guest_address FROM nodes WHERE id = ?");
+	if (st) {
+		db_bind_text(st, 1, node_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			rev = sqlite3_column_int64(st, 0);
+			if (has_address)
+				*has_address = db_col_text(st, 1) != NULL;
+		}
+		sqlite3_finalize(st);
+	}
+	db_unlock(&ctl->db);
+	return rev;
+}
+
+/* The node's own address on the guest network, taken from IPAM the first time it watches. */
+static int watch_node_address(struct controller *ctl, const char *node_id)
+{
+	char addr[16];
+	int rc = 0;
+
+	if (ctl->cfg.guest_subnet[0] == '\0')
+		return 0;
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0) {
+		rc = -1;
+	} else if (ipam_allocate(ctl, node_id, "node", addr) < 0) {
+		db_rollback(&ctl->db);
+		log_warn("node %s: no guest address: %s", node_id, errno == ENOSPC ? "the guest subnet is full" : strerror(errno));
+		rc = errno == ENOSPC ? 0 : -1;
+	} else {
+		const char *p[2] = { addr, node_id };
+		if (db_exec(&ctl->db, "UPDATE nodes SET guest_address = ?, revision = revision + 1 WHERE id = ?", 2, p) < 0 ||
+		    db_event(&ctl->db, "node.guest_address", node_id, "node %s has guest address %s", node_id, addr) < 0 ||
+		    db_commit(&ctl->db) < 0) {
+			db_rollback(&ctl->db);
+			rc = -1;
+		}
+	}
+	db_unlock(&ctl->db);
+	return rc;
+}
+
+static int watch_reply(struct controller *ctl, const char *node_id, struct httpd_response *resp)
+{
+	json_t *doc;
+
+	db_lock(&ctl->db);
+	doc = desired_render(ctl, node_id);
+	db_unlock(&ctl->db);
+	if (doc == NULL)
+		return errno == ENOENT ? httpd_reply_error(resp, 404, "not_found", "no node %.64s", node_id) : -1;
+	return httpd_reply_json(resp, 200, doc);
+}
+
+/* GET /v1/nodes/{id}/desired-state?revision=N&wait=S */
+static int watch_get(struct controller *ctl, const struct auth_principal *who,
+		     struct httpd_request *req, struct httpd_response *resp)
+{
+	static const char *const allowed[] = { "revision", "wait", NULL };
+	struct watch_waiter *w = req->held;
+	const char *id = httpd_param(req, "id");
+	long long after = -1, wait = WATCH_WAIT_DEFAULT, rev;
+	int has_address = 1;
+
+	if (w == NULL) {
+		const char *r = httpd_query(req, "revision"), *s = httpd_query(req, "wait");
+		char *end;
+
+		if (who->role == AUTH_ROLE_NODE && strcmp(who->node_id, id) != 0)
+			return httpd_reply_error(resp, 403, "forbidden", "a node's key may only watch its own node (%s)",
+						 who->node_id);
+		if (api_check_query(req, allowed, resp) < 0)
+			return 0;
+		if (r) {
+			errno = 0;
+			after = strtoll(r, &end, 10);
+			if (errno || *end || r[0] == '\0' || after < 0)
+				return httpd_reply_error(resp, 400, "bad_parameter", "revision: expected an integer >= 0");
+		}
+		if (s) {
+			errno = 0;
+			wait = strtoll(s, &end, 10);
+			if (errno || *end || s[0] == '\0' || wait < 1 || wait > WATCH_WAIT_MAX)
+				return httpd_reply_error(resp, 400, "bad_parameter", "wait: expected seconds 1..%d", WATCH_WAIT_MAX);
+		}
+		rev = watch_revision(ctl, id, &has_address);
+		if (rev < 0)
+			return httpd_reply_error(resp, 404, "not_found", "no node %.64s", id);
+		if (!has_address && watch_node_address(ctl, id) < 0)
+			return -1;
+	} else {
+		after = w->after;
+	}
+	pthread_mutex_lock(&ctl->waiters_lock);
+	rev = watch_revision(ctl, id, NULL);
+	if (rev < 0 || rev > after) {
+		pthread_mutex_unlock(&ctl->waiters_lock);
+		return rev < 0 ? httpd_reply_error(resp, 404, "not_found", "no node %.64s", id) : watch_reply(ctl, id, resp);
+	}
+	if (w && (time(NULL) >= w->deadline || ctl->shutting_down)) {
+		pthread_mutex_unlock(&ctl->waiters_lock);
+		resp->status = 204;
+		return 0;
+	}
+	if (w == NULL) {
+		w = calloc(1, sizeof(*w));
+		if (w == NULL) {
+			pthread_mutex_unlock(&ctl->waiters_lock);
+			errno = ENOMEM;
+			return -1;
+		}
+		w->who = *who;
+		w->ctl = ctl;
+		w->after = after;
+		w->deadline = time(NULL) + wait;
+		snprintf(w->node_id, sizeof(w->node_id), "%s", id);
+	}
+	if (httpd_hold(req, w, watch_free) < 0) {
+		/* no server to park the request in (unit tests): answer as a timeout would */
+		pthread_mutex_unlock(&ctl->waiters_lock);
+		if (req->held == NULL)
+			free(w);
+		resp->status = 204;
+		return 0;
+	}
+	w->conn_state = req->conn_state;
+	w->next = ctl->waiters;
+	ctl->waiters = w;
+	w->listed = 1;
+	pthread_mutex_unlock(&ctl->waiters_lock);
+	return 0;
+}
+
+/* Maps a reported status to the instance's state. */
+static const char *watch_status_state(const char *status, const char *desired)
+{
+	if (status == NULL)
+		return "pending";
+	if (strcmp(status, "running") == 0)
+		return "running";
+	if (strcmp(status, "error") == 0)
+		return "error";
+	if (strcmp(status, "stopped") == 0)
+		return desired && strcmp(desired, "running") == 0 ? "starting" : "stopped";
+	if (strcmp(status, "stopping") == 0)
+		return "stopping";
+	return "starting"; /* pending */
+}
+
+/* PUT /v1/nodes/{id}/actual-state: cloudd's GET /v1/state document. */
+static int watch_actual(struct controller *ctl, const struct auth_principal *who,
+			struct httpd_request *req, struct httpd_response *resp)
+{
+	const char *id = httpd_param(req, "id");
+	json_t *doc, *insts, *o;
+	sqlite3_stmt *upd = NULL, *sel = NULL, *op = NULL;
+	char *text = NULL;
+	size_t i;
+	int rc = 0, found = 0, touched = 0;
+
+	if (who->role == AUTH_ROLE_NODE && strcmp(who->node_id, id) != 0)
+		return httpd_reply_error(resp, 403, "forbidden", "a node's key may only report for its own node (%s)", who->node_id);
+	if (api_parse_body(req, resp, &doc) < 0)
+		return 0;
+	insts = json_object_get(doc, "instances");
+	if (insts && !json_is_array(insts)) {
+		httpd_reply_error(resp, 400, "bad_field", "instances: expected an array");
+		goto out;
+	}
+	if (json_array_size(insts) > WATCH_ACTUAL_MAX_INSTANCES) {
+		httpd_reply_error(resp, 413, "too_large", "instances: at most %d", WATCH_ACTUAL_MAX_INSTANCES);
+		goto out;
+	}
+	json_array_foreach(insts, i, o) {
+		json_t *e = json_object_get(o, "error");
+		if (!json_is_object(o) || !json_is_string(json_object_get(o, "id")) ||
+		    !json_is_string(json_object_get(o, "status")) || (e && !json_is_string(e) && !json_is_null(e))) {
+			httpd_reply_error(resp, 400, "bad_field", "instances[%zu]: expected {\"id\":..., \"status\":..., ...}", i);
+			goto out;
+		}
+	}
+	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL) {
+		rc = -1;
+		goto out;
+	}
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0) {
+		rc = -1;
+		goto out_unlock;
+	}
+	{
+		const char *p[2] = { text, id };
+		if (db_exec(&ctl->db, "UPDATE nodes SET actual = ?, actual_at = strftime('%s','now') WHERE id = ?", 2, p) < 0) {
+			rc = -1;
+			goto out_rollback;
+		}
+		found = sqlite3_changes(ctl->db.h);
+	}
+	if (!found) {
+		db_rollback(&ctl->db);
+		httpd_reply_error(resp, 404, "not_found", "no node %.64s", id);
+		goto out_unlock;
+	}
+	upd = db_prepare(&ctl->db, "UPDATE instances SET state = ?1, state_reason = ?2, updated_at = strftime('%s','now')"
+				   " WHERE id = ?3 AND node_id = ?4 AND (state IS NOT ?1 OR state_reason IS NOT ?2)");
+	sel = db_prepare(&ctl->db, "SELECT id, power, operation_id FROM instances WHERE node_id = ?");
+	op = db_prepare(&ctl->db, "UPDATE operations SET state = ?1, reason = ?2, updated_at = strftime('%s','now')"
+				  " WHERE id = ?3 AND state = 'pending'");
+	if (upd == NULL || sel == NULL || op == NULL) {
+		rc = -1;
+		goto out_rollback;
+	}
+	db_bind_text(sel, 1, id);
+	while (sqlite3_step(sel) == SQLITE_ROW) {
+		const char *iid = db_col_text(sel, 0), *power = db_col_text(sel, 1), *opid = db_col_text(sel, 2);
+		json_t *rep = NULL;
+		json_array_foreach(insts, i, o)
+			if (strcmp(json_string_value(json_object_get(o, "id")), iid) == 0) {
+				rep = o;
+				break;
+			}
+		if (strcmp(power, "deleted") == 0) {
+			/* gone from the node, or stopped there with its volumes removed: forget it */
+			const char *st = rep ? json_string_value(json_object_get(rep, "status")) : NULL;
+			if (rep == NULL || (strcmp(st, "stopped") == 0 &&
+					    json_is_string(json_object_get(rep, "desired")) &&
+					    strcmp(json_string_value(json_object_get(rep, "desired")), "deleted") == 0)) {
+				const char *p[1] = { iid };
+				if (db_exec(&ctl->db, "DELETE FROM instances WHERE id = ?", 1, p) < 0) {
+					rc = -1;
+					goto out_rollback;
+				}
+				if (opid) {
+					sqlite3_reset(op);
+					db_bind_text(op, 1, "success");
+					db_bind_text(op, 2, NULL);
+					db_bind_text(op, 3, opid);
+					sqlite3_step(op);
+				}
+				touched = 1;
+			}
+			continue;
+		}
+		{
+			const char *status = rep ? json_string_value(json_object_get(rep, "status")) : NULL;
+			const char *desired = rep ? json_string_value(json_object_get(rep, "desired")) : NULL;
+			const char *state = watch_status_state(status, desired);
+			const char *reason = rep ? json_string_value(json_object_get(rep, "error")) : NULL;
+			sqlite3_reset(upd);
+			db_bind_text(upd, 1, state);
+			db_bind_text(upd, 2, reason);
+			db_bind_text(upd, 3, iid);
+			db_bind_text(upd, 4, id);
+			if (sqlite3_step(upd) != SQLITE_DONE) {
+				rc = -1;
+				goto out_rollback;
+			}
+			/* the instance's pending operation ends when it reaches its power state, or fails */
+			if (opid && (strcmp(state, "error") == 0 || strcmp(state, power) == 0)) {
+				char why[600];
+				snprintf(why, sizeof(why), "%s", reason ? reason : "the node reports an error");
+				sqlite3_reset(op);
+				db_bind_text(op, 1, strcmp(state, "error") == 0 ? "failure" : "success");
+				db_bind_text(op, 2, strcmp(state, "error") == 0 ? why : NULL);
+				db_bind_text(op, 3, opid);
+				sqlite3_step(op);
+			}
+		}
+	}
+	if (touched && desired_touch_all(&ctl->db) < 0) {
+		rc = -1;
+		goto out_rollback;
+	}
+	if (db_commit(&ctl->db) < 0)
+		rc = -1;
+	else
+		resp->status = 204;
+	goto out_unlock;
+out_rollback:
+	db_rollback(&ctl->db);
+out_unlock:
+	sqlite3_finalize(upd);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(op);
+	db_unlock(&ctl->db);
+	if (touched && rc == 0)
+		watch_notify(ctl);
+out:
+	free(text);
+	json_decref(doc);
+	return rc;
+}
+
+int watch_register(struct controller *ctl)
+{
+	pthread_mutex_init(&ctl->waiters_lock, NULL);
+	if (api_route(ctl, "GET", "/v1/nodes/{id}/desired-state", watch_get, API_ADMIN | API_NODE,
+		      "the node's desired-state document once its revision is above ?revision= (long poll up to ?wait= s, then 204)",
+		      NULL) < 0 ||
+	    api_route(ctl, "PUT", "/v1/nodes/{id}/actual-state", watch_actual, API_ADMIN | API_NODE,
+		      "the node reports cloudd's GET /v1/state document; instance states follow from it",
+		      "{\"type\":\"object\",\"description\":\"cloudd's /v1/state document\"}") < 0)
+		return -1;
+	return 0;
+}
