@@ -29,9 +29,24 @@ void httpc_response_free(struct httpc_response *r)
 	buf_free(&r->body);
 }
 
+/* Progress callback: a nonzero *abort ends the transfer (checked about once a second, or on traffic). */
+static int httpc_progress(void *cls, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return __atomic_load_n((const int *)cls, __ATOMIC_RELAXED) != 0;
+}
+
+static __thread const int *httpc_abort_flag;
+
+void httpc_set_abort(const int *flag)
+{
+	httpc_abort_flag = flag;
+}
+
 int httpc_request(const char *method, const char *url, const char *const *headers, size_t nheaders,
 		  const void *body, size_t body_len, long timeout_seconds, struct httpc_response *out)
 {
+	const int *abort = httpc_abort_flag;
 	struct curl_slist *list = NULL;
 	CURL *c;
 	CURLcode rc;
@@ -61,6 +76,11 @@ int httpc_request(const char *method, const char *url, const char *const *header
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout_seconds < 10 ? timeout_seconds : 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	if (abort) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, httpc_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)abort);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	if (body) {

@@ -42,4 +42,11 @@ int httpc_signed(const struct httpc_cred *cred, const char *method, const char *
 
 void httpc_response_free(struct httpc_response *r);
 
+/*
+ * For the calling thread's later requests: each ends soon (checked about once
+ * a second) with an error once *flag is nonzero, so that a thread blocked in
+ * a long poll can be stopped. NULL turns it off.
+ */
+void httpc_set_abort(const int *flag);
+
 #endif

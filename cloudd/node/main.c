@@ -14,6 +14,7 @@
 #include "enroll.h"
 #include "filter.h"
 #include "guest.h"
+#include "watch.h"
 
 /*
  * Claims the node's local disk (disk.h) before anything is stored in
@@ -91,12 +92,13 @@ static int main_loop(struct cloudd *d, int sfd)
 	unsigned next = d->conv ? converge_pass(d->conv) : 3600;
 
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
-					 { .fd = d->conv ? converge_watch_fd(d->conv) : -1, .events = POLLIN } };
+		struct pollfd pfd[3] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = d->conv ? converge_watch_fd(d->conv) : -1, .events = POLLIN },
+					 { .fd = d->conv ? watch_fd() : -1, .events = POLLIN } };
 		struct signalfd_siginfo si;
 		int n;
 
-		n = poll(pfd, 2, (int)next * 1000);
+		n = poll(pfd, 3, (int)next * 1000);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -107,6 +109,11 @@ static int main_loop(struct cloudd *d, int sfd)
 		if (n == 0) {
 			next = d->conv ? converge_pass(d->conv) : 3600;
 			continue;
+		}
+		/* a document from the controller's watch (watch.h) */
+		if ((pfd[2].revents & POLLIN) && watch_dispatch(d->conv) > 0) {
+			next = converge_pass(d->conv);
+			watch_kick();
 		}
 		if (pfd[1].revents & POLLIN) {
 			if (converge_watch_event(d->conv)) {
@@ -192,7 +199,8 @@ int main(int argc, char **argv)
 		goto err_sfd;
 	}
 	d.kvm = sysinfo_kvm_probe("/dev/kvm");
-	if (d.cfg.state_path[0]) {
+	/* with a controller, documents come from its watch (and the copy kept in data_dir) */
+	if (d.cfg.state_path[0] || watch_wanted(&d.cfg)) {
 		if (main_disks(&d) < 0 || main_backend(&d, &backend) < 0)
 			goto err_conv;
 		d.conv = converge_new(&d.cfg, &backend);
@@ -233,10 +241,19 @@ int main(int argc, char **argv)
 			goto err_run;
 		}
 	}
+	if (d.conv && watch_wanted(&d.cfg)) {
+		struct watch_config wc = { .data_dir = d.cfg.data_dir, .conv = d.conv };
+		if (watch_start(&wc) < 0) {
+			log_error("starting the desired-state watch: %s", strerror(errno));
+			goto err_enroll;
+		}
+	}
 	if (main_loop(&d, sfd) < 0)
 		log_error("main loop: %s", strerror(errno));
 	else
 		rc = 0;
+	watch_stop();
+err_enroll:
 	enroll_stop();
 err_run:
 	httpd_stop(d.http);
