@@ -184,14 +184,8 @@ int ctl_table(const struct ctl_column *cols, size_t ncols, json_t *items, struct
 
 /* --- API calls --------------------------------------------------------------------- */
 
-#define CTL_MAX_ARGS 8
 
-struct ctl_query {
-	struct sign_query_arg args[CTL_MAX_ARGS];
-	size_t n;
-};
-
-static void ctl_query_add(struct ctl_query *q, const char *name, const char *value)
+void ctl_query_add(struct ctl_query *q, const char *name, const char *value)
 {
 	if (value && q->n < CTL_MAX_ARGS)
 		q->args[q->n++] = (struct sign_query_arg){ name, value };
@@ -201,7 +195,7 @@ static void ctl_query_add(struct ctl_query *q, const char *name, const char *val
  * One API call. On a 2xx answer returns 0 and *doc (NULL for 204); otherwise
  * prints the API's error and returns the exit code.
  */
-static int ctl_call(struct ctl_settings *s, const char *method, const char *path, const struct ctl_query *q,
+int ctl_call(struct ctl_settings *s, const char *method, const char *path, const struct ctl_query *q,
 		    json_t *body, json_t **doc)
 {
 	struct httpc_cred cred = { s->url, s->key, s->secret };
@@ -242,7 +236,7 @@ static int ctl_call(struct ctl_settings *s, const char *method, const char *path
 }
 
 /* Follows next_cursor until the end; *items gets every item. */
-static int ctl_list_all(struct ctl_settings *s, const char *path, struct ctl_query *q, json_t **items)
+int ctl_list_all(struct ctl_settings *s, const char *path, struct ctl_query *q, json_t **items)
 {
 	char cursor[128] = "";
 	size_t base = q->n;
@@ -274,7 +268,7 @@ static int ctl_list_all(struct ctl_settings *s, const char *path, struct ctl_que
 	}
 }
 
-static void ctl_print_json(json_t *doc)
+void ctl_print_json(json_t *doc)
 {
 	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY);
 	if (text) {
@@ -283,7 +277,7 @@ static void ctl_print_json(json_t *doc)
 	}
 }
 
-static int ctl_print_list(struct ctl_settings *s, const struct ctl_column *cols, size_t ncols, json_t *items)
+int ctl_print_list(struct ctl_settings *s, const struct ctl_column *cols, size_t ncols, json_t *items)
 {
 	struct buf out = BUF_INIT;
 
@@ -301,7 +295,7 @@ static int ctl_print_list(struct ctl_settings *s, const struct ctl_column *cols,
 }
 
 /* "key: value" lines for one object (nested objects as JSON). */
-static void ctl_print_object(struct ctl_settings *s, json_t *doc)
+void ctl_print_object(struct ctl_settings *s, json_t *doc)
 {
 	const char *k;
 	json_t *v;
@@ -317,7 +311,7 @@ static void ctl_print_object(struct ctl_settings *s, json_t *doc)
 	}
 }
 
-static int ctl_usage_error(const char *fmt, const char *arg)
+int ctl_usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "cloudctl: ");
 	fprintf(stderr, fmt, arg);
@@ -326,7 +320,7 @@ static int ctl_usage_error(const char *fmt, const char *arg)
 }
 
 /* Option "--name VALUE" parsing shared by the commands: returns index past it or -1. */
-static const char *ctl_opt(int argc, char **argv, int *i, const char *name)
+const char *ctl_opt(int argc, char **argv, int *i, const char *name)
 {
 	if (strcmp(argv[*i], name) != 0)
 		return NULL;
@@ -497,10 +491,10 @@ static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
 /* --- operations ---------------------------------------------------------------------- */
 
 /* Polls an operation until it is no longer pending. */
-static int ctl_wait(struct ctl_settings *s, const char *id)
+int ctl_wait(struct ctl_settings *s, const char *id)
 {
 	char path[128];
-	time_t deadline = time(NULL) + CTL_WAIT_MAX;
+	time_t started = time(NULL), deadline = started + CTL_WAIT_MAX, next_progress = 2;
 	json_t *op;
 	int rc;
 
@@ -523,6 +517,10 @@ static int ctl_wait(struct ctl_settings *s, const char *id)
 			return ok ? 0 : EXIT_API;
 		}
 		json_decref(op);
+		if (!s->json && time(NULL) - started >= next_progress) {
+			fprintf(stderr, "operation %s: pending (%lld s)\n", id, (long long)(time(NULL) - started));
+			next_progress += 2;
+		}
 		if (time(NULL) > deadline) {
 			fprintf(stderr, "cloudctl: operation %s still pending after %d s\n", id, CTL_WAIT_MAX);
 			return EXIT_SYSTEM;
@@ -710,13 +708,15 @@ void ctl_usage(FILE *out)
 		"                                SHA256SUMS, manifest.json) and wait for the operation\n"
 		"  events [--type T] [--subject ID]\n"
 		"  operations show ID | wait ID\n"
+		"%s"
 		"\n"
 		"Settings: url, key and secret from -c CONFIG, $CLOUDD_CONFIG or ~/.config/cloudd/config\n"
 		"(\"key = value\" lines; the controller writes one for its admin key to DATA-DIR/admin.conf),\n"
 		"overridden by CLOUDD_URL, CLOUDD_KEY and CLOUDD_SECRET.\n"
 		"\n"
 		"Exit codes: 0 success, 1 the API refused the request (its message is printed),\n"
-		"100 usage or configuration error, 111 the controller could not be reached or failed.\n");
+		"100 usage or configuration error, 111 the controller could not be reached or failed.\n",
+		ctl_tenant_usage);
 }
 
 int ctl_run(struct ctl_settings *s, int argc, char **argv)
@@ -735,5 +735,10 @@ int ctl_run(struct ctl_settings *s, int argc, char **argv)
 		return ctl_events(s, argc - 1, argv + 1);
 	if (strcmp(argv[0], "operations") == 0 || strcmp(argv[0], "operation") == 0)
 		return ctl_operations(s, argc - 1, argv + 1);
+	{
+		int rc = ctl_tenant_run(s, argc, argv);
+		if (rc >= 0)
+			return rc;
+	}
 	return ctl_usage_error("unknown command %s", argv[0]);
 }

@@ -49,6 +49,32 @@ void ctl_cell(json_t *v, const char *format, char *out, size_t outlen);
 /* Member by dotted path. */
 json_t *ctl_path(json_t *doc, const char *path);
 
+/* --- shared by the command modules (ctl.c, tenant.c) --- */
+
+#define CTL_MAX_ARGS 8
+
+struct ctl_query {
+	struct sign_query_arg args[CTL_MAX_ARGS];
+	size_t n;
+};
+
+void ctl_query_add(struct ctl_query *q, const char *name, const char *value);
+/* One API call: 0 and *doc (NULL for 204) on 2xx, else the API's error printed and the exit code. */
+int ctl_call(struct ctl_settings *s, const char *method, const char *path, const struct ctl_query *q,
+	     json_t *body, json_t **doc);
+int ctl_list_all(struct ctl_settings *s, const char *path, struct ctl_query *q, json_t **items);
+void ctl_print_json(json_t *doc);
+int ctl_print_list(struct ctl_settings *s, const struct ctl_column *cols, size_t ncols, json_t *items);
+void ctl_print_object(struct ctl_settings *s, json_t *doc);
+int ctl_usage_error(const char *fmt, const char *arg);
+const char *ctl_opt(int argc, char **argv, int *i, const char *name);
+/* Follows an operation until it ends, with progress on stderr; 0 on success. */
+int ctl_wait(struct ctl_settings *s, const char *id);
+
+/* tenant.c: accounts, keys, instances, types, templates, SSH keys, security groups; -1 when argv[0] is none of them. */
+int ctl_tenant_run(struct ctl_settings *s, int argc, char **argv);
+extern const char ctl_tenant_usage[];
+
 /* Runs a command line (argv after global options); returns the exit code. */
 int ctl_run(struct ctl_settings *s, int argc, char **argv);
 void ctl_usage(FILE *out);

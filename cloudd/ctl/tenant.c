@@ -1,0 +1,582 @@
+/* tenant.c -- cloudctl's tenant commands: accounts, API keys, instances, instance types, templates, SSH keys, security groups */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "fsutil.h"
+
+const char ctl_tenant_usage[] =
+	"  account create NAME | list | show ID|NAME\n"
+	"  api-key create [--account ID] [--role user|admin] [--name N]   (the secret is shown once)\n"
+	"  api-key list [--account ID] | revoke ID\n"
+	"  instance create NAME --type T --template T [--security-group G].. [--ssh-key K]..\n"
+	"                  [--user-data FILE] [--label K=V].. [--anti-affinity GROUP] [--wait]\n"
+	"  instance list [--node ID] | show ID|NAME | console ID|NAME [--bytes N]\n"
+	"  instance start|stop|reboot|delete ID|NAME [--wait]\n"
+	"  instance-type list | set NAME --vcpus N --memory-mib N --disk-gib N | rm NAME\n"
+	"  template register NAME --format raw|qcow2|kernel --url URL --sha256 HEX [--size BYTES]\n"
+	"                  [--initrd-url URL --initrd-sha256 HEX] [--cmdline C] [--min-disk-gib N] [--public]\n"
+	"  template list | show ID|NAME | rm ID|NAME\n"
+	"  ssh-key add NAME KEYFILE | list | show ID|NAME | rm ID|NAME\n"
+	"  security-group create NAME [--description D] | list | show G | rm G\n"
+	"  security-group rule add G --direction ingress|egress --protocol tcp|udp|icmp|icmpv6|any\n"
+	"                  [--ports N[-M]] [--cidr CIDR | --group G] [--icmp-type N] [--icmp-code N]\n"
+	"  security-group rule rm G RULE-ID\n";
+
+static const struct ctl_column account_cols[] = {
+	{ "ID", "id", NULL }, { "NAME", "name", NULL }, { "INSTANCES", "instances", NULL },
+	{ "KEYS", "api_keys", NULL }, { "CREATED", "created_at", NULL },
+};
+static const struct ctl_column key_cols[] = {
+	{ "ID", "id", NULL }, { "ROLE", "role", NULL }, { "ACCOUNT", "account", NULL }, { "NAME", "name", NULL },
+	{ "CREATED", "created_at", NULL }, { "REVOKED", "revoked_at", NULL },
+};
+static const struct ctl_column instance_cols[] = {
+	{ "ID", "id", NULL },	      { "NAME", "name", NULL },	     { "STATE", "state", NULL },
+	{ "POWER", "power", NULL },   { "TYPE", "type", NULL },	     { "IPV4", "ipv4", NULL },
+	{ "NODE", "node", NULL },     { "ACCOUNT", "account", NULL },
+};
+static const struct ctl_column type_cols[] = {
+	{ "NAME", "name", NULL }, { "VCPUS", "vcpus", NULL }, { "MEMORY-MIB", "memory_mib", NULL }, { "DISK-GIB", "disk_gib", NULL },
+};
+static const struct ctl_column template_cols[] = {
+	{ "ID", "id", NULL }, { "NAME", "name", NULL }, { "FORMAT", "format", NULL }, { "PUBLIC", "public", NULL },
+	{ "SIZE", "size", "bytes" }, { "URL", "url", NULL },
+};
+static const struct ctl_column sshkey_cols[] = {
+	{ "ID", "id", NULL }, { "NAME", "name", NULL }, { "TYPE", "type", NULL }, { "BITS", "bits", NULL },
+	{ "ACCOUNT", "account", NULL },
+};
+static const struct ctl_column sg_cols[] = {
+	{ "ID", "id", NULL }, { "NAME", "name", NULL }, { "INSTANCES", "instances", NULL }, { "ACCOUNT", "account", NULL },
+	{ "DESCRIPTION", "description", NULL },
+};
+static const struct ctl_column rule_cols[] = {
+	{ "ID", "id", NULL },	       { "DIRECTION", "direction", NULL }, { "PROTOCOL", "protocol", NULL },
+	{ "PORTS", "ports", NULL },    { "CIDR", "cidr", NULL },	   { "GROUP", "group", NULL },
+	{ "ICMP-TYPE", "icmp_type", NULL },
+};
+
+#define NCOLS(c) (sizeof(c) / sizeof((c)[0]))
+
+static int path_of(char *out, size_t len, const char *fmt, const char *a, const char *b)
+{
+	if (snprintf(out, len, fmt, a, b ? b : "") >= (int)len) {
+		fprintf(stderr, "cloudctl: argument too long\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* GET list, print as table. */
+static int list_cmd(struct ctl_settings *s, const char *path, struct ctl_query *q, const struct ctl_column *cols, size_t n)
+{
+	struct ctl_query none = { .n = 0 };
+	json_t *items;
+	int rc;
+
+	if ((rc = ctl_list_all(s, path, q ? q : &none, &items)))
+		return rc;
+	rc = ctl_print_list(s, cols, n, items);
+	json_decref(items);
+	return rc;
+}
+
+static int simple_cmd(struct ctl_settings *s, const char *method, const char *path, json_t *body)
+{
+	json_t *doc;
+	int rc = ctl_call(s, method, path, NULL, body, &doc);
+
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (doc)
+		ctl_print_object(s, doc);
+	json_decref(doc);
+	return 0;
+}
+
+static long long int_arg(const char *v, const char *what, int *bad)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || *end || v[0] == '\0') {
+		fprintf(stderr, "cloudctl: %s: expected an integer, got \"%s\"\n", what, v);
+		*bad = 1;
+	}
+	return n;
+}
+
+static int ctl_account(struct ctl_settings *s, int argc, char **argv)
+{
+	char path[256];
+
+	if (argc == 2 && strcmp(argv[0], "create") == 0)
+		return simple_cmd(s, "POST", "/v1/accounts", json_pack("{s:s}", "name", argv[1]));
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return list_cmd(s, "/v1/accounts", NULL, account_cols, NCOLS(account_cols));
+	if (argc == 2 && strcmp(argv[0], "show") == 0) {
+		if (path_of(path, sizeof(path), "/v1/accounts/%s%s", argv[1], NULL) < 0)
+			return EXIT_USAGE;
+		return simple_cmd(s, "GET", path, NULL);
+	}
+	return ctl_usage_error("account: expected create NAME, list or show ID%s", "");
+}
+
+static int ctl_api_key(struct ctl_settings *s, int argc, char **argv)
+{
+	char path[256];
+
+	if (argc >= 1 && strcmp(argv[0], "create") == 0) {
+		json_t *body = json_object(), *doc;
+		int rc;
+		for (int i = 1; i < argc; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--account")))
+				json_object_set_new(body, "account", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--role")))
+				json_object_set_new(body, "role", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--name")))
+				json_object_set_new(body, "name", json_string(v));
+			else {
+				json_decref(body);
+				return ctl_usage_error("api-key create: unknown argument %s", argv[i]);
+			}
+		}
+		rc = ctl_call(s, "POST", "/v1/api-keys", NULL, body, &doc);
+		json_decref(body);
+		if (rc)
+			return rc;
+		if (s->json) {
+			ctl_print_json(doc);
+		} else {
+			/* a cloudctl configuration: the secret is not shown again */
+			printf("# the secret is shown only now: keep this as a cloudctl configuration\n"
+			       "url = %s\nkey = %s\nsecret = %s\n", s->url, json_string_value(json_object_get(doc, "id")),
+			       json_string_value(json_object_get(doc, "secret")));
+		}
+		json_decref(doc);
+		return 0;
+	}
+	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
+		struct ctl_query q = { .n = 0 };
+		for (int i = 1; i < argc; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--account")))
+				ctl_query_add(&q, "account", v);
+			else
+				return ctl_usage_error("api-key list: unknown argument %s", argv[i]);
+		}
+		return list_cmd(s, "/v1/api-keys", &q, key_cols, NCOLS(key_cols));
+	}
+	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
+		if (path_of(path, sizeof(path), "/v1/api-keys/%s%s", argv[1], NULL) < 0)
+			return EXIT_USAGE;
+		return simple_cmd(s, "DELETE", path, NULL);
+	}
+	return ctl_usage_error("api-key: expected create, list or revoke ID%s", "");
+}
+
+/* Prints the operation of a 202 answer, or follows it with --wait. */
+static int operation_answer(struct ctl_settings *s, json_t *doc, int wait)
+{
+	char id[64];
+	json_t *inst = json_object_get(doc, "instance");
+
+	snprintf(id, sizeof(id), "%s", json_string_value(ctl_path(doc, "operation.id")) ?: "");
+	if (!wait) {
+		if (s->json)
+			ctl_print_json(doc);
+		else if (json_is_object(inst))
+			printf("instance %s (%s) on node %s, %s: operation %s %s\n", json_string_value(json_object_get(inst, "name")),
+			       json_string_value(json_object_get(inst, "id")), json_string_value(json_object_get(inst, "node")) ?: "-",
+			       json_string_value(json_object_get(inst, "ipv4")) ?: "no address", id,
+			       json_string_value(ctl_path(doc, "operation.state")) ?: "");
+		else
+			printf("operation %s %s%s%s\n", id, json_string_value(ctl_path(doc, "operation.state")) ?: "",
+			       json_string_value(ctl_path(doc, "operation.reason")) ? ": " : "",
+			       json_string_value(ctl_path(doc, "operation.reason")) ?: "");
+		return strcmp(json_string_value(ctl_path(doc, "operation.state")) ?: "", "failure") == 0 ? EXIT_API : 0;
+	}
+	if (json_is_object(inst) && !s->json)
+		printf("instance %s (%s) on node %s, %s\n", json_string_value(json_object_get(inst, "name")),
+		       json_string_value(json_object_get(inst, "id")), json_string_value(json_object_get(inst, "node")) ?: "-",
+		       json_string_value(json_object_get(inst, "ipv4")) ?: "no address");
+	return ctl_wait(s, id);
+}
+
+static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
+{
+	char path[256];
+	json_t *doc;
+	int rc, wait = 0;
+
+	if (argc < 1)
+		return ctl_usage_error("instance: expected create, list, show, start, stop, reboot, delete or console%s", "");
+	if (strcmp(argv[0], "create") == 0 && argc >= 2) {
+		json_t *body = json_pack("{s:s}", "name", argv[1]), *groups = json_array(), *keys = json_array(), *labels = json_object();
+		for (int i = 2; i < argc; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--type")))
+				json_object_set_new(body, "type", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--template")))
+				json_object_set_new(body, "template", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--security-group")))
+				json_array_append_new(groups, json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--ssh-key")))
+				json_array_append_new(keys, json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--anti-affinity")))
+				json_object_set_new(body, "anti_affinity", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--account")))
+				json_object_set_new(body, "account", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--label"))) {
+				const char *eq = strchr(v, '=');
+				char k[64];
+				if (eq == NULL || (size_t)(eq - v) >= sizeof(k)) {
+					json_decref(body), json_decref(groups), json_decref(keys), json_decref(labels);
+					return ctl_usage_error("--label: expected KEY=VALUE, got %s", v);
+				}
+				snprintf(k, sizeof(k), "%.*s", (int)(eq - v), v);
+				json_object_set_new(labels, k, json_string(eq + 1));
+			} else if ((v = ctl_opt(argc, argv, &i, "--user-data"))) {
+				struct buf text = BUF_INIT;
+				if (fs_read_file(v, 1 << 20, &text) < 0) {
+					fprintf(stderr, "cloudctl: --user-data %s: %s\n", v, strerror(errno));
+					json_decref(body), json_decref(groups), json_decref(keys), json_decref(labels);
+					buf_free(&text);
+					return EXIT_USAGE;
+				}
+				json_object_set_new(body, "user_data", json_stringn(text.data ? text.data : "", text.len));
+				buf_free(&text);
+			} else if (strcmp(argv[i], "--wait") == 0) {
+				wait = 1;
+			} else {
+				json_decref(body), json_decref(groups), json_decref(keys), json_decref(labels);
+				return ctl_usage_error("instance create: unknown argument %s", argv[i]);
+			}
+		}
+		if (json_array_size(groups))
+			json_object_set(body, "security_groups", groups);
+		if (json_array_size(keys))
+			json_object_set(body, "ssh_keys", keys);
+		if (json_object_size(labels))
+			json_object_set(body, "node_labels", labels);
+		json_decref(groups), json_decref(keys), json_decref(labels);
+		rc = ctl_call(s, "POST", "/v1/instances", NULL, body, &doc);
+		json_decref(body);
+		if (rc)
+			return rc;
+		rc = operation_answer(s, doc, wait);
+		json_decref(doc);
+		return rc;
+	}
+	if (strcmp(argv[0], "list") == 0) {
+		struct ctl_query q = { .n = 0 };
+		for (int i = 1; i < argc; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--node")))
+				ctl_query_add(&q, "node", v);
+			else if ((v = ctl_opt(argc, argv, &i, "--account")))
+				ctl_query_add(&q, "account", v);
+			else
+				return ctl_usage_error("instance list: unknown argument %s", argv[i]);
+		}
+		return list_cmd(s, "/v1/instances", &q, instance_cols, NCOLS(instance_cols));
+	}
+	if (argc < 2)
+		return ctl_usage_error("instance %s: expected an instance id or name", argv[0]);
+	if (path_of(path, sizeof(path), "/v1/instances/%s%s", argv[1], NULL) < 0)
+		return EXIT_USAGE;
+	if (strcmp(argv[0], "show") == 0 && argc == 2)
+		return simple_cmd(s, "GET", path, NULL);
+	if (strcmp(argv[0], "console") == 0) {
+		struct ctl_query q = { .n = 0 };
+		struct httpc_cred cred = { .url = s->url, .key_id = s->key, .secret = s->secret };
+		struct httpc_response r;
+		char cpath[300];
+		for (int i = 2; i < argc; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--bytes")))
+				ctl_query_add(&q, "bytes", v);
+			else
+				return ctl_usage_error("instance console: unknown argument %s", argv[i]);
+		}
+		snprintf(cpath, sizeof(cpath), "%s/console", path);
+		/* plain text on success, a JSON error otherwise */
+		if (httpc_signed(&cred, "GET", cpath, q.args, q.n, NULL, 0, CTL_TIMEOUT, &r) < 0) {
+			fprintf(stderr, "cloudctl: cannot reach the controller: %s\n", r.error);
+			httpc_response_free(&r);
+			return EXIT_SYSTEM;
+		}
+		if (r.status == 200) {
+			fwrite(r.body.data ? r.body.data : "", 1, r.body.len, stdout);
+			httpc_response_free(&r);
+			return 0;
+		}
+		httpc_response_free(&r);
+		return ctl_call(s, "GET", cpath, &q, NULL, &doc); /* prints the error */
+	}
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--wait") == 0)
+			wait = 1;
+		else
+			return ctl_usage_error("instance: unknown argument %s", argv[i]);
+	}
+	{
+		static const char *const acts[] = { "start", "stop", "reboot", NULL };
+		for (const char *const *a = acts; *a; a++)
+			if (strcmp(argv[0], *a) == 0) {
+				char apath[300];
+				snprintf(apath, sizeof(apath), "%s/%s", path, *a);
+				if ((rc = ctl_call(s, "POST", apath, NULL, NULL, &doc)))
+					return rc;
+				rc = operation_answer(s, doc, wait);
+				json_decref(doc);
+				return rc;
+			}
+	}
+	if (strcmp(argv[0], "delete") == 0 || strcmp(argv[0], "rm") == 0) {
+		if ((rc = ctl_call(s, "DELETE", path, NULL, NULL, &doc)))
+			return rc;
+		rc = operation_answer(s, doc, wait);
+		json_decref(doc);
+		return rc;
+	}
+	return ctl_usage_error("instance: unknown subcommand %s", argv[0]);
+}
+
+static int ctl_instance_type(struct ctl_settings *s, int argc, char **argv)
+{
+	char path[256];
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return list_cmd(s, "/v1/instance-types", NULL, type_cols, NCOLS(type_cols));
+	if (argc >= 2 && path_of(path, sizeof(path), "/v1/instance-types/%s%s", argv[1], NULL) < 0)
+		return EXIT_USAGE;
+	if (argc >= 2 && strcmp(argv[0], "set") == 0) {
+		json_t *body = json_object();
+		int bad = 0;
+		for (int i = 2; i < argc; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--vcpus")))
+				json_object_set_new(body, "vcpus", json_integer(int_arg(v, "--vcpus", &bad)));
+			else if ((v = ctl_opt(argc, argv, &i, "--memory-mib")))
+				json_object_set_new(body, "memory_mib", json_integer(int_arg(v, "--memory-mib", &bad)));
+			else if ((v = ctl_opt(argc, argv, &i, "--disk-gib")))
+				json_object_set_new(body, "disk_gib", json_integer(int_arg(v, "--disk-gib", &bad)));
+			else
+				bad = 1;
+		}
+		if (bad) {
+			json_decref(body);
+			return ctl_usage_error("instance-type set NAME --vcpus N --memory-mib N --disk-gib N%s", "");
+		}
+		return simple_cmd(s, "PUT", path, body);
+	}
+	if (argc == 2 && strcmp(argv[0], "rm") == 0)
+		return simple_cmd(s, "DELETE", path, NULL);
+	return ctl_usage_error("instance-type: expected list, set NAME ... or rm NAME%s", "");
+}
+
+static int ctl_template(struct ctl_settings *s, int argc, char **argv)
+{
+	char path[256];
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return list_cmd(s, "/v1/templates", NULL, template_cols, NCOLS(template_cols));
+	if (argc >= 2 && strcmp(argv[0], "register") == 0) {
+		json_t *body = json_pack("{s:s}", "name", argv[1]), *initrd = json_object();
+		int bad = 0;
+		for (int i = 2; i < argc && !bad; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--format")))
+				json_object_set_new(body, "format", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--url")))
+				json_object_set_new(body, "url", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--sha256")))
+				json_object_set_new(body, "sha256", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--size")))
+				json_object_set_new(body, "size", json_integer(int_arg(v, "--size", &bad)));
+			else if ((v = ctl_opt(argc, argv, &i, "--min-disk-gib")))
+				json_object_set_new(body, "min_disk_gib", json_integer(int_arg(v, "--min-disk-gib", &bad)));
+			else if ((v = ctl_opt(argc, argv, &i, "--cmdline")))
+				json_object_set_new(body, "cmdline", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--initrd-url")))
+				json_object_set_new(initrd, "url", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--initrd-sha256")))
+				json_object_set_new(initrd, "sha256", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--account")))
+				json_object_set_new(body, "account", json_string(v));
+			else if (strcmp(argv[i], "--public") == 0)
+				json_object_set_new(body, "public", json_true());
+			else
+				bad = 1;
+		}
+		if (bad) {
+			json_decref(body), json_decref(initrd);
+			return ctl_usage_error("template register: see cloudctl --help%s", "");
+		}
+		if (json_object_size(initrd))
+			json_object_set(body, "initrd", initrd);
+		json_decref(initrd);
+		return simple_cmd(s, "POST", "/v1/templates", body);
+	}
+	if (argc == 2 && path_of(path, sizeof(path), "/v1/templates/%s%s", argv[1], NULL) < 0)
+		return EXIT_USAGE;
+	if (argc == 2 && strcmp(argv[0], "show") == 0)
+		return simple_cmd(s, "GET", path, NULL);
+	if (argc == 2 && strcmp(argv[0], "rm") == 0)
+		return simple_cmd(s, "DELETE", path, NULL);
+	if (argc >= 1 && strcmp(argv[0], "upload") == 0) {
+		fprintf(stderr, "cloudctl: template upload is not available yet: serve the file over HTTP and use template register\n");
+		return EXIT_USAGE;
+	}
+	return ctl_usage_error("template: expected register, list, show or rm%s", "");
+}
+
+static int ctl_ssh_key(struct ctl_settings *s, int argc, char **argv)
+{
+	char path[256];
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return list_cmd(s, "/v1/ssh-keys", NULL, sshkey_cols, NCOLS(sshkey_cols));
+	if (argc == 3 && strcmp(argv[0], "add") == 0) {
+		struct buf text = BUF_INIT;
+		size_t len;
+		json_t *body;
+		if (fs_read_file(argv[2], 16384, &text) < 0) {
+			fprintf(stderr, "cloudctl: %s: %s\n", argv[2], strerror(errno));
+			buf_free(&text);
+			return EXIT_USAGE;
+		}
+		len = text.len;
+		while (len && (text.data[len - 1] == '\n' || text.data[len - 1] == '\r'))
+			len--;
+		body = json_pack("{s:s,s:s%}", "name", argv[1], "public_key", text.data ? text.data : "", len);
+		buf_free(&text);
+		return simple_cmd(s, "POST", "/v1/ssh-keys", body);
+	}
+	if (argc == 2 && path_of(path, sizeof(path), "/v1/ssh-keys/%s%s", argv[1], NULL) < 0)
+		return EXIT_USAGE;
+	if (argc == 2 && strcmp(argv[0], "show") == 0)
+		return simple_cmd(s, "GET", path, NULL);
+	if (argc == 2 && strcmp(argv[0], "rm") == 0)
+		return simple_cmd(s, "DELETE", path, NULL);
+	return ctl_usage_error("ssh-key: expected add NAME KEYFILE, list, show or rm%s", "");
+}
+
+static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
+{
+	char path[256];
+	json_t *doc;
+	int rc;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return list_cmd(s, "/v1/security-groups", NULL, sg_cols, NCOLS(sg_cols));
+	if (argc >= 2 && strcmp(argv[0], "create") == 0) {
+		json_t *body = json_pack("{s:s}", "name", argv[1]);
+		for (int i = 2; i < argc; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--description")))
+				json_object_set_new(body, "description", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--account")))
+				json_object_set_new(body, "account", json_string(v));
+			else {
+				json_decref(body);
+				return ctl_usage_error("security-group create: unknown argument %s", argv[i]);
+			}
+		}
+		return simple_cmd(s, "POST", "/v1/security-groups", body);
+	}
+	if (argc >= 3 && strcmp(argv[0], "rule") == 0) {
+		if (path_of(path, sizeof(path), "/v1/security-groups/%s/rules%s", argv[2], NULL) < 0)
+			return EXIT_USAGE;
+		if (strcmp(argv[1], "add") == 0) {
+			json_t *body = json_object();
+			int bad = 0;
+			for (int i = 3; i < argc && !bad; i++) {
+				const char *v;
+				if ((v = ctl_opt(argc, argv, &i, "--direction")))
+					json_object_set_new(body, "direction", json_string(v));
+				else if ((v = ctl_opt(argc, argv, &i, "--protocol")))
+					json_object_set_new(body, "protocol", json_string(v));
+				else if ((v = ctl_opt(argc, argv, &i, "--ports")))
+					json_object_set_new(body, "ports", json_string(v));
+				else if ((v = ctl_opt(argc, argv, &i, "--cidr")))
+					json_object_set_new(body, "cidr", json_string(v));
+				else if ((v = ctl_opt(argc, argv, &i, "--group")))
+					json_object_set_new(body, "group", json_string(v));
+				else if ((v = ctl_opt(argc, argv, &i, "--icmp-type")))
+					json_object_set_new(body, "icmp_type", json_integer(int_arg(v, "--icmp-type", &bad)));
+				else if ((v = ctl_opt(argc, argv, &i, "--icmp-code")))
+					json_object_set_new(body, "icmp_code", json_integer(int_arg(v, "--icmp-code", &bad)));
+				else
+					bad = 1;
+			}
+			if (bad) {
+				json_decref(body);
+				return ctl_usage_error("security-group rule add: see cloudctl --help%s", "");
+			}
+			rc = ctl_call(s, "POST", path, NULL, body, &doc);
+			json_decref(body);
+			if (rc)
+				return rc;
+			rc = ctl_print_list(s, rule_cols, NCOLS(rule_cols), json_object_get(doc, "rules"));
+			json_decref(doc);
+			return rc;
+		}
+		if (strcmp(argv[1], "rm") == 0 && argc == 4) {
+			char rpath[400];
+			snprintf(rpath, sizeof(rpath), "%s/%s", path, argv[3]);
+			return simple_cmd(s, "DELETE", rpath, NULL);
+		}
+		return ctl_usage_error("security-group rule: expected add G ... or rm G RULE%s", "");
+	}
+	if (argc == 2 && path_of(path, sizeof(path), "/v1/security-groups/%s%s", argv[1], NULL) < 0)
+		return EXIT_USAGE;
+	if (argc == 2 && strcmp(argv[0], "show") == 0) {
+		if ((rc = ctl_call(s, "GET", path, NULL, NULL, &doc)))
+			return rc;
+		if (s->json) {
+			ctl_print_json(doc);
+		} else {
+			json_t *rules = json_incref(json_object_get(doc, "rules"));
+			json_object_del(doc, "rules");
+			ctl_print_object(s, doc);
+			printf("\n");
+			rc = ctl_print_list(s, rule_cols, NCOLS(rule_cols), rules);
+			json_decref(rules);
+		}
+		json_decref(doc);
+		return rc;
+	}
+	if (argc == 2 && strcmp(argv[0], "rm") == 0)
+		return simple_cmd(s, "DELETE", path, NULL);
+	return ctl_usage_error("security-group: expected create, list, show, rm or rule%s", "");
+}
+
+int ctl_tenant_run(struct ctl_settings *s, int argc, char **argv)
+{
+	const char *c = argv[0];
+
+	if (strcmp(c, "account") == 0 || strcmp(c, "accounts") == 0)
+		return ctl_account(s, argc - 1, argv + 1);
+	if (strcmp(c, "api-key") == 0 || strcmp(c, "api-keys") == 0)
+		return ctl_api_key(s, argc - 1, argv + 1);
+	if (strcmp(c, "instance") == 0 || strcmp(c, "instances") == 0)
+		return ctl_instance(s, argc - 1, argv + 1);
+	if (strcmp(c, "instance-type") == 0 || strcmp(c, "instance-types") == 0)
+		return ctl_instance_type(s, argc - 1, argv + 1);
+	if (strcmp(c, "template") == 0 || strcmp(c, "templates") == 0)
+		return ctl_template(s, argc - 1, argv + 1);
+	if (strcmp(c, "ssh-key") == 0 || strcmp(c, "ssh-keys") == 0)
+		return ctl_ssh_key(s, argc - 1, argv + 1);
+	if (strcmp(c, "security-group") == 0 || strcmp(c, "security-groups") == 0)
+		return ctl_security_group(s, argc - 1, argv + 1);
+	return -1;
+}
