@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# the cloudd binary runs guests from a state file: claims a blank disk, two guests on one template (seed hostname, shared backing file), 30+ invalid documents leave them untouched, kill -9 and adoption, QEMU killed and restarted, graceful stop, data across a cloudd restart, delete; a guest whose filters cannot load is not started
+# the cloudd binary runs guests from a state file: claims a blank disk, two guests on one template (seed hostname, shared backing file), 30+ invalid documents leave them untouched, kill -9 and adoption, QEMU killed and restarted, graceful and forced stop, data across a cloudd restart, delete; a guest whose filters cannot load is not started
 # timeout: 420
 #
 # Guests here have no NIC (their network is tested in the Debian-kernel VM by
@@ -38,11 +38,12 @@ printf 'guestkit-disk 0' | dd of="$TEST_TMP/tiny.raw" bs=64 count=1 conv=notrunc
 qemu-img convert -q -f raw -O qcow2 "$TEST_TMP/tiny.raw" "$TEST_TMP/tiny.qcow2"
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 
-# state REVISION POWER-OF-i-1 POWER-OF-i-2: writes the document atomically
+# state REVISION POWER-OF-i-1 POWER-OF-i-2 [POWER-OF-i-4]: writes the document atomically
 state() {
 	python3 - "$@" >"$STATE.tmp" <<EOF
 import json, sys
 rev, p1, p2 = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+p4 = sys.argv[4] if len(sys.argv) > 4 else None
 def inst(i, n, power):
     d = {"id": i, "name": n, "vcpus": 1, "memory_mib": 128, "power": power, "restart": "on-failure",
          "boot": {"template": "tinykernel"},
@@ -60,10 +61,17 @@ doc = {"version": 1, "revision": rev,
            {"id": "tiny", "format": "qcow2", "path": "$TEST_TMP/tiny.qcow2", "sha256": "$(sum "$TEST_TMP/tiny.qcow2")"},
            {"id": "tinykernel", "format": "kernel", "cmdline": "console=ttyS0 no_timer_check",
             "kernel": {"path": "$GUESTKIT_KERNEL", "sha256": "$(sum "$GUESTKIT_KERNEL")"},
+            "initrd": {"path": "$TEST_TMP/initrd.gz", "sha256": "$(sum "$TEST_TMP/initrd.gz")"}},
+           {"id": "deafkernel", "format": "kernel", "cmdline": "console=ttyS0 no_timer_check acpi=off",
+            "kernel": {"path": "$GUESTKIT_KERNEL", "sha256": "$(sum "$GUESTKIT_KERNEL")"},
             "initrd": {"path": "$TEST_TMP/initrd.gz", "sha256": "$(sum "$TEST_TMP/initrd.gz")"}}],
        "security_groups": [{"id": "ping", "rules": [
            {"direction": "ingress", "protocol": "icmp", "cidr": "198.51.100.0/24"}]}],
        "instances": [inst("i-1", "web-one", p1), inst("i-2", "web-two", p2)] + ([i3] if "$FAIL_CLOSED" else [])}
+if p4:
+    # deaf to the power button (no ACPI): a stop can only be forced
+    doc["instances"].append({"id": "i-4", "name": "deaf", "vcpus": 1, "memory_mib": 128, "power": p4,
+                             "boot": {"template": "deafkernel"}})
 print(json.dumps(doc, indent=1))
 EOF
 	mv "$STATE.tmp" "$STATE"
@@ -265,6 +273,20 @@ wait_for 60 "i-2 volumes removed" sh -c "! [ -e '$DATA/volumes/i-2' ]"
 wait_for 20 "i-2 run directory removed" sh -c "! [ -e '$RUN/guests/i-2' ]"
 [ -f "$DATA/volumes/i-1/root.qcow2" ] || fail "i-1's volume went with i-2's"
 [ "$(pid_of i-1)" = "$p1" ] && alive "$p1" || fail "i-1 was hurt by the delete"
+
+log "i-4 does not hear the power button: stopped in the document, its QEMU is forced to stop after the timeout"
+state 5 running deleted running
+wait_for 120 "i-4 ready" console_has i-4 "guestkit: ready"
+p4=$(pid_of i-4)
+state 6 running deleted stopped
+wait_for 20 "i-4 stopping" is "inst('i-4')['status']" stopping
+wait_for 90 "i-4 QEMU gone" sh -c "! [ -r /proc/$p4/status ] || grep -q '^State:[[:space:]]*[ZX]' /proc/$p4/status"
+wait_for 20 "i-4 stopped" is "inst('i-4')['status']" stopped
+[ "$(st "[e['result'] for e in d['events'] if e['action'] == 'instance-force-stop' and e['instance'] == 'i-4']")" = "['ok']" ] ||
+	fail "no forced stop of i-4 among the events: $(st "d['events']")"
+! console_has i-4 "guestkit: powering off" || fail "i-4 heard the power button after all"
+[ "$(pid_of i-1)" = "$p1" ] && alive "$p1" || fail "i-1 was hurt by the forced stop of i-4"
+
 kill -TERM "$CLOUDD_PID"
 wait "$CLOUDD_PID" || true
 alive "$p1" || fail "stopping cloudd stopped a guest"
