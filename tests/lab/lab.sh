@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# lab.sh -- a whole cloud on one machine: cloud-controller and netbooted hypervisor nodes in network namespaces
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+usage: lab.sh [up] [--nodes N]   start the lab (default 2 nodes); safe to re-run
+       lab.sh down               stop everything the lab started and remove its namespace
+       lab.sh status             what runs
+
+The lab lives in one network namespace (cloudd-lab) with no route out:
+  provisioning network 192.0.2.0/24 on bridge brprov: cloud-controller on
+    192.0.2.1:8080 with the dnsmasq it runs (DHCP 192.0.2.50-99, TFTP, iPXE);
+  guest network 198.51.100.0/24 on bridge brguest: one flat L2 segment that
+    every node's second NIC joins (198.51.100.1 is the lab's gateway address).
+Nodes are QEMU (TCG) VMs with 2 NICs and a persistent disk file, netbooted
+from the image in OUT (default ./out), registered as machines of role
+hypervisor. State, logs and consoles: LAB_DIR (default /run/cloudd-lab).
+Exit codes: 0 ok, 100 usage, 111 failure.
+EOF
+}
+
+ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+OUT="${CLOUDD_OUT:-${OUT:-$ROOT/out}}"
+LAB_DIR="${LAB_DIR:-/run/cloudd-lab}"
+LAB_NS="${LAB_NS:-cloudd-lab}"
+PROV_BR=brprov
+GUEST_BR=brguest
+PROV_GW=192.0.2.1
+GUEST_GW=198.51.100.1
+CTL_URL="http://$PROV_GW:8080"
+NODE_MEM=1536	 # MiB per node: the image in RAM, QEMU and a few tiny guests
+NODE_DISK=4G	 # sparse disk file per node (claimed by cloudd: guest volumes)
+GUEST_PORT=7070	 # the test template's TCP responder
+TEMPLATE_PORT=8090 # the lab's server of the test template's files
+TEMPLATE_URL="http://$PROV_GW:$TEMPLATE_PORT"
+
+say() { printf 'lab: %s\n' "$*"; }
+die() { printf 'lab: %s\n' "$*" >&2; exit "${2:-111}"; }
+in_ns() { ip netns exec "$LAB_NS" "$@"; }
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+pid_of() { cat "$LAB_DIR/$1.pid" 2>/dev/null || true; }
+
+# step NAME CMD..: runs one step, saying what it does and how long it took
+step() {
+	local name="$1" t0=$SECONDS
+	shift
+	say "$name ..."
+	"$@"
+	say "$name: done in $((SECONDS - t0)) s"
+}
+
+check_tools() {
+	local c
+	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, taps)" 100
+	for c in ip qemu-system-x86_64 qemu-img python3 curl cpio gzip busybox; do
+		command -v "$c" >/dev/null || die "missing $c (./build.sh deps installs it)" 100
+	done
+	for c in vmlinuz initramfs.img manifest.json undionly.kpxe snponly.efi bin/cloud-controller bin/cloudctl; do
+		[ -e "$OUT/$c" ] || die "$OUT/$c missing: build first (./build.sh lab does)" 100
+	done
+}
+
+# start_bg NAME CMD..: starts CMD in the namespace, detached from this shell; pid in LAB_DIR/NAME.pid
+start_bg() {
+	local name="$1"
+	shift
+	setsid ip netns exec "$LAB_NS" "$@" >"$LAB_DIR/$name.log" 2>&1 </dev/null &
+	echo $! >"$LAB_DIR/$name.pid"
+}
+
+wait_until() {
+	local limit="$1" what="$2" deadline=$((SECONDS + $1))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$deadline" ] || die "timed out after ${limit}s waiting for: $what"
+		sleep 0.5
+	done
+}
+
+net_up() {
+	ip netns add "$LAB_NS"
+	ip -n "$LAB_NS" link set lo up
+	ip -n "$LAB_NS" link add "$PROV_BR" type bridge
+	ip -n "$LAB_NS" addr add "$PROV_GW/24" dev "$PROV_BR"
+	ip -n "$LAB_NS" link set "$PROV_BR" up
+	ip -n "$LAB_NS" link add "$GUEST_BR" type bridge
+	ip -n "$LAB_NS" addr add "$GUEST_GW/24" dev "$GUEST_BR"
+	ip -n "$LAB_NS" link set "$GUEST_BR" up
+}
+
+controller_up() {
+	local extra=()
+	# the zone's guest network, where the controller knows it (docs/api.md)
+	if "$OUT/bin/cloud-controller" --help 2>&1 | grep -q guest-subnet; then
+		extra+=(--guest-subnet 198.51.100.0/24 --guest-gateway "$GUEST_GW" --guest-dns "$GUEST_GW")
+	fi
+	start_bg controller "$OUT/bin/cloud-controller" --data-dir "$LAB_DIR/controller" \
+		--listen "$PROV_GW:8080" --url "$CTL_URL" --interface "$PROV_BR" --ipxe-dir "$OUT" \
+		--pxe-dir "$ROOT/pxe" --netboot dhcp --dhcp-range 192.0.2.50,192.0.2.99,255.255.255.0 \
+		--heartbeat-interval 2 --down-after 14 "${extra[@]}"
+	wait_until 30 "cloud-controller on $CTL_URL (log $LAB_DIR/controller.log)" in_ns curl -sf "$CTL_URL/health"
+	wait_until 30 "the admin key file $LAB_DIR/controller/admin.conf" test -s "$LAB_DIR/controller/admin.conf"
+}
+
+# The cloudctl of the lab: runs in the namespace with the lab's admin key.
+write_cloudctl() {
+	mkdir -p "$LAB_DIR/bin"
+	cat >"$LAB_DIR/bin/cloudctl" <<EOF
+#!/bin/sh
+# cloudctl for the lab in namespace $LAB_NS (written by tests/lab/lab.sh)
+CLOUDD_CONFIG="\${CLOUDD_CONFIG:-$LAB_DIR/controller/admin.conf}" exec ip netns exec $LAB_NS "$OUT/bin/cloudctl" "\$@"
+EOF
+	chmod +x "$LAB_DIR/bin/cloudctl"
+}
+
+ctl() { "$LAB_DIR/bin/cloudctl" "$@"; }
+
+node_mac() { printf '52:54:00:1a:00:%02x' "$1"; }
+node_guest_mac() { printf '52:54:00:1b:00:%02x' "$1"; }
+
+# node_start I: (re)starts node I's QEMU with its persistent disk
+node_start() {
+	local i="$1" name="lab-node$1" tp="lpv$1" tg="lgu$1"
+	ip -n "$LAB_NS" link show "$tp" >/dev/null 2>&1 || {
+		ip -n "$LAB_NS" tuntap add "$tp" mode tap
+		ip -n "$LAB_NS" link set "$tp" master "$PROV_BR" up
+	}
+	ip -n "$LAB_NS" link show "$tg" >/dev/null 2>&1 || {
+		ip -n "$LAB_NS" tuntap add "$tg" mode tap
+		ip -n "$LAB_NS" link set "$tg" master "$GUEST_BR" up
+	}
+	[ -f "$LAB_DIR/$name.disk" ] || qemu-img create -q -f raw "$LAB_DIR/$name.disk" "$NODE_DISK"
+	: >>"$LAB_DIR/$name.console"
+	start_bg "$name" qemu-system-x86_64 -name "$name" -accel tcg -smp 2 -m "$NODE_MEM" \
+		-nographic -monitor none -boot n \
+		-chardev "socket,id=con,path=$LAB_DIR/$name.sock,server=on,wait=off,logfile=$LAB_DIR/$name.console,logappend=on" \
+		-serial chardev:con \
+		-netdev "tap,id=prov,ifname=$tp,script=no,downscript=no" -device "virtio-net-pci,netdev=prov,mac=$(node_mac "$i")" \
+		-netdev "tap,id=guest,ifname=$tg,script=no,downscript=no" -device "virtio-net-pci,netdev=guest,mac=$(node_guest_mac "$i")" \
+		-drive "file=$LAB_DIR/$name.disk,format=raw,if=virtio,cache=unsafe"
+}
+
+nodes_up() {
+	local n="$1" i
+	for ((i = 1; i <= n; i++)); do
+		ctl machines add "$(node_mac "$i")" --name "lab-node$i" --role hypervisor >/dev/null 2>&1 ||
+			ctl machines show "$(node_mac "$i")" >/dev/null ||
+			die "registering machine $(node_mac "$i") failed"
+		node_start "$i"
+	done
+	echo "$n" >"$LAB_DIR/nodes"
+}
+
+nodes_all_up() {
+	local n="$1"
+	[ "$(ctl -o json nodes list 2>/dev/null | python3 -c '
+import json, sys
+print(sum(1 for x in json.load(sys.stdin) if x["state"] == "up" and x["mac"].startswith("52:54:00:1a:")))')" -ge "$n" ]
+}
+
+# The test template: a Debian cloud kernel and a busybox initramfs that prints
+# "lab-guest: ready <address>" on its console and answers TCP port GUEST_PORT
+# with "lab-guest <hostname>".
+template_build() {
+	local dir="$LAB_DIR/template" TEST_TMP
+	TEST_TMP="$LAB_DIR/tmp"
+	mkdir -p "$dir" "$TEST_TMP"
+	# shellcheck source=../integration/guestkit.sh
+	skip() { die "test template: $*"; }
+	. "$ROOT/tests/integration/guestkit.sh"
+	guestkit_kernel
+	cp "$GUESTKIT_KERNEL" "$dir/vmlinuz"
+	guestkit_initramfs "$dir/base.img"
+	# the lab's additions: a responder and a console marker once the lease is there
+	local add="$TEST_TMP/add"
+	rm -rf "$add" && mkdir -p "$add/etc"
+	cat >"$add/etc/lab-guest" <<EOF
+#!/bin/sh
+# the lab guest: console marker with its address, a TCP responder on two
+# ports, and the probes its user-data asks for ("probe ADDRESS PORT" lines),
+# reported on the console whenever their result changes
+for i in \$(seq 1 120); do
+	a=\$(ip -4 -o addr show eth0 2>/dev/null | awk '{ print \$4 }')
+	[ -n "\$a" ] && break
+	sleep 1
+done
+echo "lab-guest: ready \${a:-no-address}" >/dev/console
+(while :; do echo "lab-guest \$(hostname)" | nc -l -p $GUEST_PORT >/dev/null 2>&1; done) &
+(while :; do echo "lab-guest \$(hostname)" | nc -l -p $((GUEST_PORT + 1)) >/dev/null 2>&1; done) &
+[ -f /ci/user-data ] || exit 0
+while :; do
+	grep '^probe ' /ci/user-data | while read -r _ host port; do
+		if nc -w 2 "\$host" "\$port" </dev/null 2>/dev/null | grep -q lab-guest; then r=open; else r=closed; fi
+		f="/tmp/probe-\$host-\$port"
+		[ "\$(cat "\$f" 2>/dev/null)" = "\$r" ] && continue
+		echo "\$r" >"\$f"
+		echo "lab-guest: probe \$host:\$port \$r" >/dev/console
+	done
+	sleep 1
+done
+EOF
+	chmod +x "$add/etc/lab-guest"
+	# guestkit's /init ends in a sleep loop: start the responder just before it
+	(cd "$TEST_TMP" && rm -rf unpack && mkdir unpack && cd unpack && gzip -dc "$dir/base.img" | cpio -id --quiet &&
+		cp "$add/etc/lab-guest" etc/lab-guest &&
+		sed -i 's|^echo "guestkit: ready"$|echo "guestkit: ready"\n/etc/lab-guest \&|' init &&
+		grep -q /etc/lab-guest init && find . | sort | cpio -o -H newc --quiet | gzip -1 >"$dir/initrd.img")
+	rm -rf "$TEST_TMP/unpack" "$dir/base.img"
+}
+
+# lab_api METHOD PATH [BODY]: a signed request with the lab's admin key (cloudctl's own commands where they exist)
+lab_api() {
+	CLOUDD_CONFIG="$LAB_DIR/controller/admin.conf" in_ns python3 "$ROOT/tests/lab/api.py" "$@"
+}
+
+# The template's files are served by the lab (busybox httpd on the
+# provisioning network); the controller hands nodes the URLs and checksums.
+template_register() {
+	local k i body
+	start_bg template-httpd busybox httpd -f -p "$PROV_GW:$TEMPLATE_PORT" -h "$LAB_DIR/template"
+	wait_until 10 "the template server on $PROV_GW:$TEMPLATE_PORT" in_ns curl -sf -o /dev/null "$TEMPLATE_URL/vmlinuz"
+	lab_api GET /v1/templates | grep -q '"lab-tiny"' && return 0
+	k=$(sha256sum "$LAB_DIR/template/vmlinuz" | cut -d' ' -f1)
+	i=$(sha256sum "$LAB_DIR/template/initrd.img" | cut -d' ' -f1)
+	body=$(printf '{"name":"lab-tiny","format":"kernel","url":"%s/vmlinuz","sha256":"%s","initrd":{"url":"%s/initrd.img","sha256":"%s"},"cmdline":"console=ttyS0 quiet","public":true}' \
+		"$TEMPLATE_URL" "$k" "$TEMPLATE_URL" "$i")
+	lab_api POST /v1/templates "$body" >"$LAB_DIR/template.json" ||
+		die "registering the test template failed: $(cat "$LAB_DIR/template.json")"
+}
+
+lab_up() {
+	local n=2
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--nodes) [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]?$ ]] || die "--nodes needs a number 1..99" 100; n="$2"; shift 2 ;;
+		-h | --help) usage; exit 0 ;;
+		*) usage >&2; die "unknown argument '$1'" 100 ;;
+		esac
+	done
+	check_tools
+	if alive "$(pid_of controller)"; then
+		say "the lab is already up ($LAB_DIR); starting nodes that are not running"
+		write_cloudctl
+		local i
+		for ((i = 1; i <= n; i++)); do
+			alive "$(pid_of "lab-node$i")" || { nodes_up_one "$i"; }
+		done
+		[ "$(cat "$LAB_DIR/nodes" 2>/dev/null || echo 0)" -ge "$n" ] || echo "$n" >"$LAB_DIR/nodes"
+	else
+		[ ! -d "$LAB_DIR" ] && ! ip netns list | grep -qw "$LAB_NS" || lab_down quiet
+		mkdir -p "$LAB_DIR"
+		step "network ($LAB_NS: $PROV_BR $PROV_GW/24, $GUEST_BR $GUEST_GW/24)" net_up
+		step "cloud-controller on $CTL_URL" controller_up
+		write_cloudctl
+		step "publishing the image of $OUT" ctl images publish "$OUT"
+		step "test template (cloud kernel + busybox initramfs)" template_build
+		step "registering the test template" template_register
+		step "$n nodes netbooting" nodes_up "$n"
+	fi
+	step "waiting for $n nodes to be up (TCG boot: a few minutes)" wait_until 900 "$n nodes up" nodes_all_up "$n"
+	ctl nodes list
+	cat <<EOF
+
+The lab is up: $n hypervisor nodes, cloud-controller on $CTL_URL (namespace $LAB_NS).
+Next:
+  export PATH=$LAB_DIR/bin:\$PATH      # cloudctl of the lab (admin key)
+  cloudctl nodes list
+  cloudctl security-group create web
+  cloudctl security-group rule add web --protocol tcp --ports $GUEST_PORT --group web
+  cloudctl instance create a --type tiny --template lab-tiny --security-group web --wait
+  cloudctl instance create b --type tiny --template lab-tiny --security-group web --wait
+  cloudctl instance list
+  cloudctl instance console a          # "lab-guest: ready <address>"
+Consoles and logs: $LAB_DIR/*.console, $LAB_DIR/*.log
+Tear down: ./build.sh lab down
+EOF
+}
+
+nodes_up_one() {
+	ctl machines add "$(node_mac "$1")" --name "lab-node$1" --role hypervisor >/dev/null 2>&1 || true
+	node_start "$1"
+}
+
+lab_down() {
+	local f pid
+	for f in "$LAB_DIR"/*.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f")
+		# only what this lab started: the pid must still run in the lab's namespace
+		if alive "$pid" && [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink "/run/netns/$LAB_NS" 2>/dev/null || true)" ] ||
+			{ alive "$pid" && ip netns pids "$LAB_NS" 2>/dev/null | grep -qx "$pid"; }; then
+			kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		fi
+		rm -f "$f"
+	done
+	if ip netns list | grep -qw "$LAB_NS"; then
+		for pid in $(ip netns pids "$LAB_NS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+		ip netns del "$LAB_NS"
+	fi
+	rm -rf "$LAB_DIR"
+	[ "${1:-}" = quiet ] || say "the lab is down"
+}
+
+lab_status() {
+	local f
+	[ -d "$LAB_DIR" ] || { say "no lab"; return 0; }
+	for f in "$LAB_DIR"/*.pid; do
+		[ -e "$f" ] || continue
+		if alive "$(cat "$f")"; then say "$(basename "$f" .pid): running (pid $(cat "$f"))"
+		else say "$(basename "$f" .pid): not running"; fi
+	done
+	alive "$(pid_of controller)" && ctl nodes list || true
+}
+
+main() {
+	local cmd=up
+	case "${1:-}" in
+	up | down | status) cmd="$1"; shift ;;
+	-h | --help | help) usage; exit 0 ;;
+	esac
+	case "$cmd" in
+	up) lab_up "$@" ;;
+	down) [ "$(id -u)" -eq 0 ] || die "needs root" 100; lab_down ;;
+	status) lab_status ;;
+	esac
+}
+
+main "$@"
