@@ -122,6 +122,10 @@ static json_t *desired_instance(struct db *db, sqlite3_stmt *st, json_t *groups_
 {
 	/* id, name, vcpus, memory_mib, disk_gib, template_id, mac, ipv4, ipv6, power, ssh_keys, user_data */
 	const char *id = db_col_text(st, 0), *tpl = db_col_text(st, 5), *power = db_col_text(st, 9);
+
+	/* a reboot: stopped until the node reports it stopped (watch.c), then running again */
+	if (sqlite3_column_int64(st, 13) > 0 && strcmp(power, "running") == 0)
+		power = "stopped";
 	sqlite3_stmt *g;
 	json_t *inst, *disk, *nic, *sgs = json_array(), *ci, *keys;
 
@@ -151,9 +155,12 @@ static json_t *desired_instance(struct db *db, sqlite3_stmt *st, json_t *groups_
 	ci = json_pack("{s:s,s:o}", "hostname", db_col_text(st, 1), "ssh_keys", keys ? keys : json_array());
 	if (db_col_text(st, 11))
 		json_object_set_new(ci, "user_data", json_string(db_col_text(st, 11)));
-	inst = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:[o],s:[o],s:o}", "id", id, "name", db_col_text(st, 1), "vcpus",
+	/* a deleted instance's address is already free: it is stopped and removed without its NIC */
+	inst = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:[o],s:o,s:o}", "id", id, "name", db_col_text(st, 1), "vcpus",
 			 (json_int_t)sqlite3_column_int64(st, 2), "memory_mib", (json_int_t)sqlite3_column_int64(st, 3),
-			 "power", power, "restart", "on-failure", "disks", disk, "nics", nic, "cloud_init", ci);
+			 "power", power, "restart", "on-failure", "disks", disk, "nics",
+			 strcmp(power, "deleted") == 0 ? (json_decref(nic), json_array()) : json_pack("[o]", nic),
+			 "cloud_init", ci);
 	if (inst && kernel)
 		json_object_set_new(inst, "boot", json_pack("{s:s}", "template", tpl));
 	if (inst && strcmp(power, "deleted") == 0)
@@ -193,7 +200,7 @@ json_t *desired_render(struct controller *ctl, const char *node_id)
 	snprintf(uplink, sizeof(uplink), "%s", json_is_string(v) ? json_string_value(v) : ctl->cfg.guest_uplink);
 
 	st = db_prepare(db, "SELECT i.id, i.name, i.vcpus, i.memory_mib, i.disk_gib, i.template_id, i.mac, i.ipv4, i.ipv6,"
-			    " i.power, i.ssh_keys, i.user_data, t.format FROM instances i JOIN templates t ON t.id = i.template_id"
+			    " i.power, i.ssh_keys, i.user_data, t.format, i.reboot_count FROM instances i JOIN templates t ON t.id = i.template_id"
 			    " WHERE i.node_id = ? ORDER BY i.created_at, i.id");
 	if (st == NULL)
 		goto err;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "controller.h"
+#include "../node/state.h"
 
 #define WATCH_WAIT_DEFAULT 30 /* seconds a watch is held without a change */
 #define WATCH_WAIT_MAX 60
@@ -193,6 +194,21 @@ static int watch_reply(struct controller *ctl, const char *node_id, struct httpd
 	db_unlock(&ctl->db);
 	if (doc == NULL)
 		return errno == ENOENT ? httpd_reply_error(resp, 404, "not_found", "no node %.64s", node_id) : -1;
+	{
+		/* the node would refuse it whole: say so here rather than let it keep an old document silently */
+		struct state_doc sd;
+		struct errmsg err = { 0 };
+		char msg[1024];
+
+		memset(&sd, 0, sizeof(sd));
+		if (state_from_json(doc, &sd, &err) < 0) {
+			errmsg_str(&err, msg, sizeof(msg));
+			log_error("node %s: the rendered desired state is invalid: %s", node_id, msg);
+			json_decref(doc);
+			return httpd_reply_error(resp, 500, "invalid_document", "the controller rendered an invalid document: %s", msg);
+		}
+		state_free(&sd);
+	}
 	return httpd_reply_json(resp, 200, doc);
 }
 
@@ -347,7 +363,7 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 	}
 	upd = db_prepare(&ctl->db, "UPDATE instances SET state = ?1, state_reason = ?2, updated_at = strftime('%s','now')"
 				   " WHERE id = ?3 AND node_id = ?4 AND (state IS NOT ?1 OR state_reason IS NOT ?2)");
-	sel = db_prepare(&ctl->db, "SELECT id, power, operation_id FROM instances WHERE node_id = ?");
+	sel = db_prepare(&ctl->db, "SELECT id, power, operation_id, reboot_count FROM instances WHERE node_id = ?");
 	op = db_prepare(&ctl->db, "UPDATE operations SET state = ?1, reason = ?2, updated_at = strftime('%s','now')"
 				  " WHERE id = ?3 AND state = 'pending'");
 	if (upd == NULL || sel == NULL || op == NULL) {
@@ -399,6 +415,19 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 				rc = -1;
 				goto out_rollback;
 			}
+			if (sqlite3_column_int64(sel, 3) > 0) {
+				/* rebooting: once stopped, it is to run again */
+				if (status && strcmp(status, "stopped") == 0) {
+					const char *p[1] = { iid };
+					if (db_exec(&ctl->db, "UPDATE instances SET reboot_count = 0 WHERE id = ?", 1, p) < 0 ||
+					    desired_touch_node(&ctl->db, id) < 0) {
+						rc = -1;
+						goto out_rollback;
+					}
+					touched = 1;
+				}
+				continue;
+			}
 			/* the instance's pending operation ends when it reaches its power state, or fails */
 			if (opid && (strcmp(state, "error") == 0 || strcmp(state, power) == 0)) {
 				char why[600];
@@ -411,7 +440,7 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 			}
 		}
 	}
-	if (touched && desired_touch_all(&ctl->db) < 0) {
+	if (touched && desired_touch_node(&ctl->db, id) < 0) {
 		rc = -1;
 		goto out_rollback;
 	}

@@ -6,6 +6,24 @@
 #include "controller.h"
 #include "unit.h"
 
+/* the node's own parser (built into the controller by state_check.c): whatever the controller renders, cloudd must accept */
+#include "../node/state.h"
+
+static int node_accepts(json_t *doc)
+{
+	struct state_doc sd;
+	struct errmsg err = { 0 };
+	char msg[1024];
+
+	memset(&sd, 0, sizeof(sd));
+	if (state_from_json(doc, &sd, &err) < 0) {
+		printf("the node refuses the document: %s\n", errmsg_str(&err, msg, sizeof(msg)));
+		return 0;
+	}
+	state_free(&sd);
+	return 1;
+}
+
 /* Member by dotted path; numeric parts index arrays. */
 static json_t *ctl_json_path(json_t *doc, const char *path)
 {
@@ -73,6 +91,7 @@ TEST(renders_a_nodes_document)
 	CHECK(doc != NULL);
 	CHECK_INT((int)json_integer_value(json_object_get(doc, "version")), 1);
 	CHECK_INT((int)json_integer_value(json_object_get(doc, "revision")), 7);
+	CHECK(node_accepts(doc));
 	CHECK_STR(json_string_value(ctl_json_path(doc, "network.address")), "198.51.100.2/24");
 	CHECK_STR(json_string_value(ctl_json_path(doc, "network.uplink")), "eth2"); /* the machine's label */
 	CHECK_STR(json_string_value(ctl_json_path(doc, "network.gateway")), "198.51.100.1");
@@ -113,6 +132,7 @@ TEST(renders_a_nodes_document)
 	CHECK_INT(db_commit(&ctl.db), 0);
 	doc = desired_render(&ctl, "n-2");
 	CHECK_INT((int)json_integer_value(json_object_get(doc, "revision")), 4);
+	CHECK(node_accepts(doc));
 	CHECK_STR(json_string_value(ctl_json_path(doc, "network.uplink")), "eth1");
 	json_decref(doc);
 	CHECK(desired_render(&ctl, "n-none") == NULL);
