@@ -142,7 +142,7 @@ out:
 static int sg_list(struct controller *ctl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
 	sqlite3_stmt *st;
 	json_t *items;
 

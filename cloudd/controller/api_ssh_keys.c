@@ -226,7 +226,7 @@ out:
 static int keys_list(struct controller *ctl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
 	sqlite3_stmt *st;
 	json_t *items;
 
