@@ -633,8 +633,9 @@ json_t *api_openapi(struct controller *ctl)
 		if (r->flags & API_PUBLIC)
 			json_object_set_new(op, "security", json_array());
 		else
-			json_object_set_new(op, "x-roles", json_pack("[s,s*]", "admin",
-								      (r->flags & API_NODE) ? "node" : NULL));
+			json_object_set_new(op, "x-roles", json_pack("[s,s*,s*]", "admin",
+								      (r->flags & API_NODE) ? "node" : NULL,
+								      (r->flags & API_USER) ? "user" : NULL));
 		if (r->request_schema) {
 			json_t *schema = json_loads(r->request_schema, 0, NULL);
 			if (schema)

@@ -124,15 +124,15 @@ static long long sched_disk_gib(json_t *sysinfo)
 int sched_load(struct controller *ctl, const char *anti_affinity, const char *account_id,
 	       struct sched_node **out, size_t *n)
 {
+	/* one pass over the instances for every node's usage (not a subquery per node) */
 	sqlite3_stmt *st = db_prepare(&ctl->db,
 		"SELECT n.id, n.state, coalesce(n.role, ''), coalesce(n.cpu_count, 0), coalesce(n.memory_bytes, 0), n.sysinfo,"
-		" coalesce(m.labels, '{}'),"
-		" (SELECT coalesce(sum(vcpus), 0) FROM instances i WHERE i.node_id = n.id AND power != 'deleted'),"
-		" (SELECT coalesce(sum(memory_mib), 0) FROM instances i WHERE i.node_id = n.id AND power != 'deleted'),"
-		" (SELECT coalesce(sum(disk_gib), 0) FROM instances i WHERE i.node_id = n.id AND power != 'deleted'),"
-		" (SELECT count(*) FROM instances i WHERE i.node_id = n.id AND power != 'deleted' AND ?1 IS NOT NULL"
-		"   AND i.anti_affinity = ?1 AND i.account_id = ?2)"
-		" FROM nodes n LEFT JOIN machines m ON m.id = n.machine_id ORDER BY n.id");
+		" coalesce(m.labels, '{}'), coalesce(u.vcpus, 0), coalesce(u.mem, 0), coalesce(u.disk, 0), coalesce(u.aa, 0)"
+		" FROM nodes n LEFT JOIN machines m ON m.id = n.machine_id LEFT JOIN"
+		" (SELECT node_id, sum(vcpus) AS vcpus, sum(memory_mib) AS mem, sum(disk_gib) AS disk,"
+		"   sum(?1 IS NOT NULL AND anti_affinity = ?1 AND account_id = ?2) AS aa"
+		"   FROM instances WHERE power != 'deleted' AND node_id IS NOT NULL GROUP BY node_id) u ON u.node_id = n.id"
+		" ORDER BY n.id");
 	struct sched_node *v = NULL;
 	size_t cnt = 0, cap = 0;
 
