@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "controller.h"
 #include "../node/state.h"
@@ -115,10 +116,15 @@ void watch_tick(struct controller *ctl)
 
 void watch_shutdown(struct controller *ctl)
 {
+	int held;
+
 	pthread_mutex_lock(&ctl->waiters_lock);
 	ctl->shutting_down = 1;
+	held = ctl->waiters != NULL;
 	pthread_mutex_unlock(&ctl->waiters_lock);
 	watch_wake(ctl, 0);
+	if (held)
+		usleep(200000); /* time for the woken watches to be answered (204) before the server stops */
 	pthread_mutex_lock(&watch_kick_lock);
 	watch_kicked = 1;
 	pthread_cond_signal(&watch_kick_cond);

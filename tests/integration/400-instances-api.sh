@@ -157,4 +157,14 @@ if [ -z "${skip_part:-}" ]; then
 	[ "$(CLOUDD_CONFIG=$ALPHA api_expect 200 GET /v1/instances/r1 | jq -r .state)" = unknown ] || fail "instance on a down node is not unknown"
 fi
 kill -0 "$CC_PID" || fail "the controller died"
+
+log "stopping the controller answers held watches (204) first"
+rev=$(node_watch "$N2" "$N2_KEY" "$N2_SECRET" "" | jq -r .revision)
+api GET "/v1/nodes/$N2/desired-state?revision=$rev&wait=50" --key "$N2_KEY" --secret "$N2_SECRET" >"$TEST_TMP/held" &
+held=$!
+watch_held() { in_ns "$CC_NS" ss -Htn state established '( dport = :8080 )' | grep -q .; }
+wait_for 10 "the watch to be held" watch_held
+cc_stop
+wait "$held" || true
+[ "$(head -1 "$TEST_TMP/held")" = 204 ] || fail "a held watch got \"$(head -c 200 "$TEST_TMP/held")\" when the controller stopped"
 log "ok"
