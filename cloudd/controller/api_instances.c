@@ -182,7 +182,7 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 	size_t nnodes = 0;
 	struct buf why = BUF_INIT;
 	json_t *doc, *tpl = NULL, *groups = json_array(), *keys = json_array(), *answer = NULL;
-	char id[40], op_id[40], mac[18], ip[16], *keys_text = NULL, *labels_text = NULL;
+	char id[40], op_id[40], mac[18], ip[16], ip6[46] = "", *keys_text = NULL, *labels_text = NULL;
 	long long vcpus = 0, mem = 0, disk = 0;
 	int rc = 0, pick = -1, ever = 0, step;
 	sqlite3_stmt *st;
@@ -281,6 +281,13 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 			rc = -1;
 		goto out_rollback;
 	}
+	if (ctl->cfg.guest_subnet6[0] && ipam6_allocate(ctl, id, "instance", ip6) < 0) {
+		if (errno == ENOSPC)
+			httpd_reply_error(resp, 409, "no_address", "the guest subnet %s has no free address", ctl->cfg.guest_subnet6);
+		else
+			rc = -1;
+		goto out_rollback;
+	}
 	keys_text = json_dumps(keys, JSON_COMPACT);
 	labels_text = json_dumps(r.labels ? r.labels : json_object(), JSON_COMPACT);
 	if (keys_text == NULL || labels_text == NULL ||
@@ -290,8 +297,8 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 	}
 	st = db_prepare(&ctl->db, "INSERT INTO instances (id, account_id, name, type, vcpus, memory_mib, disk_gib, template_id,"
 				  " node_id, mac, ipv4, power, state, ssh_keys, user_data, node_labels, anti_affinity, operation_id,"
-				  " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'running', 'pending',"
-				  " ?12, ?13, ?14, ?15, ?16, strftime('%s','now'), strftime('%s','now'))");
+				  " created_at, updated_at, ipv6) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'running', 'pending',"
+				  " ?12, ?13, ?14, ?15, ?16, strftime('%s','now'), strftime('%s','now'), ?17)");
 	if (st == NULL) {
 		rc = -1;
 		goto out_rollback;
@@ -312,6 +319,7 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 	db_bind_text(st, 14, labels_text);
 	db_bind_text(st, 15, r.anti_affinity);
 	db_bind_text(st, 16, op_id);
+	db_bind_text(st, 17, ip6[0] ? ip6 : NULL);
 	step = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (step != SQLITE_DONE) {

@@ -41,6 +41,7 @@ static const struct config_option config_options[] = {
 	{ "guest-subnet", "CIDR", "the zone's guest network, IPv4 (instances and nodes get addresses from it)" },
 	{ "guest-gateway", "ADDR", "gateway handed to guests (inside guest-subnet, never handed out)" },
 	{ "guest-dns", "ADDR,..", "DNS servers handed to guests" },
+	{ "guest-subnet6", "CIDR", "the zone's guest network, IPv6 (/64../120; optional: instances also get an IPv6 address)" },
 	{ "guest-uplink", "IFACE", "nodes' guest NIC (default eth1; machine label guest-uplink overrides)" },
 	{ "cpu-overcommit-percent", "N", "vCPUs scheduled per 100 node CPUs (default 400)" },
 	{ "memory-overcommit-percent", "N", "memory scheduled per 100 MiB of node memory (default 100)" },
@@ -224,6 +225,23 @@ static int config_guest(struct ctl_config *cfg, struct conf *c, struct errmsg *e
 			   "expected an IPv4 network like 198.51.100.0/24 (prefix 8..29, host bits zero) and a"
 			   " guest-gateway inside it: \"%s\" / \"%s\"", cfg->guest_subnet, cfg->guest_gateway);
 		return -1;
+	}
+	if (conf_get_str(c, "guest-subnet6", "", &v, err) < 0 ||
+	    config_copy(cfg->guest_subnet6, sizeof(cfg->guest_subnet6), v, c, "guest-subnet6", err) < 0)
+		return -1;
+	if (cfg->guest_subnet6[0]) {
+		unsigned char net[16];
+		unsigned prefix;
+		if (ipam6_parse(cfg->guest_subnet6, net, &prefix) < 0) {
+			errmsg_set(err, conf_where(c, "guest-subnet6", where, sizeof(where)),
+				   "expected an IPv6 network like 2001:db8:100::/64 (prefix 64..120, host bits zero): \"%s\"",
+				   cfg->guest_subnet6);
+			return -1;
+		}
+		if (cfg->guest_subnet[0] == '\0') {
+			errmsg_set(err, conf_where(c, "guest-subnet6", where, sizeof(where)), "needs guest-subnet (IPv4) as well");
+			return -1;
+		}
 	}
 	if (cfg->guest_subnet[0] == '\0' && cfg->guest_gateway[0]) {
 		errmsg_set(err, conf_where(c, "guest-gateway", where, sizeof(where)), "needs guest-subnet");

@@ -73,6 +73,7 @@ struct ctl_config {
 	char guest_subnet[64];	/* "198.51.100.0/24"; "" = no guest network */
 	char guest_gateway[64];
 	char guest_dns[128];	/* comma-separated */
+	char guest_subnet6[64];	/* "2001:db8:100::/64"; "" = IPv4 only */
 	char guest_uplink[16];
 	double cpu_overcommit, memory_overcommit, disk_overcommit;
 	unsigned long long user_data_max; /* bytes */
@@ -336,6 +337,12 @@ unsigned long ipam_size(const struct ipam_subnet *s);
  */
 int ipam_allocate(struct controller *ctl, const char *owner, const char *kind, char out[16]);
 int ipam_release(struct db *db, const char *owner);
+/* IPv6: "PREFIX/LEN" with LEN 64..120 and no host bits. */
+int ipam6_parse(const char *cidr, unsigned char net[16], unsigned *prefix);
+/* The n-th address (network + 2 + n; ::1 of the subnet is left to a router); -1 past the end. */
+int ipam6_nth(const unsigned char net[16], unsigned prefix, unsigned long n, char out[46]);
+/* As ipam_allocate, from guest-subnet6 (ENOENT when it is not set). */
+int ipam6_allocate(struct controller *ctl, const char *owner, const char *kind, char out[46]);
 
 /* --- scheduler.c ------------------------------------------------------------------- */
 
@@ -436,7 +443,7 @@ struct controller {
 	struct watch_waiter *waiters; /* held desired-state watches (watch.c) */
 	pthread_mutex_t waiters_lock;
 	int shutting_down;
-	unsigned long ipam_hint;
+	unsigned long ipam_hint, ipam6_hint;
 	size_t nroutes;
 };
 

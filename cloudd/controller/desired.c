@@ -251,8 +251,23 @@ json_t *desired_render(struct controller *ctl, const char *node_id)
 	doc = json_pack("{s:i,s:I}", "version", 1, "revision", (json_int_t)revision);
 	if (doc == NULL)
 		goto err;
-	if (ctl->cfg.guest_subnet[0] && address[0])
-		json_object_set_new(doc, "network", desired_network(ctl, address, uplink));
+	if (ctl->cfg.guest_subnet[0] && address[0]) {
+		json_t *net = desired_network(ctl, address, uplink);
+		const char *slash6 = strchr(ctl->cfg.guest_subnet6, '/');
+
+		st = ctl->cfg.guest_subnet6[0] ? db_prepare(db, "SELECT address FROM ip_addresses WHERE owner = ?"
+								" AND kind = 'node' AND instr(address, ':') > 0") : NULL;
+		if (st) {
+			db_bind_text(st, 1, node_id);
+			if (sqlite3_step(st) == SQLITE_ROW && slash6) {
+				char a6[80];
+				snprintf(a6, sizeof(a6), "%s%s", db_col_text(st, 0), slash6);
+				json_object_set_new(net, "address6", json_string(a6));
+			}
+			sqlite3_finalize(st);
+		}
+		json_object_set_new(doc, "network", net);
+	}
 	json_object_set_new(doc, "templates", templates);
 	json_object_set_new(doc, "security_groups", groups);
 	json_object_set_new(doc, "instances", instances);

@@ -114,3 +114,92 @@ int ipam_release(struct db *db, const char *owner)
 {
 	return db_exec(db, "DELETE FROM ip_addresses WHERE owner = ?", 1, &owner);
 }
+
+int ipam6_parse(const char *cidr, unsigned char net[16], unsigned *prefix)
+{
+	char addr[64];
+	const char *slash = strchr(cidr, '/');
+	char *end;
+	long len;
+
+	if (slash == NULL || (size_t)(slash - cidr) >= sizeof(addr) || slash[1] < '0' || slash[1] > '9')
+		goto err;
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - cidr), cidr);
+	if (inet_pton(AF_INET6, addr, net) != 1)
+		goto err;
+	errno = 0;
+	len = strtol(slash + 1, &end, 10);
+	if (errno || *end || len < 64 || len > 120)
+		goto err;
+	for (int bit = (int)len; bit < 128; bit++)
+		if (net[bit / 8] & (0x80 >> (bit % 8)))
+			goto err; /* host bits set */
+	*prefix = (unsigned)len;
+	return 0;
+err:
+	errno = EINVAL;
+	return -1;
+}
+
+int ipam6_nth(const unsigned char net[16], unsigned prefix, unsigned long n, char out[46])
+{
+	unsigned char a[16];
+	unsigned long long host = (unsigned long long)n + 2, carry;
+	unsigned bits = 128 - prefix;
+
+	if (bits < 64 && host + 1 >= (1ULL << bits))
+		return -1;
+	memcpy(a, net, 16);
+	carry = host;
+	for (int i = 15; i >= 0 && carry; i--) {
+		unsigned v = a[i] + (unsigned)(carry & 0xff);
+		a[i] = (unsigned char)v;
+		carry = (carry >> 8) + (v >> 8);
+	}
+	return inet_ntop(AF_INET6, a, out, 46) ? 0 : -1;
+}
+
+int ipam6_allocate(struct controller *ctl, const char *owner, const char *kind, char out[46])
+{
+	unsigned char net[16];
+	unsigned prefix;
+	sqlite3_stmt *st;
+
+	if (ctl->cfg.guest_subnet6[0] == '\0') {
+		errno = ENOENT;
+		return -1;
+	}
+	if (ipam6_parse(ctl->cfg.guest_subnet6, net, &prefix) < 0)
+		return -1;
+	st = db_prepare(&ctl->db, "INSERT INTO ip_addresses VALUES (?, ?, ?, strftime('%s','now')) ON CONFLICT DO NOTHING");
+	if (st == NULL)
+		return -1;
+	/* a /64 is never walked whole: at most a million tries from the hint */
+	for (unsigned long i = 0; i < 1000000; i++) {
+		unsigned long n = ctl->ipam6_hint + i;
+		if (ipam6_nth(net, prefix, n, out) < 0) {
+			if (ctl->ipam6_hint == 0)
+				break;
+			ctl->ipam6_hint = 0; /* wrap once */
+			i = (unsigned long)-1;
+			continue;
+		}
+		sqlite3_reset(st);
+		db_bind_text(st, 1, out);
+		db_bind_text(st, 2, owner);
+		db_bind_text(st, 3, kind);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			errno = EIO;
+			return -1;
+		}
+		if (sqlite3_changes(ctl->db.h) == 1) {
+			sqlite3_finalize(st);
+			ctl->ipam6_hint = n + 1;
+			return 0;
+		}
+	}
+	sqlite3_finalize(st);
+	errno = ENOSPC;
+	return -1;
+}

@@ -166,7 +166,7 @@ static long long watch_revision(struct controller *ctl, const char *node_id, int
 /* The node's own address on the guest network, taken from IPAM the first time it watches. */
 static int watch_node_address(struct controller *ctl, const char *node_id)
 {
-	char addr[16];
+	char addr[16], addr6[46];
 	int rc = 0;
 
 	if (ctl->cfg.guest_subnet[0] == '\0')
@@ -177,6 +177,10 @@ static int watch_node_address(struct controller *ctl, const char *node_id)
 	} else if (ipam_allocate(ctl, node_id, "node", addr) < 0) {
 		db_rollback(&ctl->db);
 		log_warn("node %s: no guest address: %s", node_id, errno == ENOSPC ? "the guest subnet is full" : strerror(errno));
+		rc = errno == ENOSPC ? 0 : -1;
+	} else if (ctl->cfg.guest_subnet6[0] && ipam6_allocate(ctl, node_id, "node", addr6) < 0) {
+		db_rollback(&ctl->db);
+		log_warn("node %s: no guest IPv6 address: %s", node_id, strerror(errno));
 		rc = errno == ENOSPC ? 0 : -1;
 	} else {
 		const char *p[2] = { addr, node_id };

@@ -9,7 +9,7 @@ require_cmd python3 curl jq ssh-keygen
 [ -x "$CC_BIN" ] && [ -x "$CTL_BIN" ] || fail "no $CC_BIN or $CTL_BIN (./build.sh cloudd)"
 
 cc_start --heartbeat-interval 60 --down-after 600 --url http://127.0.0.1:8080 \
-	--guest-subnet 198.51.100.0/24 --guest-gateway 198.51.100.1
+	--guest-subnet 198.51.100.0/24 --guest-gateway 198.51.100.1 --guest-subnet6 2001:db8:100::/64
 fake_nodes_prepare
 fake_node n1 52:54:00:00:42:01 4 4096 50
 N1=$FN_ID
@@ -76,6 +76,10 @@ G instance create w1 --type tiny --template tiny --security-group web --ssh-key 
 grep -q "success" "$TEST_TMP/out" || fail "create --wait output: $(cat "$TEST_TMP/out")"
 G instance list | grep -E "^i-[0-9a-f]+ +w1 +running +running +tiny +198\.51\.100\." >/dev/null || fail "instance list: $(G instance list)"
 [ "$(G -o json instance show w1 | jq -r '.security_groups[0].name')" = web ] || fail "instance show"
+G -o json instance show w1 | jq -e '.ipv6 | startswith("2001:db8:100::")' >/dev/null || fail "no IPv6 address: $(G -o json instance show w1)"
+doc=$(api_expect 200 GET "/v1/nodes/$N1/desired-state")
+jq -e '(.network.address6 | endswith("/64")) and (.instances[0].nics[0].ipv6 | startswith("2001:db8:100::"))
+	and (.security_groups[0].members | length) == 2' <<<"$doc" >/dev/null || fail "IPv6 in the document: $doc"
 rule=$(G -o json security-group show web | jq -r '.rules[0].id')
 G security-group show web | grep -q "web servers" || fail "security-group show"
 

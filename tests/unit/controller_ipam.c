@@ -70,3 +70,39 @@ TEST(allocate_until_full_then_reuse)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_INT(system(cmd), 0);
 }
+
+TEST(ipv6_parse_enumerate_allocate)
+{
+	static struct controller ctl;
+	struct errmsg err = { 0 };
+	unsigned char net[16];
+	unsigned prefix;
+	char dir[] = "/tmp/controller-ipam6-XXXXXX", path[128], a[46], b[46], cmd[160];
+
+	CHECK_INT(ipam6_parse("2001:db8:100::/64", net, &prefix), 0);
+	CHECK_INT((int)prefix, 64);
+	CHECK_INT(ipam6_nth(net, prefix, 0, a), 0);
+	CHECK_STR(a, "2001:db8:100::2");
+	CHECK_INT(ipam6_nth(net, prefix, 0xfffe, a), 0);
+	CHECK_STR(a, "2001:db8:100::1:0");
+	CHECK_INT(ipam6_parse("2001:db8:100::1/64", net, &prefix), -1); /* host bits */
+	CHECK_INT(ipam6_parse("2001:db8:100::/48", net, &prefix), -1);
+	CHECK_INT(ipam6_parse("2001:db8:100::/121", net, &prefix), -1);
+	CHECK_INT(ipam6_parse("198.51.100.0/24", net, &prefix), -1);
+	CHECK_INT(ipam6_parse("2001:db8:100::/120", net, &prefix), 0);
+	CHECK_INT(ipam6_nth(net, prefix, 252, a), 0);
+	CHECK_STR(a, "2001:db8:100::fe");
+	CHECK_INT(ipam6_nth(net, prefix, 253, a), -1); /* ::ff is the last: left out like a broadcast */
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/c.db", dir);
+	CHECK_INT(db_open(&ctl.db, path, &err), 0);
+	snprintf(ctl.cfg.guest_subnet6, sizeof(ctl.cfg.guest_subnet6), "2001:db8:100::/64");
+	CHECK_INT(ipam6_allocate(&ctl, "i-1", "instance", a), 0);
+	CHECK_INT(ipam6_allocate(&ctl, "i-2", "instance", b), 0);
+	CHECK(strcmp(a, b) != 0);
+	CHECK_STR(a, "2001:db8:100::2");
+	db_close(&ctl.db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK_INT(system(cmd), 0);
+}
