@@ -385,6 +385,53 @@ static void guest_last_log_line(const char *dir, const char *name, char *out, si
 	buf_free(&b);
 }
 
+/*
+ * QEMU's -daemonize forks twice: the middle process leads a new session and
+ * exits at once. When cloudd is a child subreaper, that process becomes
+ * cloudd's zombie once the first one exits, and nobody waits for it by pid:
+ * reap every zombie child of ours named qemu-system-* that leads its own
+ * session. A guest's QEMU never leads a session (its session is the middle
+ * process's), and dnsmasq (a session leader too) has another name.
+ */
+static void guest_reap_daemonize_leftovers(void)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	pid_t self = getpid();
+
+	if (proc == NULL)
+		return;
+	while ((de = readdir(proc)) != NULL) {
+		char path[64], buf[512], *comm, *end;
+		int pid, ppid, pgrp, session, fd;
+		char state;
+		ssize_t n;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = atoi(de->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* "pid (comm) S ppid pgrp session ..." */
+		comm = strchr(buf, '(');
+		end = strrchr(buf, ')');
+		if (comm == NULL || end == NULL || end < comm)
+			continue;
+		if (sscanf(end + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4)
+			continue;
+		if (state == 'Z' && ppid == self && session == pid && strncmp(comm + 1, "qemu-system", 11) == 0)
+			waitpid(pid, NULL, WNOHANG);
+	}
+	closedir(proc);
+}
+
 int guest_start(const struct guest_env *env, const struct guest_spec *spec, struct guest *g,
 		struct errmsg *err)
 {
@@ -429,6 +476,7 @@ int guest_start(const struct guest_env *env, const struct guest_spec *spec, stru
 			   errno == ETIMEDOUT ? "timed out" : strerror(errno));
 		goto err_argv;
 	}
+	guest_reap_daemonize_leftovers();
 	if (guest_path(path, sizeof(path), dir, "qemu.log") == 0) {
 		FILE *f = fopen(path, "a");
 		if (f) {

@@ -287,6 +287,10 @@ wait_for 20 "i-4 stopped" is "inst('i-4')['status']" stopped
 ! console_has i-4 "guestkit: powering off" || fail "i-4 heard the power button after all"
 [ "$(pid_of i-1)" = "$p1" ] && alive "$p1" || fail "i-1 was hurt by the forced stop of i-4"
 
+# every QEMU cloudd started and saw exit is reaped (cloudd is their subreaper)
+zombies=$(ps --ppid "$CLOUDD_PID" -o pid=,stat=,comm= | awk '$2 ~ /^Z/' || true)
+[ -z "$zombies" ] || fail "zombie children of cloudd: $zombies"
+
 kill -TERM "$CLOUDD_PID"
 wait "$CLOUDD_PID" || true
 alive "$p1" || fail "stopping cloudd stopped a guest"
