@@ -7,6 +7,7 @@ usage() {
 usage: lab.sh [up] [--nodes N]   start the lab (default 2 nodes); safe to re-run
        lab.sh down               stop everything the lab started and remove its namespace
        lab.sh status             what runs
+       lab.sh restart-controller stop and start cloud-controller (same data)
 
 The lab lives in one network namespace (cloudd-lab) with no route out:
   provisioning network 192.0.2.0/24 on bridge brprov: cloud-controller on
@@ -103,6 +104,17 @@ controller_up() {
 	wait_until 30 "the admin key file $LAB_DIR/controller/admin.conf" test -s "$LAB_DIR/controller/admin.conf"
 }
 
+# Stops the controller (SIGTERM, then waits for it) and starts it again on the same data.
+controller_restart() {
+	local pid
+	pid=$(pid_of controller)
+	alive "$pid" || die "the lab's controller is not running"
+	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+	wait_until 30 "the controller (pid $pid) to stop" bash -c "! kill -0 $pid"
+	cat "$LAB_DIR/controller.log" >>"$LAB_DIR/controller.log.old"
+	controller_up
+}
+
 # The cloudctl of the lab: runs in the namespace with the lab's admin key.
 write_cloudctl() {
 	mkdir -p "$LAB_DIR/bin"
@@ -111,7 +123,12 @@ write_cloudctl() {
 # cloudctl for the lab in namespace $LAB_NS (written by tests/lab/lab.sh)
 CLOUDD_CONFIG="\${CLOUDD_CONFIG:-$LAB_DIR/controller/admin.conf}" exec ip netns exec $LAB_NS "$OUT/bin/cloudctl" "\$@"
 EOF
-	chmod +x "$LAB_DIR/bin/cloudctl"
+	cat >"$LAB_DIR/bin/lab-api" <<EOF
+#!/bin/sh
+# lab-api METHOD PATH [JSON]: one signed API request in the lab (admin key, or CLOUDD_CONFIG)
+CLOUDD_CONFIG="\${CLOUDD_CONFIG:-$LAB_DIR/controller/admin.conf}" exec ip netns exec $LAB_NS python3 "$ROOT/tests/lab/api.py" "\$@"
+EOF
+	chmod +x "$LAB_DIR/bin/cloudctl" "$LAB_DIR/bin/lab-api"
 }
 
 ctl() { "$LAB_DIR/bin/cloudctl" "$@"; }
@@ -264,14 +281,13 @@ lab_up() {
 
 The lab is up: $n hypervisor nodes, cloud-controller on $CTL_URL (namespace $LAB_NS).
 Next:
-  export PATH=$LAB_DIR/bin:\$PATH      # cloudctl of the lab (admin key)
+  export PATH=$LAB_DIR/bin:\$PATH      # cloudctl and lab-api (signed API requests) of the lab
   cloudctl nodes list
-  cloudctl security-group create web
-  cloudctl security-group rule add web --protocol tcp --ports $GUEST_PORT --group web
-  cloudctl instance create a --type tiny --template lab-tiny --security-group web --wait
-  cloudctl instance create b --type tiny --template lab-tiny --security-group web --wait
-  cloudctl instance list
-  cloudctl instance console a          # "lab-guest: ready <address>"
+  lab-api POST /v1/security-groups '{"name":"web"}'
+  lab-api POST /v1/security-groups/web/rules '{"direction":"ingress","protocol":"tcp","ports":"$GUEST_PORT","group":"web"}'
+  lab-api POST /v1/instances '{"name":"b","type":"tiny","template":"lab-tiny","security_groups":["web"]}'
+  lab-api GET /v1/instances            # b's ipv4, then: a probes b (user-data "probe ADDRESS PORT")
+  lab-api GET /v1/instances/ID/console # "lab-guest: ready ...", "lab-guest: probe ... open"
 Consoles and logs: $LAB_DIR/*.console, $LAB_DIR/*.log
 Tear down: ./build.sh lab down
 EOF
@@ -316,13 +332,14 @@ lab_status() {
 main() {
 	local cmd=up
 	case "${1:-}" in
-	up | down | status) cmd="$1"; shift ;;
+	up | down | status | restart-controller) cmd="$1"; shift ;;
 	-h | --help | help) usage; exit 0 ;;
 	esac
 	case "$cmd" in
 	up) lab_up "$@" ;;
 	down) [ "$(id -u)" -eq 0 ] || die "needs root" 100; lab_down ;;
 	status) lab_status ;;
+	restart-controller) controller_restart; say "controller restarted" ;;
 	esac
 }
 
