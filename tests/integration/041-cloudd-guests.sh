@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/guestkit.sh"
 require_root
-require_cmd qemu-system-x86_64 qemu-img ip nft dnsmasq mkfs.fat mcopy mkfs.ext4 losetup nsenter curl python3
+require_cmd qemu-system-x86_64 qemu-img ip nft dnsmasq mkfs.fat mcopy mkfs.ext4 losetup blkid findmnt nsenter curl python3
 CLOUDD="$OUT/bin/cloudd"
 [ -x "$CLOUDD" ] || fail "$CLOUDD not built (./build.sh cloudd)"
 guestkit_kernel
