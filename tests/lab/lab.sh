@@ -317,7 +317,12 @@ lab_down() {
 		for pid in $(ip netns pids "$LAB_NS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
 		ip netns del "$LAB_NS"
 	fi
-	rm -rf "$LAB_DIR"
+	# LAB_KEEP_LOGS=1 (the e2e cases): logs and consoles stay for a post-mortem
+	if [ "${LAB_KEEP_LOGS:-0}" = 1 ]; then
+		rm -rf "$LAB_DIR"/*.disk "$LAB_DIR"/*.sock "$LAB_DIR/template" "$LAB_DIR/tmp"
+	else
+		rm -rf "$LAB_DIR"
+	fi
 	[ "${1:-}" = quiet ] || say "the lab is down"
 }
 
