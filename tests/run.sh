@@ -2,7 +2,7 @@
 # run.sh -- run one test layer: unit (make check), or every case tests/LAYER/NNN-*.sh
 # usage: tests/run.sh LAYER [CASE-PATTERN..]
 #
-# Benchmarks (LAYER bench) are every tests/bench/*.sh but lib*.sh.
+# Benchmarks (LAYER bench) are every tests/bench/*.sh but libraries (lib*.sh, *-lib.sh).
 # A case is a script that exits 0 (pass), 77 (skipped, with the reason on its
 # last line) or anything else (fail). Its output goes to out/test-logs/LAYER/;
 # a failing case's log tail is printed. A line "# timeout: SECONDS" in a case
@@ -30,7 +30,7 @@ shopt -s nullglob
 if [ "$layer" = bench ]; then cases=("$dir"/*.sh); else cases=("$dir"/[0-9]*.sh); fi
 for t in "${cases[@]}"; do
 	name="$(basename "$t" .sh)"
-	case "$name" in lib*) continue ;; esac
+	case "$name" in lib* | *-lib) continue ;; esac
 	if [ $# -gt 0 ]; then
 		match=0
 		for pat in "$@"; do case "$name" in *$pat*) match=1 ;; esac; done
