@@ -269,8 +269,11 @@ do_test() {
 		end=$(date +%s)
 		say "test layer $layer: $([ $rc -eq 0 ] && echo ok || echo FAILED) in $((end - start))s"
 		[ "$rc" -eq 0 ] || failed+=("$layer")
-		p=$(tail -1 "$result" | sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
-		f=$(tail -1 "$result" | sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
+		# the layer's summary line (stderr of a case may follow it in the file)
+		local summary_line
+		summary_line=$(grep -E "^$layer: [0-9]+ passed, [0-9]+ failed" "$result" | tail -1)
+		p=$(sed -n 's/^[a-z0-9]*: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$summary_line")
+		f=$(sed -n 's/^[a-z0-9]*: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$summary_line")
 		total_passed=$((total_passed + ${p:-0}))
 		total_failed=$((total_failed + ${f:-1}))
 	done
