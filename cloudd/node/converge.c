@@ -816,16 +816,20 @@ static void conv_act(struct converge *c, const struct state_action *a, time_t no
 		break;
 	case STATE_ACT_INSTANCE_REBOOT:
 		/* a guest on its way down is started afresh, which counts as the reboot */
-		if (di == NULL || r == NULL || r->status != CONV_RUNNING)
+		if (di == NULL || r == NULL || r->status != CONV_RUNNING || r->next_attempt > now)
 			break;
 		conv_doing(c, doing);
 		if (conv_missing(c->be.instance_reset, "guest", &err) ||
 		    c->be.instance_reset(c->be.ctx, r->id, &err) < 0) {
-			conv_event(c, name, a->instance, NULL, errmsg_str(&err, msg, sizeof(msg)));
+			errmsg_str(&err, msg, sizeof(msg));
+			conv_event(c, name, a->instance, NULL, msg);
+			conv_instance_error(c, r, msg, now, 1); /* retried after a back-off */
 			break;
 		}
 		pthread_mutex_lock(&c->lock);
 		r->reboot_done = di->reboot;
+		r->error[0] = '\0';
+		r->next_attempt = 0;
 		pthread_mutex_unlock(&c->lock);
 		conv_reboot_save(c, r->id, di->reboot);
 		conv_event(c, name, a->instance, NULL, NULL);
