@@ -38,6 +38,8 @@ struct conv_instance {
 	unsigned restarts;    /* restarts after QEMU exited on its own */
 	time_t started_at;
 	time_t stop_deadline;
+	int stop_forced;      /* QEMU was told to quit: no powerdown, no second force */
+	long long reboot_done; /* the last reboot generation done (kept in <id>.reboot) */
 	int forget_pending;   /* forget once stopped */
 	char error[512];
 	json_t *last_exit;
@@ -265,6 +267,35 @@ static void conv_spec_remove(struct converge *c, const char *id)
 
 	if (fs_path(path, sizeof(path), "%s/%s.spec", c->spec_dir, id) == 0)
 		unlink(path);
+	if (fs_path(path, sizeof(path), "%s/%s.reboot", c->spec_dir, id) == 0)
+		unlink(path);
+}
+
+/* The reboot generation a guest has seen: a restart of cloudd must not reboot it again. */
+static void conv_reboot_save(struct converge *c, const char *id, long long gen)
+{
+	char path[PATH_MAX], text[32];
+	int len = snprintf(text, sizeof(text), "%lld\n", gen);
+
+	if (fs_path(path, sizeof(path), "%s/%s.reboot", c->spec_dir, id) < 0 ||
+	    fs_write_atomic(path, text, (size_t)len, 0644) < 0)
+		log_warn("converge: saving the reboot generation of %s: %s", id, strerror(errno));
+}
+
+static int conv_reboot_load(struct converge *c, const char *id, long long *gen)
+{
+	char path[PATH_MAX], text[32], *end;
+
+	if (fs_path(path, sizeof(path), "%s/%s.reboot", c->spec_dir, id) < 0 ||
+	    fs_read_line(path, text, sizeof(text)) < 0)
+		return -1;
+	errno = 0;
+	*gen = strtoll(text, &end, 10);
+	if (errno || end == text || *gen < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }
 
 /* --- the desired state ---------------------------------------------------------- */
@@ -618,21 +649,30 @@ static void conv_instance_error(struct converge *c, struct conv_instance *r, con
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void conv_stop(struct converge *c, struct conv_instance *r, time_t now, const char *why)
+/* force: quit QEMU now, also when a graceful stop is already under way. */
+static void conv_stop(struct converge *c, struct conv_instance *r, time_t now, const char *why, int force)
 {
 	struct errmsg err = { 0 };
 	char msg[1024];
 
-	if (r->status == CONV_STOPPING)
+	if (r->status == CONV_STOPPING && (!force || r->stop_forced))
 		return;
+	if (force)
+		why = "instance-force-stop";
 	conv_doing(c, why);
-	if (conv_missing(c->be.instance_stop, "guest", &err) || c->be.instance_stop(c->be.ctx, r->id, 0, &err) < 0) {
+	if (conv_missing(c->be.instance_stop, "guest", &err) ||
+	    c->be.instance_stop(c->be.ctx, r->id, force, &err) < 0) {
 		conv_event(c, why, r->id, NULL, errmsg_str(&err, msg, sizeof(msg)));
 		return;
 	}
 	pthread_mutex_lock(&c->lock);
+	if (r->status != CONV_STOPPING) {
+		r->stop_deadline = now + CONVERGE_STOP_TIMEOUT;
+		r->stop_forced = 0;
+	}
 	r->status = CONV_STOPPING;
-	r->stop_deadline = now + CONVERGE_STOP_TIMEOUT;
+	if (force)
+		r->stop_forced = 1;
 	pthread_mutex_unlock(&c->lock);
 	conv_event(c, why, r->id, NULL, NULL);
 }
@@ -666,14 +706,14 @@ static void conv_act(struct converge *c, const struct state_action *a, time_t no
 	switch (a->kind) {
 	case STATE_ACT_INSTANCE_STOP:
 		if (r)
-			conv_stop(c, r, now, name);
+			conv_stop(c, r, now, name, di && di->stop_force);
 		break;
 	case STATE_ACT_INSTANCE_FORGET:
 		if (r == NULL)
 			break;
 		if (r->status == CONV_RUNNING || r->status == CONV_STOPPING) {
 			r->forget_pending = 1;
-			conv_stop(c, r, now, "instance-stop");
+			conv_stop(c, r, now, "instance-stop", di && di->stop_force);
 		} else {
 			conv_forget(c, r);
 		}
@@ -772,7 +812,27 @@ static void conv_act(struct converge *c, const struct state_action *a, time_t no
 		break;
 	case STATE_ACT_INSTANCE_RESTART:
 		if (r)
-			conv_stop(c, r, now, "instance-restart");
+			conv_stop(c, r, now, "instance-restart", 0);
+		break;
+	case STATE_ACT_INSTANCE_REBOOT:
+		/* a guest on its way down is started afresh, which counts as the reboot */
+		if (di == NULL || r == NULL || r->status != CONV_RUNNING || r->next_attempt > now)
+			break;
+		conv_doing(c, doing);
+		if (conv_missing(c->be.instance_reset, "guest", &err) ||
+		    c->be.instance_reset(c->be.ctx, r->id, &err) < 0) {
+			errmsg_str(&err, msg, sizeof(msg));
+			conv_event(c, name, a->instance, NULL, msg);
+			conv_instance_error(c, r, msg, now, 1); /* retried after a back-off */
+			break;
+		}
+		pthread_mutex_lock(&c->lock);
+		r->reboot_done = di->reboot;
+		r->error[0] = '\0';
+		r->next_attempt = 0;
+		pthread_mutex_unlock(&c->lock);
+		conv_reboot_save(c, r->id, di->reboot);
+		conv_event(c, name, a->instance, NULL, NULL);
 		break;
 	case STATE_ACT_INSTANCE_START:
 		if (di == NULL || conv_failed(failed, *n_failed, a->instance))
@@ -801,8 +861,10 @@ static void conv_act(struct converge *c, const struct state_action *a, time_t no
 			r->error[0] = '\0';
 			r->started_at = now;
 			memcpy(r->spec_hash, di->spec_hash, sizeof(r->spec_hash));
+			r->reboot_done = di->reboot; /* a fresh boot satisfies any reboot asked so far */
 			pthread_mutex_unlock(&c->lock);
 			conv_spec_save(c, r->id, di->spec_hash);
+			conv_reboot_save(c, r->id, di->reboot);
 			conv_event(c, name, a->instance, NULL, NULL);
 		}
 		break;
@@ -868,6 +930,7 @@ unsigned converge_pass(struct converge *c)
 										 : STATE_RUN_STOPPED;
 		memcpy(ai->spec_hash, r->spec_hash, sizeof(ai->spec_hash));
 		ai->hold = r->hold;
+		ai->reboot_done = r->reboot_done;
 	}
 	memcpy(actual.network_hash, c->network_hash, sizeof(actual.network_hash));
 
@@ -938,6 +1001,11 @@ int converge_start(struct converge *c)
 			di = state_find_instance(&c->desired, r->id);
 			snprintf(r->spec_hash, sizeof(r->spec_hash), "%s", di ? di->spec_hash : "");
 		}
+		/* likewise an unknown reboot generation: the current one counts as done */
+		if (conv_reboot_load(c, r->id, &r->reboot_done) < 0) {
+			di = state_find_instance(&c->desired, r->id);
+			r->reboot_done = di ? di->reboot : 0;
+		}
 		log_info("converge: adopted running guest %s", r->id);
 		conv_event(c, "instance-adopt", r->id, NULL, NULL);
 	}
@@ -997,6 +1065,7 @@ json_t *converge_actual(struct converge *c)
 			if (r->pid > 0)
 				json_object_set_new(o, "pid", json_integer(r->pid));
 			json_object_set_new(o, "restarts", json_integer(r->restarts));
+			json_object_set_new(o, "reboot", json_integer(r->reboot_done));
 			if (r->hold)
 				json_object_set_new(o, "held", json_string("restart policy"));
 			if (r->error[0])

@@ -59,6 +59,8 @@ struct converge_backend {
 			      struct errmsg *err);
 	/* force 0: ask the guest to power down; force 1: stop QEMU now. Does not wait. */
 	int (*instance_stop)(void *ctx, const char *id, int force, struct errmsg *err);
+	/* Hard reset of a running guest (the same QEMU process boots again). */
+	int (*instance_reset)(void *ctx, const char *id, struct errmsg *err);
 	int (*instance_poll)(void *ctx, const char *id, struct converge_guest *g);
 	/* After a forget: releases what the backend keeps for the instance (run dir). */
 	int (*instance_forget)(void *ctx, const char *id, struct errmsg *err);

@@ -1300,6 +1300,18 @@ static int gb_instance_stop(void *ctx, const char *id, int force, struct errmsg 
 	return guest_powerdown(&s->g, err);
 }
 
+static int gb_instance_reset(void *ctx, const char *id, struct errmsg *err)
+{
+	struct guest_backend *b = ctx;
+	struct guest_slot *s = gb_find(b, id);
+
+	if (s == NULL || guest_poll(&b->env, &s->g) != 1) {
+		errmsg_set(err, "", "guest %s is not running", id);
+		return -1;
+	}
+	return guest_reset(&s->g, err);
+}
+
 static int gb_instance_poll(void *ctx, const char *id, struct converge_guest *out)
 {
 	struct guest_backend *b = ctx;
@@ -1434,6 +1446,7 @@ int guest_backend_init(struct converge_backend *be, const struct cloudd_config *
 	be->network_apply = gb_network_apply;
 	be->instance_start = gb_instance_start;
 	be->instance_stop = gb_instance_stop;
+	be->instance_reset = gb_instance_reset;
 	be->instance_poll = gb_instance_poll;
 	be->instance_forget = gb_instance_forget;
 	be->disk_stats = gb_disk_stats;

@@ -581,7 +581,9 @@ static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
 			  struct state_instance *in, struct errmsg *err)
 {
 	static const char *const keys[] = { "id", "name", "vcpus", "memory_mib", "power", "restart",
-					    "delete_volumes", "boot", "disks", "nics", "cloud_init", NULL };
+					    "delete_volumes", "reboot", "stop", "boot", "disks", "nics",
+					    "cloud_init", NULL };
+	static const char *const stops[] = { "graceful", "force", NULL };
 	static const char *const boot_keys[] = { "template", NULL };
 	char p[JU_PATH_MAX], ip[JU_PATH_MAX];
 	json_t *arr, *boot, *ci, *spec;
@@ -621,6 +623,14 @@ static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
 			   "only allowed with power \"deleted\"");
 		return -1;
 	}
+	rc = ju_int(obj, path, "reboot", 0, 0, STATE_MAX_REBOOT, &n, err);
+	if (rc < 0)
+		return -1;
+	in->reboot = rc == 1 ? n : 0;
+	rc = ju_enum(obj, path, "stop", 0, stops, &v, err);
+	if (rc < 0)
+		return -1;
+	in->stop_force = rc == 1 && v == 1;
 	rc = ju_object(obj, path, "boot", 0, &boot, err);
 	if (rc < 0)
 		return -1;
@@ -687,7 +697,7 @@ static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
 	if (rc == 1 && state_cloud_init(ci, ju_path(p, sizeof(p), path, "cloud_init"), &in->cloud_init, err) < 0)
 		return -1;
 
-	/* what a change of needs a restart: everything but name, power, restart policy */
+	/* what a change of needs a restart: everything but name, power, policies, reboot */
 	spec = json_deep_copy(obj);
 	if (spec == NULL)
 		goto err_nomem;
@@ -695,6 +705,8 @@ static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
 	json_object_del(spec, "power");
 	json_object_del(spec, "restart");
 	json_object_del(spec, "delete_volumes");
+	json_object_del(spec, "reboot");
+	json_object_del(spec, "stop");
 	state_hash_json(spec, in->spec_hash);
 	json_decref(spec);
 	return 0;
@@ -899,7 +911,7 @@ const char *state_action_name(enum state_action_kind kind)
 {
 	static const char *const names[] = { "instance-stop", "instance-forget", "volume-delete",
 					     "template-fetch", "volume-create", "network-apply",
-					     "instance-restart", "instance-start" };
+					     "instance-restart", "instance-start", "instance-reboot" };
 	return names[kind];
 }
 
@@ -996,7 +1008,10 @@ int state_plan(const struct state_doc *desired, const struct state_actual *actua
 		if (ai && ai->run == STATE_RUN_RUNNING) {
 			if (strcmp(ai->spec_hash, di->spec_hash) != 0)
 				rc = state_plan_add(out, STATE_ACT_INSTANCE_RESTART, di->id, NULL);
-		} else if (ai == NULL || !ai->hold) {
+			else if (di->reboot > ai->reboot_done)
+				rc = state_plan_add(out, STATE_ACT_INSTANCE_REBOOT, di->id, NULL);
+		} else if (ai == NULL || !ai->hold || di->reboot > ai->reboot_done) {
+			/* a reboot asked of a guest held stopped starts it */
 			rc = state_plan_add(out, STATE_ACT_INSTANCE_START, di->id, NULL);
 		}
 	}

@@ -29,6 +29,7 @@
 #define STATE_MAX_VCPUS 64
 #define STATE_MIN_MEMORY_MIB 16
 #define STATE_MAX_MEMORY_MIB (1024 * 1024)
+#define STATE_MAX_REBOOT 9007199254740991LL /* 2^53 - 1: exact in any JSON reader */
 #define STATE_MAX_DISK_MIB (16ULL * 1024 * 1024) /* 16 TiB */
 
 enum state_format { STATE_FMT_QCOW2, STATE_FMT_RAW, STATE_FMT_KERNEL };
@@ -100,6 +101,8 @@ struct state_instance {
 	enum state_power power;
 	enum state_restart restart;
 	int delete_volumes;
+	long long reboot;  /* reboot generation: raising it resets the guest once */
+	int stop_force;    /* "stop": "force": power stopped/deleted quits QEMU at once */
 	char boot_template[STATE_ID_MAX]; /* "" = boot from the first disk */
 	struct state_disk *disks;
 	size_t n_disks;
@@ -158,6 +161,7 @@ struct state_actual_instance {
 	enum state_run run;
 	char spec_hash[17]; /* of the spec it was started with */
 	int hold;	    /* do not start: restart policy or back-off after a failure */
+	long long reboot_done; /* the last reboot generation the guest has seen */
 };
 
 struct state_actual {
@@ -179,6 +183,7 @@ enum state_action_kind {
 	STATE_ACT_NETWORK_APPLY,
 	STATE_ACT_INSTANCE_RESTART, /* running with an older spec */
 	STATE_ACT_INSTANCE_START,
+	STATE_ACT_INSTANCE_REBOOT,  /* running, same spec, a higher reboot generation */
 };
 
 struct state_action {

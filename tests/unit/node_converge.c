@@ -135,10 +135,22 @@ static int f_adopt(void *ctx, char (**ids)[STATE_ID_MAX], size_t *n, struct errm
 	return 0;
 }
 
+static int f_reset(void *ctx, const char *id, struct errmsg *err)
+{
+	(void)ctx;
+	rec("reset:%s%s ", id, "");
+	if (fake_is_running(id) < 0) {
+		errmsg_set(err, "", "not running");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct converge_backend fake_backend = {
 	.adopt = f_adopt, .template_ensure = f_template, .volume_create = f_vol_create,
 	.volume_list = f_vol_list, .network_apply = f_network, .instance_start = f_start,
-	.instance_stop = f_stop, .instance_poll = f_poll, .instance_forget = f_forget,
+	.instance_stop = f_stop, .instance_reset = f_reset, .instance_poll = f_poll,
+	.instance_forget = f_forget,
 };
 
 static const char *doc_text =
@@ -337,5 +349,77 @@ TEST(converge_rejects_bad_and_older_documents)
 	CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(st, "last_error"), "message")),
 		       "not valid JSON");
 	json_decref(st);
+	teardown(c, dir);
+}
+
+/* Instance a with "power" replaced by power (e.g. "\"running\",\"reboot\":2"). */
+static int submit_power(struct converge *c, int revision, const char *power)
+{
+	char inst[1024], a[1024], text[4096], *p;
+	struct errmsg err = { 0 };
+
+	snprintf(a, sizeof(a), inst_a, "on-failure");
+	p = strstr(a, "\"running\"");
+	*p = '\0';
+	snprintf(inst, sizeof(inst), "%s%s%s", a, power, p + strlen("\"running\""));
+	snprintf(text, sizeof(text), doc_text, revision, inst);
+	return converge_submit(c, text, strlen(text), "test", &err);
+}
+
+static long long reboot_of(struct converge *c, const char *id)
+{
+	json_t *st = converge_actual(c), *v;
+	long long gen = -1;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "instances"), i, v)
+		if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0 &&
+		    json_is_integer(json_object_get(v, "reboot")))
+			gen = json_integer_value(json_object_get(v, "reboot"));
+	json_decref(st);
+	return gen;
+}
+
+TEST(converge_reboot_generation_once_and_kept_across_restarts)
+{
+	char dir[64];
+	struct converge *c = setup(dir, sizeof(dir));
+	struct cloudd_config cfg = { 0 };
+
+	CHECK_INT(submit_power(c, 1, "\"running\",\"reboot\":1"), 0);
+	converge_pass(c);
+	CHECK_STR(fake.calls, "fetch:t vol:a/root net start:a "); /* a first boot satisfies generation 1 */
+	CHECK_INT(reboot_of(c, "a"), 1);
+	fake.calls[0] = '\0';
+	CHECK_INT(submit_power(c, 2, "\"running\",\"reboot\":3"), 0);
+	converge_pass(c);
+	converge_pass(c);
+	CHECK_STR(fake.calls, "reset:a "); /* once */
+	CHECK_INT(reboot_of(c, "a"), 3);
+
+	/* a new cloudd on the same run directory adopts a, without a reset */
+	converge_free(c);
+	snprintf(cfg.run_dir, sizeof(cfg.run_dir), "%s", dir);
+	cfg.converge_interval = 5;
+	c = converge_new(&cfg, &fake_backend);
+	CHECK(c != NULL);
+	fake.calls[0] = '\0';
+	CHECK_INT(submit_power(c, 2, "\"running\",\"reboot\":3"), 0);
+	CHECK_INT(converge_start(c), 0);
+	converge_pass(c);
+	CHECK_STR(fake.calls, "fetch:t net ");
+	CHECK_INT(reboot_of(c, "a"), 3);
+	/* lowered: ignored; raised again above what was done: one reset */
+	CHECK_INT(submit_power(c, 3, "\"running\",\"reboot\":2"), 0);
+	converge_pass(c);
+	CHECK_STR(fake.calls, "fetch:t net ");
+	CHECK_INT(submit_power(c, 4, "\"running\",\"reboot\":4"), 0);
+	converge_pass(c);
+	CHECK_STR(fake.calls, "fetch:t net reset:a ");
+	/* stop: force quits QEMU without a power-down */
+	fake.calls[0] = '\0';
+	CHECK_INT(submit_power(c, 5, "\"stopped\",\"stop\":\"force\""), 0);
+	converge_pass(c);
+	CHECK_STR(fake.calls, "kill:a ");
 	teardown(c, dir);
 }

@@ -325,3 +325,91 @@ TEST(state_plan_teardown_comes_first)
 	state_plan_free(&plan);
 	state_free(&doc);
 }
+
+TEST(state_reboot_and_stop_fields)
+{
+	struct state_doc doc = parse_good();
+	json_t *root = load_good();
+	json_t *in = json_array_get(json_object_get(root, "instances"), 0);
+	struct state_doc doc2;
+	struct errmsg err = { 0 };
+
+	CHECK_INT(doc.instances[0].reboot, 0);
+	CHECK_INT(doc.instances[0].stop_force, 0);
+	json_object_set_new(in, "reboot", json_integer(7));
+	json_object_set_new(in, "stop", json_string("force"));
+	CHECK_INT(state_from_json(root, &doc2, &err), 0);
+	CHECK_INT(doc2.instances[0].reboot, 7);
+	CHECK_INT(doc2.instances[0].stop_force, 1);
+	/* neither is part of the start spec: changing them never restarts the guest */
+	CHECK_STR(doc2.instances[0].spec_hash, doc.instances[0].spec_hash);
+	state_free(&doc2);
+	json_object_set_new(in, "stop", json_string("graceful"));
+	CHECK_INT(state_from_json(root, &doc2, &err), 0);
+	CHECK_INT(doc2.instances[0].stop_force, 0);
+	state_free(&doc2);
+	json_decref(root);
+	state_free(&doc);
+}
+
+/* The plan of a node that has everything good.json asks for, i-0001 running. */
+static const char *plan_spec; /* the spec i-0001 runs with; NULL = the document's */
+static void plan_converged(struct state_doc *doc, struct state_actual_instance *inst, long long done,
+			   enum state_run run, int hold, char *s, size_t slen)
+{
+	struct state_actual_template t[3];
+	struct state_actual_volume v[] = { { "i-0001", "root" }, { "i-0001", "data" }, { "i-0002", "root" } };
+	struct state_actual actual = { t, 3, v, 3, inst, 1, "" };
+	struct state_plan plan;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(t[i].id, sizeof(t[i].id), "%s", doc->templates[i].id);
+		snprintf(t[i].sha256, sizeof(t[i].sha256), "%s",
+			 doc->templates[i].format == STATE_FMT_KERNEL ? doc->templates[i].kernel.sha256
+								      : doc->templates[i].disk.sha256);
+	}
+	snprintf(actual.network_hash, sizeof(actual.network_hash), "%s", doc->network_hash);
+	inst[0] = (struct state_actual_instance){ .id = "i-0001", .run = run, .hold = hold, .reboot_done = done };
+	snprintf(inst[0].spec_hash, sizeof(inst[0].spec_hash), "%s",
+		 plan_spec ? plan_spec : doc->instances[0].spec_hash);
+	s[0] = '\0';
+	if (state_plan(doc, &actual, &plan) == 0)
+		plan_str(&plan, s, slen);
+	state_plan_free(&plan);
+}
+
+TEST(state_plan_reboot_generation)
+{
+	struct state_doc doc = parse_good();
+	struct state_actual_instance inst[1];
+	char s[1024];
+
+	/* a raised generation reboots a running guest once */
+	doc.instances[0].reboot = 3;
+	plan_converged(&doc, inst, 2, STATE_RUN_RUNNING, 0, s, sizeof(s));
+	CHECK_STR(s, "instance-reboot:i-0001");
+	/* done: nothing more */
+	plan_converged(&doc, inst, 3, STATE_RUN_RUNNING, 0, s, sizeof(s));
+	CHECK_STR(s, "");
+	/* lowered below what was done: ignored */
+	plan_converged(&doc, inst, 5, STATE_RUN_RUNNING, 0, s, sizeof(s));
+	CHECK_STR(s, "");
+	/* a guest held stopped (restart policy) is started by a reboot ... */
+	plan_converged(&doc, inst, 2, STATE_RUN_STOPPED, 1, s, sizeof(s));
+	CHECK_STR(s, "instance-start:i-0001");
+	/* ... but not without one */
+	plan_converged(&doc, inst, 3, STATE_RUN_STOPPED, 1, s, sizeof(s));
+	CHECK_STR(s, "");
+	/* a new spec restarts: that boot is the reboot too, no reset first */
+	plan_spec = "0000000000000000";
+	plan_converged(&doc, inst, 2, STATE_RUN_RUNNING, 0, s, sizeof(s));
+	plan_spec = NULL;
+	CHECK_STR(s, "instance-restart:i-0001");
+	/* power stopped: a raised generation does not start or reset anything */
+	doc.instances[0].power = STATE_POWER_STOPPED;
+	plan_converged(&doc, inst, 2, STATE_RUN_STOPPED, 0, s, sizeof(s));
+	CHECK_STR(s, "");
+	plan_converged(&doc, inst, 2, STATE_RUN_RUNNING, 0, s, sizeof(s));
+	CHECK_STR(s, "instance-stop:i-0001");
+	state_free(&doc);
+}
