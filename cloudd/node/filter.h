@@ -31,6 +31,13 @@
 
 #define FILTER_TABLE_FAMILY "bridge"
 #define FILTER_TABLE_NAME "cloudd"
+/*
+ * The base chains' priority: after bridge conntrack (nf_conntrack_bridge hooks
+ * prerouting at -200, so ct state is known) and before br_netfilter (0). With
+ * br_netfilter loaded, a frame it passes through the IP hooks re-enters the
+ * bridge hooks only above its own priority: a chain at 0 would be skipped.
+ */
+#define FILTER_PRIORITY "-190"
 #define FILTER_NFT_DEFAULT "nft" /* found in PATH; CLOUDD_NFT overrides */
 #define FILTER_MAX_PORTS 4096
 #define FILTER_MAX_GROUPS_PER_NIC 16

@@ -509,15 +509,15 @@ static const char gen_shared_chains[] =
 	"\t\tjump drop_sg_ingress\n"
 	"\t}\n"
 	"\tchain hook_prerouting {\n"
-	"\t\ttype filter hook prerouting priority 0; policy accept;\n"
+	"\t\ttype filter hook prerouting priority " FILTER_PRIORITY "; policy accept;\n"
 	"\t\tiifname @guest_ports jump from_guest\n"
 	"\t}\n"
 	"\tchain hook_forward {\n"
-	"\t\ttype filter hook forward priority 0; policy accept;\n"
+	"\t\ttype filter hook forward priority " FILTER_PRIORITY "; policy accept;\n"
 	"\t\toifname @guest_ports jump to_guest\n"
 	"\t}\n"
 	"\tchain hook_output {\n"
-	"\t\ttype filter hook output priority 0; policy accept;\n"
+	"\t\ttype filter hook output priority " FILTER_PRIORITY "; policy accept;\n"
 	"\t\toifname @guest_ports jump to_guest\n"
 	"\t}\n";
 

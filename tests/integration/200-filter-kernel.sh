@@ -108,6 +108,8 @@ filter_vm_run() {
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t tmpfs tmpfs /run
 mkdir -p /run/netns /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 ip link set lo up
+# the filters must hold with br_netfilter loaded too (it has bridge hooks of its own)
+modprobe br_netfilter 2>/dev/null && echo "filter-vm: br_netfilter loaded"
 mkdir -p /results && mount -t 9p -o trans=virtio,version=9p2000.L results /results
 export ROOT='$ROOT' OUT='$OUT' FILTER_IN_VM=1 FILTER_CLOUDD='$cloudd' PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mkdir -p /results/files
