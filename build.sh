@@ -222,6 +222,9 @@ do_libs() {
 			{ tail -30 "$log" >&2; die "building $name with musl failed; full log: $log"; }
 		echo "$version" >"$stamp"
 	done < <(read_list "$ROOT/cloudd/third-party.txt")
+	# released here: the tests this shell runs next must not hold it
+	flock -u 9
+	exec 9>&-
 }
 
 # --- build -------------------------------------------------------------------
