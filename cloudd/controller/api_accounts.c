@@ -11,15 +11,19 @@ const char *tenant_scope(const struct auth_principal *who)
 	return who->role == AUTH_ROLE_ADMIN ? NULL : who->account_id;
 }
 
-static int account_exists(struct db *db, const char *id)
+/* The id of the account with this id or name: 1 found (id in out), 0 none, -1 database error. */
+static int account_resolve(struct db *db, const char *ref, char out[40])
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM accounts WHERE id = ?");
+	sqlite3_stmt *st = db_prepare(db, "SELECT id FROM accounts WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1");
 	int found = 0;
 
 	if (st == NULL)
 		return -1;
-	db_bind_text(st, 1, id);
-	found = sqlite3_step(st) == SQLITE_ROW;
+	db_bind_text(st, 1, ref);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(out, 40, "%s", db_col_text(st, 0));
+		found = 1;
+	}
 	sqlite3_finalize(st);
 	return found;
 }
@@ -38,18 +42,19 @@ int tenant_owner(struct db *db, const struct auth_principal *who, json_t *doc, c
 		httpd_reply_error(resp, 403, "forbidden", "account: only admin keys create resources for another account");
 		return -1;
 	}
-	if (!json_is_string(v) || json_string_length(v) >= 40) {
-		httpd_reply_error(resp, 400, "bad_field", "account: expected an account id");
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 63) {
+		httpd_reply_error(resp, 400, "bad_field", "account: expected an account id or name");
 		return -1;
 	}
 	db_lock(db);
-	found = account_exists(db, json_string_value(v));
+	found = account_resolve(db, json_string_value(v), out);
 	db_unlock(db);
-	if (found <= 0) {
+	if (found < 0)
+		return httpd_reply_error(resp, 500, "internal", "account lookup failed"), -1;
+	if (found == 0) {
 		httpd_reply_error(resp, 422, "unknown_account", "account: no account %s", json_string_value(v));
 		return -1;
 	}
-	snprintf(out, 40, "%s", json_string_value(v));
 	return 0;
 }
 
