@@ -178,6 +178,47 @@ static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, 
 	return r->fn(r->ctl, &who, req, resp);
 }
 
+int api_upload_authorize(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+			 unsigned flags, struct auth_principal *who)
+{
+	struct api_query q = { .n = 0 };
+	const char *digest = httpd_header(req, API_CONTENT_SHA256);
+	char why[256];
+
+	memset(who, 0, sizeof(*who));
+	if (req->connection)
+		MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, api_collect_arg, &q);
+	if (q.overflow)
+		return httpd_reply_error(resp, 400, "bad_request", "more than %d query arguments", API_MAX_QUERY_ARGS), 1;
+	if (digest == NULL || strlen(digest) != SIGN_HEX_LEN || strspn(digest, "0123456789abcdef") != SIGN_HEX_LEN)
+		return httpd_reply_error(resp, 400, "bad_request",
+					 "an upload needs the header " API_CONTENT_SHA256 ": the body's SHA-256, 64 lower-case hex"
+					 " digits, signed in place of the body digest"), 1;
+	if (auth_verify_digest(&ctl->db, httpd_header(req, "Authorization"), req->method, req->path, q.args, q.n, digest,
+			       time(NULL), who, why, sizeof(why)) < 0) {
+		httpd_add_header(resp, "WWW-Authenticate", SIGN_SCHEME);
+		return httpd_reply_error(resp, 401, "unauthorized", "%s", why), 1;
+	}
+	if (who->role != AUTH_ROLE_ADMIN && !(who->role == AUTH_ROLE_USER && (flags & API_USER)))
+		return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s", who->key_id, req->method,
+					 req->route), 1;
+	return 0;
+}
+
+int api_route_upload(struct controller *ctl, const char *method, const char *pattern,
+		     const struct httpd_upload_ops *ops, unsigned flags, const char *summary)
+{
+	if (ctl->nroutes == sizeof(ctl->routes) / sizeof(ctl->routes[0])) {
+		errno = ENOSPC;
+		return -1;
+	}
+	ctl->routes[ctl->nroutes] = (struct api_route){ ctl, NULL, flags, method, pattern, summary, NULL };
+	if (httpd_route_upload(ctl->http, method, pattern, ops, ctl) < 0)
+		return -1;
+	ctl->nroutes++;
+	return 0;
+}
+
 int api_route(struct controller *ctl, const char *method, const char *pattern, api_fn fn,
 	      unsigned flags, const char *summary, const char *request_schema)
 {

@@ -1,4 +1,5 @@
-/* api_instances.c -- /v1/instances: create (scheduled, addressed), list, show, start, stop, reboot, delete, console */
+/* api_instances.c -- /v1/instances: create (scheduled, addressed), list, show, security groups, start, stop, reboot,
+ * delete, console */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,20 @@ static int instance_refs(struct db *db, json_t *arr, const char *what, const cha
 	return 0;
 }
 
+/* Makes the instance a member of each group id in groups (in a transaction). */
+static int instance_groups_insert(struct db *db, const char *id, json_t *groups)
+{
+	json_t *g;
+	size_t i;
+
+	json_array_foreach(groups, i, g) {
+		const char *p[2] = { id, json_string_value(g) };
+		if (db_exec(db, "INSERT INTO instance_security_groups VALUES (?, ?)", 2, p) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct instance_req {
 	const char *name, *type, *template_ref, *user_data, *anti_affinity;
 	json_t *labels;
@@ -220,6 +235,10 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 	sqlite3_finalize(st);
 	if (vcpus == 0) {
 		httpd_reply_error(resp, 422, "unknown_type", "type: no instance type %.63s (see GET /v1/instance-types)", r.type);
+		goto out_rollback;
+	}
+	if (strcmp(json_string_value(json_object_get(tpl, "state")), "ready") != 0) {
+		httpd_reply_error(resp, 409, "template_not_ready", "template: %.63s is still awaiting its upload", r.template_ref);
 		goto out_rollback;
 	}
 	if (json_integer_value(json_object_get(tpl, "min_disk_gib")) > disk) {
@@ -326,16 +345,9 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 		rc = -1;
 		goto out_rollback;
 	}
-	{
-		json_t *g;
-		size_t i;
-		json_array_foreach(groups, i, g) {
-			const char *p[2] = { id, json_string_value(g) };
-			if (db_exec(&ctl->db, "INSERT INTO instance_security_groups VALUES (?, ?)", 2, p) < 0) {
-				rc = -1;
-				goto out_rollback;
-			}
-		}
+	if (instance_groups_insert(&ctl->db, id, groups) < 0) {
+		rc = -1;
+		goto out_rollback;
 	}
 	if ((json_array_size(groups) ? desired_touch_all(&ctl->db) : desired_touch_node(&ctl->db, nodes[pick].id)) < 0 ||
 	    db_event(&ctl->db, "instance.created", id, "instance %s (%s) of %s on node %s, %s", id, r.name, r.account,
@@ -543,6 +555,74 @@ static int instances_delete(struct controller *ctl, const struct auth_principal 
 	return instances_act(ctl, who, req, resp, ACT_DELETE);
 }
 
+/* PUT /v1/instances/{id}/security-groups {"security_groups": [...]}: the instance's groups, replaced whole.
+ * Filters change on every node (the groups' member sets are everywhere), no guest restarts. */
+static int instances_set_groups(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+				struct httpd_response *resp)
+{
+	static const char *const fields[] = { "security_groups", NULL };
+	json_t *doc, *inst = NULL, *groups = json_array(), *answer = NULL;
+	const char *id, *account;
+	int rc = 0, step;
+
+	if (api_parse_body(req, resp, &doc) < 0)
+		goto out_free;
+	if (api_check_fields(doc, fields, resp) < 0)
+		goto out_doc;
+	if (!json_is_array(json_object_get(doc, "security_groups"))) {
+		httpd_reply_error(resp, 400, "bad_field", "security_groups: required, an array of names or ids (may be empty)");
+		goto out_doc;
+	}
+	db_lock(&ctl->db);
+	inst = instance_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
+	if (inst == NULL) {
+		httpd_reply_error(resp, 404, "not_found", "no instance %.64s", httpd_param(req, "id"));
+		goto out_unlock;
+	}
+	id = json_string_value(json_object_get(inst, "id"));
+	account = json_string_value(json_object_get(inst, "account"));
+	if (strcmp(json_string_value(json_object_get(inst, "power")), "deleted") == 0) {
+		httpd_reply_error(resp, 409, "conflict", "instance %s is being deleted", id);
+		goto out_unlock;
+	}
+	if (db_begin(&ctl->db) < 0) {
+		rc = -1;
+		goto out_unlock;
+	}
+	if ((step = instance_refs(&ctl->db, json_object_get(doc, "security_groups"), "security_groups", account,
+				  INSTANCE_MAX_GROUPS, groups, resp)) < 0) {
+		rc = step == -2 ? -1 : 0;
+		goto out_rollback;
+	}
+	if (db_exec(&ctl->db, "DELETE FROM instance_security_groups WHERE instance_id = ?", 1, &id) < 0 ||
+	    instance_groups_insert(&ctl->db, id, groups) < 0)
+		goto err_rollback;
+	if (db_exec(&ctl->db, "UPDATE instances SET updated_at = strftime('%s','now') WHERE id = ?", 1, &id) < 0 ||
+	    desired_touch_all(&ctl->db) < 0 ||
+	    db_event(&ctl->db, "instance.security-groups", id, "instance %s: %zu security groups, set by %s", id,
+		     json_array_size(groups), who->key_id) < 0 ||
+	    db_commit(&ctl->db) < 0)
+		goto err_rollback;
+	answer = instance_find(&ctl->db, id, NULL);
+	goto out_unlock;
+err_rollback:
+	rc = -1;
+out_rollback:
+	db_rollback(&ctl->db);
+out_unlock:
+	db_unlock(&ctl->db);
+	if (answer) {
+		watch_notify(ctl);
+		rc = httpd_reply_json(resp, 200, answer);
+	}
+out_doc:
+	json_decref(doc);
+out_free:
+	json_decref(inst);
+	json_decref(groups);
+	return rc;
+}
+
 /* GET /v1/instances/{id}/console: the node's console log of the guest (cloudd, port 8081). */
 static int instances_console(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
 			     struct httpd_response *resp)
@@ -616,6 +696,10 @@ int api_instances_register(struct controller *ctl)
 	    api_route(ctl, "POST", "/v1/instances/{id}/stop", instances_stop, API_ADMIN | API_USER, "stop", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/instances/{id}/reboot", instances_reboot, API_ADMIN | API_USER,
 		      "reboot (stopped, then started again)", NULL) < 0 ||
+	    api_route(ctl, "PUT", "/v1/instances/{id}/security-groups", instances_set_groups, API_ADMIN | API_USER,
+		      "replace the instance's security groups (filters change on the nodes, the guest keeps running)",
+		      "{\"type\":\"object\",\"required\":[\"security_groups\"],\"additionalProperties\":false,"
+		      "\"properties\":{\"security_groups\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}") < 0 ||
 	    api_route(ctl, "GET", "/v1/instances/{id}/console", instances_console, API_ADMIN | API_USER,
 		      "console output, read from the instance's node; ?bytes=", NULL) < 0)
 		return -1;

@@ -1,10 +1,33 @@
-/* api_templates.c -- /v1/templates: disk (raw, qcow2) and kernel+initrd templates registered by URL */
+/* api_templates.c -- /v1/templates: disk (raw, qcow2) and kernel+initrd templates, registered by URL or uploaded */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <nettle/sha2.h>
 
 #include "controller.h"
+#include "fsutil.h"
+#include "sign.h"
+
+/*
+ * An uploaded template is created with "upload": true and no URL; its files
+ * are then PUT to /v1/templates/{id}/file (the disk, or the kernel) and, for a
+ * kernel template created with "initrd": {"upload": true}, /initrd. They are
+ * streamed to DATA/templates/<id>/<part>.part, hashed on the way, and renamed
+ * into place once complete and equal to the digest the client signed; the
+ * template's url then points at the controller (GET /templates/<id>/<part>),
+ * which is where nodes fetch it. A pending initrd is an empty initrd_url.
+ */
+#define TEMPLATE_UPLOAD_MAX (64ULL << 30)  /* bytes of one uploaded file */
+#define TEMPLATE_UPLOAD_RESERVE (1ULL << 30) /* bytes left free on the data directory's filesystem */
+
+static void template_files_remove(const char *dir);
 
 #define TEMPLATE_COLS "id, account_id, name, format, public, url, sha256, size, initrd_url, initrd_sha256," \
 		      " cmdline, min_disk_gib, created_at"
@@ -19,11 +42,16 @@ static json_t *template_json(sqlite3_stmt *st)
 		return NULL;
 	json_object_set_new(doc, "size", sqlite3_column_type(st, 7) == SQLITE_NULL ? json_null()
 										 : json_integer(sqlite3_column_int64(st, 7)));
-	if (db_col_text(st, 8))
+	if (db_col_text(st, 8) && db_col_text(st, 8)[0])
 		json_object_set_new(doc, "initrd", json_pack("{s:s,s:s?}", "url", db_col_text(st, 8), "sha256",
 							     db_col_text(st, 9)));
 	if (db_col_text(st, 10))
 		json_object_set_new(doc, "cmdline", json_string(db_col_text(st, 10)));
+	json_object_set_new(doc, "state", json_string(db_col_text(st, 5) == NULL ||
+							    (db_col_text(st, 8) && db_col_text(st, 8)[0] == '\0')
+						    ? "awaiting-upload" : "ready"));
+	if (db_col_text(st, 8) && db_col_text(st, 8)[0] == '\0')
+		json_object_set_new(doc, "initrd", json_pack("{s:n,s:n}", "url", "sha256"));
 	json_object_set_new(doc, "min_disk_gib", json_integer(sqlite3_column_int64(st, 11)));
 	json_object_set_new(doc, "created_at", util_time_json(sqlite3_column_int64(st, 12)));
 	return doc;
@@ -71,20 +99,30 @@ static int templates_create(struct controller *ctl, const struct auth_principal 
 			    struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "format", "url", "sha256", "size", "initrd", "cmdline",
-					      "min_disk_gib", "public", "account", NULL };
-	const char *name, *format, *url, *sha, *cmdline, *iurl = NULL, *isha = NULL;
+					      "min_disk_gib", "public", "account", "upload", NULL };
+	const char *name, *format, *url = NULL, *sha = NULL, *cmdline, *iurl = NULL, *isha = NULL;
 	char account[40], id[40];
 	json_t *doc, *v, *created = NULL;
 	long long size = -1, min_disk = 0;
-	int pub = 0, rc = 0;
+	int pub = 0, rc = 0, upload = 0;
 	sqlite3_stmt *st;
 
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
+	if ((v = json_object_get(doc, "upload")) && !json_is_boolean(v)) {
+		httpd_reply_error(resp, 400, "bad_field", "upload: expected true or false");
+		goto out;
+	}
+	upload = json_is_true(v);
+	if (upload && (json_object_get(doc, "url") || json_object_get(doc, "sha256") || json_object_get(doc, "size"))) {
+		httpd_reply_error(resp, 400, "bad_field", "upload: a template is uploaded or has a url, sha256 and size, not both");
+		goto out;
+	}
 	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &name, resp) < 0 ||
-	    api_get_string(doc, "format", 1, 16, &format, resp) < 0 || api_get_string(doc, "url", 1, 1024, &url, resp) < 0 ||
-	    api_get_string(doc, "sha256", 1, 64, &sha, resp) < 0 || api_get_string(doc, "cmdline", 0, 1024, &cmdline, resp) < 0 ||
-	    tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+	    api_get_string(doc, "format", 1, 16, &format, resp) < 0 ||
+	    (!upload && (api_get_string(doc, "url", 1, 1024, &url, resp) < 0 ||
+			 api_get_string(doc, "sha256", 1, 64, &sha, resp) < 0)) ||
+	    api_get_string(doc, "cmdline", 0, 1024, &cmdline, resp) < 0 || tenant_owner(&ctl->db, who, doc, account, resp) < 0)
 		goto out;
 	if (!util_name_valid(name, 63)) {
 		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
@@ -94,11 +132,11 @@ static int templates_create(struct controller *ctl, const struct auth_principal 
 		httpd_reply_error(resp, 400, "bad_field", "format: raw, qcow2 or kernel, got \"%.16s\"", format);
 		goto out;
 	}
-	if (!url_valid(url)) {
+	if (!upload && !url_valid(url)) {
 		httpd_reply_error(resp, 400, "bad_field", "url: expected an http:// URL without spaces or quotes");
 		goto out;
 	}
-	if (!sha_valid(sha)) {
+	if (!upload && !sha_valid(sha)) {
 		httpd_reply_error(resp, 400, "bad_field", "sha256: expected 64 lower-case hex digits");
 		goto out;
 	}
@@ -132,6 +170,14 @@ static int templates_create(struct controller *ctl, const struct auth_principal 
 			httpd_reply_error(resp, 400, "bad_field", "initrd: only with format kernel");
 			goto out;
 		}
+		if (upload) {
+			if (!json_is_object(v) || json_object_size(v) != 1 || !json_is_true(json_object_get(v, "upload"))) {
+				httpd_reply_error(resp, 400, "bad_field", "initrd: an uploaded template's initrd is {\"upload\": true}");
+				goto out;
+			}
+			iurl = ""; /* pending */
+			goto initrd_done;
+		}
 		if (!json_is_object(v) || api_check_fields(v, (const char *const[]){ "url", "sha256", NULL }, resp) < 0) {
 			if (resp->body.len == 0)
 				httpd_reply_error(resp, 400, "bad_field", "initrd: expected {\"url\":...,\"sha256\":...}");
@@ -144,6 +190,7 @@ static int templates_create(struct controller *ctl, const struct auth_principal 
 			goto out;
 		}
 	}
+initrd_done:
 	if (cmdline && strcmp(format, "kernel") != 0) {
 		httpd_reply_error(resp, 400, "bad_field", "cmdline: only with format kernel");
 		goto out;
@@ -178,7 +225,8 @@ static int templates_create(struct controller *ctl, const struct auth_principal 
 			db_rollback(&ctl->db);
 			httpd_reply_error(resp, 409, "conflict", "a template named %s exists", name);
 		} else if (step != SQLITE_DONE ||
-			   db_event(&ctl->db, "template.created", id, "template %s (%s, %s) registered", id, name, format) < 0 ||
+			   db_event(&ctl->db, "template.created", id, "template %s (%s, %s) %s", id, name, format,
+				    upload ? "created, awaiting its upload" : "registered") < 0 ||
 			   db_commit(&ctl->db) < 0) {
 			db_rollback(&ctl->db);
 			rc = -1;
@@ -271,7 +319,10 @@ static int templates_rm(struct controller *ctl, const struct auth_principal *who
 		db_rollback(&ctl->db);
 		rc = -1;
 	} else {
+		char dir[PATH_MAX];
 		resp->status = 204;
+		if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctl->cfg.data_dir, id) == 0)
+			template_files_remove(dir);
 	}
 out:
 	db_unlock(&ctl->db);
@@ -279,20 +330,268 @@ out:
 	return rc;
 }
 
+/* Removes an uploaded template's directory (files and partial uploads). */
+static void template_files_remove(const char *dir)
+{
+	static const char *const names[] = { "file", "initrd", "file.part", "initrd.part", NULL };
+	char path[PATH_MAX];
+
+	for (const char *const *n = names; *n; n++)
+		if (fs_path(path, sizeof(path), "%s/%s", dir, *n) == 0)
+			unlink(path);
+	rmdir(dir);
+}
+
+struct template_upload {
+	struct controller *ctl;
+	char id[40], part[8], path[PATH_MAX], final[PATH_MAX], declared[SIGN_HEX_LEN + 1], format[16];
+	int fd, write_errno, done;
+	unsigned long long size;
+	unsigned char head[0x210]; /* the first bytes: format checks */
+	struct sha256_ctx sha;
+};
+
+static const char *template_part(const struct httpd_request *req)
+{
+	const char *r = req->route ? strrchr(req->route, '/') : NULL;
+	return r && strcmp(r, "/initrd") == 0 ? "initrd" : "file";
+}
+
+static int template_upload_begin(struct httpd_request *req, struct httpd_response *resp, void *ctx, void **state)
+{
+	struct controller *ctl = ctx;
+	struct auth_principal who;
+	struct template_upload *u;
+	const char *part = template_part(req), *cl;
+	char dir[PATH_MAX];
+	json_t *tpl;
+	int pending;
+
+	*state = NULL;
+	if (api_upload_authorize(ctl, req, resp, API_ADMIN | API_USER, &who))
+		return 1;
+	db_lock(&ctl->db);
+	tpl = template_find(&ctl->db, httpd_param(req, "id"), tenant_scope(&who));
+	db_unlock(&ctl->db);
+	if (tpl == NULL)
+		return httpd_reply_error(resp, 404, "not_found", "no template %.64s", httpd_param(req, "id")), 1;
+	if (tenant_scope(&who) && strcmp(json_string_value(json_object_get(tpl, "account")), who.account_id) != 0) {
+		json_decref(tpl);
+		return httpd_reply_error(resp, 403, "forbidden", "template %.64s belongs to another account", httpd_param(req, "id")), 1;
+	}
+	if (strcmp(part, "file") == 0)
+		pending = json_is_null(json_object_get(tpl, "url")) || json_object_get(tpl, "url") == NULL;
+	else
+		pending = json_is_object(json_object_get(tpl, "initrd")) &&
+			  json_is_null(json_object_get(json_object_get(tpl, "initrd"), "url"));
+	if (!pending) {
+		int has = strcmp(part, "file") == 0 || json_is_object(json_object_get(tpl, "initrd"));
+		httpd_reply_error(resp, 409, "conflict", has ? "template %s: its %s is in already (templates do not change: create another)"
+							     : "template %s has no %s to upload (created without \"initrd\": {\"upload\": true})",
+				  json_string_value(json_object_get(tpl, "id")), part);
+		json_decref(tpl);
+		return 1;
+	}
+	u = calloc(1, sizeof(*u));
+	if (u == NULL) {
+		json_decref(tpl);
+		return -1;
+	}
+	u->ctl = ctl;
+	u->fd = -1;
+	snprintf(u->id, sizeof(u->id), "%s", json_string_value(json_object_get(tpl, "id")));
+	snprintf(u->format, sizeof(u->format), "%s", json_string_value(json_object_get(tpl, "format")));
+	json_decref(tpl);
+	snprintf(u->part, sizeof(u->part), "%s", part);
+	snprintf(u->declared, sizeof(u->declared), "%s", httpd_header(req, API_CONTENT_SHA256));
+	sha256_init(&u->sha);
+	*state = u;
+	if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctl->cfg.data_dir, u->id) < 0 ||
+	    fs_path(u->path, sizeof(u->path), "%s/%s.part", dir, part) < 0 ||
+	    fs_path(u->final, sizeof(u->final), "%s/%s", dir, part) < 0 || util_mkdir_p(dir, 0755) < 0)
+		return -1;
+	cl = httpd_header(req, "Content-Length");
+	if (cl) {
+		struct statvfs vfs;
+		unsigned long long want = strtoull(cl, NULL, 10);
+		if (statvfs(dir, &vfs) == 0 && want + TEMPLATE_UPLOAD_RESERVE > (unsigned long long)vfs.f_bavail * vfs.f_frsize)
+			return httpd_reply_error(resp, 507, "insufficient_storage",
+						 "%llu bytes do not fit: %llu bytes free on the controller's data directory, %llu kept in reserve",
+						 want, (unsigned long long)vfs.f_bavail * vfs.f_frsize, TEMPLATE_UPLOAD_RESERVE), 1;
+	}
+	u->fd = open(u->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (u->fd < 0)
+		return -1;
+	if (flock(u->fd, LOCK_EX | LOCK_NB) < 0) {
+		close(u->fd);
+		u->fd = -1;
+		return httpd_reply_error(resp, 409, "conflict", "template %s: an upload of its %s is in progress", u->id, part), 1;
+	}
+	if (ftruncate(u->fd, 0) < 0)
+		return -1;
+	return 0;
+}
+
+static int template_upload_data(void *state, const void *data, size_t len)
+{
+	struct template_upload *u = state;
+	const unsigned char *p = data;
+	size_t left = len;
+
+	if (u->size < sizeof(u->head))
+		memcpy(u->head + u->size, p, len < sizeof(u->head) - u->size ? len : sizeof(u->head) - u->size);
+	sha256_update(&u->sha, len, p);
+	u->size += len;
+	while (left) {
+		ssize_t n = write(u->fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			u->write_errno = errno;
+			return -1;
+		}
+		p += n, left -= (size_t)n;
+	}
+	return 0;
+}
+
+static int template_upload_end(struct httpd_request *req, struct httpd_response *resp, void *state)
+{
+	struct template_upload *u = state;
+	struct controller *ctl = u->ctl;
+	unsigned char digest[SHA256_DIGEST_SIZE];
+	char hex[SIGN_HEX_LEN + 1], url[1100], dir[PATH_MAX];
+	const char *p[4];
+	json_t *doc = NULL;
+	int rc = 0;
+
+	(void)req;
+	if (u->write_errno == ENOSPC || u->write_errno == EDQUOT)
+		return httpd_reply_error(resp, 507, "insufficient_storage", "the controller's data directory is full");
+	if (u->write_errno) {
+		errno = u->write_errno;
+		return -1;
+	}
+	sha256_digest(&u->sha, sizeof(digest), digest);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	if (strcmp(hex, u->declared) != 0)
+		return httpd_reply_error(resp, 400, "digest_mismatch",
+					 "the body's SHA-256 is %s, the request declared (and signed) %s: nothing kept", hex,
+					 u->declared);
+	if (u->size == 0)
+		return httpd_reply_error(resp, 400, "empty", "an empty %s is not a template", u->part);
+	if (strcmp(u->part, "file") == 0 && strcmp(u->format, "qcow2") == 0 && memcmp(u->head, "QFI\xfb", 4) != 0)
+		return httpd_reply_error(resp, 422, "bad_format", "format qcow2: the file does not start with the qcow2 magic");
+	if (strcmp(u->part, "file") == 0 && strcmp(u->format, "kernel") == 0 &&
+	    (u->size < 0x206 || memcmp(u->head + 0x202, "HdrS", 4) != 0))
+		return httpd_reply_error(resp, 422, "bad_format", "format kernel: the file is not a Linux kernel (bzImage)");
+	if (fsync(u->fd) < 0 || rename(u->path, u->final) < 0)
+		return -1;
+	if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctl->cfg.data_dir, u->id) == 0) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	u->done = 1;
+	if (snprintf(url, sizeof(url), "%s/templates/%s/%s", ctl->cfg.url, u->id, u->part) >= (int)sizeof(url)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	{
+		char size[32];
+		snprintf(size, sizeof(size), "%llu", u->size);
+		p[0] = url, p[1] = hex, p[2] = size, p[3] = u->id;
+	}
+	db_lock(&ctl->db);
+	if (db_begin(&ctl->db) < 0 ||
+	    db_exec(&ctl->db, strcmp(u->part, "file") == 0 ? "UPDATE templates SET url = ?, sha256 = ?, size = ? WHERE id = ?"
+							   : "UPDATE templates SET initrd_url = ?1, initrd_sha256 = ?2 WHERE id = ?4", 4, p) < 0 ||
+	    db_event(&ctl->db, "template.uploaded", u->id, "template %s: %s uploaded, %llu bytes, sha256 %s", u->id, u->part,
+		     u->size, hex) < 0 ||
+	    db_commit(&ctl->db) < 0) {
+		db_rollback(&ctl->db);
+		rc = -1;
+	} else {
+		doc = template_find(&ctl->db, u->id, NULL);
+	}
+	db_unlock(&ctl->db);
+	if (rc < 0) {
+		unlink(u->final);
+		return -1;
+	}
+	return httpd_reply_json(resp, 200, doc);
+}
+
+static void template_upload_release(void *state)
+{
+	struct template_upload *u = state;
+
+	if (u == NULL)
+		return;
+	if (u->fd >= 0) {
+		if (!u->done)
+			unlink(u->path); /* still locked: no other upload is writing it */
+		close(u->fd);
+	}
+	free(u);
+}
+
+static const struct httpd_upload_ops template_upload_ops = {
+	template_upload_begin, template_upload_data, template_upload_end, template_upload_release, TEMPLATE_UPLOAD_MAX,
+};
+
+/* GET /templates/{id}/{part}: an uploaded template's file, for the nodes (ids are not guessable). */
+static int templates_serve(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+			   struct httpd_response *resp)
+{
+	const char *id = httpd_param(req, "id"), *part = httpd_param(req, "part");
+	char path[PATH_MAX], etag[96] = "";
+	sqlite3_stmt *st;
+	int fd;
+
+	(void)who;
+	if ((strcmp(part, "file") != 0 && strcmp(part, "initrd") != 0) || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(id))
+		return httpd_reply_error(resp, 404, "not_found", "no template file %.64s/%.16s", id, part);
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, part[0] == 'f' ? "SELECT sha256 FROM templates WHERE id = ? AND url IS NOT NULL"
+						 : "SELECT initrd_sha256 FROM templates WHERE id = ? AND initrd_url != ''");
+	if (st) {
+		db_bind_text(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW && db_col_text(st, 0))
+			snprintf(etag, sizeof(etag), "\"sha256-%s\"", db_col_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	db_unlock(&ctl->db);
+	if (etag[0] == '\0' || fs_path(path, sizeof(path), "%s/templates/%s/%s", ctl->cfg.data_dir, id, part) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return httpd_reply_error(resp, 404, "not_found", "no template file %.64s/%.16s", id, part);
+	return images_send_fd(ctl, req, resp, fd, etag, "application/octet-stream");
+}
+
 int api_templates_register(struct controller *ctl)
 {
 	if (api_route(ctl, "GET", "/v1/templates", templates_list, API_ADMIN | API_USER,
 		      "templates the key may use (its account's and public ones)", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/templates", templates_create, API_ADMIN | API_USER,
-		      "register a template by URL: raw or qcow2 disk, or kernel (+ initrd, cmdline)",
-		      "{\"type\":\"object\",\"required\":[\"name\",\"format\",\"url\",\"sha256\"],\"additionalProperties\":false,"
+		      "register a template by URL (raw or qcow2 disk, or kernel + initrd, cmdline), or create one to upload",
+		      "{\"type\":\"object\",\"required\":[\"name\",\"format\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"name\":{\"type\":\"string\"},\"format\":{\"enum\":[\"raw\",\"qcow2\",\"kernel\"]},"
 		      "\"url\":{\"type\":\"string\"},\"sha256\":{\"type\":\"string\"},\"size\":{\"type\":\"integer\"},"
 		      "\"initrd\":{\"type\":\"object\"},\"cmdline\":{\"type\":\"string\"},\"min_disk_gib\":{\"type\":\"integer\"},"
-		      "\"public\":{\"type\":\"boolean\"},\"account\":{\"type\":\"string\"}}}") < 0 ||
+		      "\"public\":{\"type\":\"boolean\"},\"account\":{\"type\":\"string\"},\"upload\":{\"type\":\"boolean\"}}}") < 0 ||
 	    api_route(ctl, "GET", "/v1/templates/{id}", templates_show, API_ADMIN | API_USER, "one template", NULL) < 0 ||
 	    api_route(ctl, "DELETE", "/v1/templates/{id}", templates_rm, API_ADMIN | API_USER,
-		      "remove a template no instance uses", NULL) < 0)
+		      "remove a template no instance uses", NULL) < 0 ||
+	    api_route_upload(ctl, "PUT", "/v1/templates/{id}/file", &template_upload_ops, API_ADMIN | API_USER,
+			     "upload the disk (or kernel) of a template created with \"upload\": true: the raw body, streamed;"
+			     " header " API_CONTENT_SHA256 " = its SHA-256, signed in place of the body digest") < 0 ||
+	    api_route_upload(ctl, "PUT", "/v1/templates/{id}/initrd", &template_upload_ops, API_ADMIN | API_USER,
+			     "upload the initrd of a kernel template created with \"initrd\": {\"upload\": true}") < 0 ||
+	    api_route(ctl, "GET", "/templates/{id}/{part}", templates_serve, API_PUBLIC,
+		      "an uploaded template's file (part: file or initrd) for the nodes: sendfile, Range, ETag", NULL) < 0)
 		return -1;
 	return 0;
 }

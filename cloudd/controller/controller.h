@@ -178,10 +178,20 @@ struct sign_query_arg;
 int auth_verify(struct db *db, const char *authorization, const char *method, const char *path,
 		const struct sign_query_arg *args, size_t nargs, const char *body, size_t body_len,
 		time_t now, struct auth_principal *who, char *why, size_t whylen);
+/* The same with the body's digest given (uploads: the digest the client declared and signed). */
+int auth_verify_digest(struct db *db, const char *authorization, const char *method, const char *path,
+		       const struct sign_query_arg *args, size_t nargs, const char *body_sha256_hex, time_t now,
+		       struct auth_principal *who, char *why, size_t whylen);
 
 /* --- images.c ---------------------------------------------------------------- */
-
 struct controller;
+/*
+ * Sends the open file fd (taken over) with ETag (etag, or size-mtime), 304 on
+ * If-None-Match, Range (206/416); counted as image requests.
+ */
+int images_send_fd(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp, int fd,
+		   const char *etag, const char *content_type);
+
 #define IMAGE_FILES { "vmlinuz", "initramfs.img", "SHA256SUMS", "manifest.json" }
 
 /* Parses SHA256SUMS text; finds the digest of name. */
@@ -269,6 +279,21 @@ struct api_route {
 /* Registers a handler behind signature checking (unless API_PUBLIC) and role checks. */
 int api_route(struct controller *ctl, const char *method, const char *pattern, api_fn fn,
 	      unsigned flags, const char *summary, const char *request_schema);
+/*
+ * An upload route (httpd_route_upload; ops->begin gets ctl as its ctx): listed
+ * in /v1/openapi.json, its begin() calls api_upload_authorize first.
+ */
+int api_route_upload(struct controller *ctl, const char *method, const char *pattern,
+		     const struct httpd_upload_ops *ops, unsigned flags, const char *summary);
+/*
+ * An upload's signature, before its body is read: the client declares the
+ * body's SHA-256 in the header API_CONTENT_SHA256 and signs that digest (the
+ * receiver compares it with what arrives). Returns 0 (who filled), or 1 when
+ * it has replied (400, 401, 403).
+ */
+#define API_CONTENT_SHA256 "X-Cloudd-Content-Sha256"
+int api_upload_authorize(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+			 unsigned flags, struct auth_principal *who);
 /* The client's IP address as text ("" when unknown). */
 const char *api_client_addr(struct httpd_request *req, char *out, size_t outlen);
 int api_register(struct controller *ctl);

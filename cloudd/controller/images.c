@@ -388,44 +388,22 @@ static void images_count(struct controller *ctl, unsigned long long *counter, un
 	pthread_mutex_unlock(&ctl->counters.lock);
 }
 
-/* GET /images/{version}/{file}: sendfile from the published directory. */
-static int images_serve(struct controller *ctl, const struct auth_principal *who,
-			struct httpd_request *req, struct httpd_response *resp)
+int images_send_fd(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp, int fd,
+		   const char *etag_given, const char *content_type)
 {
-	const char *version = httpd_param(req, "version"), *file = httpd_param(req, "file");
 	const char *inm = httpd_header(req, "If-None-Match"), *range = httpd_header(req, "Range");
-	char path[PATH_MAX], etag[96] = "", value[128];
+	char etag[96], value[128];
 	unsigned long long start = 0, len;
 	struct stat sb;
-	int known = 0, fd, r;
+	int r;
 
-	(void)who;
-	for (size_t i = 0; image_files[i]; i++)
-		known |= strcmp(image_files[i], file) == 0;
-	if (!known || !util_version_valid(version) ||
-	    fs_path(path, sizeof(path), "%s/%s/%s", ctl->images_dir, version, file) < 0 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		images_count(ctl, &ctl->counters.image_not_found, 0);
-		return httpd_reply_error(resp, 404, "not_found", "no file %.64s in image %.64s", file, version);
-	}
 	if (fstat(fd, &sb) < 0) {
 		close(fd);
 		return -1;
 	}
-	if (strcmp(file, "vmlinuz") == 0 || strcmp(file, "initramfs.img") == 0) {
-		sqlite3_stmt *st;
-		db_lock(&ctl->db);
-		st = db_prepare(&ctl->db, file[0] == 'v' ? "SELECT kernel_sha256 FROM images WHERE version = ?"
-							 : "SELECT initrd_sha256 FROM images WHERE version = ?");
-		if (st) {
-			db_bind_text(st, 1, version);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				snprintf(etag, sizeof(etag), "\"sha256-%s\"", db_col_text(st, 0));
-			sqlite3_finalize(st);
-		}
-		db_unlock(&ctl->db);
-	}
-	if (etag[0] == '\0')
+	if (etag_given)
+		snprintf(etag, sizeof(etag), "%s", etag_given);
+	else
 		snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_size,
 			 (unsigned long long)sb.st_mtime);
 	httpd_add_header(resp, "ETag", etag);
@@ -458,14 +436,47 @@ static int images_serve(struct controller *ctl, const struct auth_principal *who
 		resp->status = 200;
 		images_count(ctl, &ctl->counters.image_ok, len);
 	}
-	snprintf(resp->content_type, sizeof(resp->content_type), "%s",
-		 strcmp(file, "manifest.json") == 0 ? "application/json"
-		 : strcmp(file, "SHA256SUMS") == 0 || strcmp(file, "boot.ipxe") == 0 ? "text/plain"
-										   : "application/octet-stream");
+	snprintf(resp->content_type, sizeof(resp->content_type), "%s", content_type);
 	resp->fd = fd;
 	resp->fd_offset = start;
 	resp->fd_length = len;
 	return 0;
+}
+
+/* GET /images/{version}/{file}: sendfile from the published directory. */
+static int images_serve(struct controller *ctl, const struct auth_principal *who,
+			struct httpd_request *req, struct httpd_response *resp)
+{
+	const char *version = httpd_param(req, "version"), *file = httpd_param(req, "file");
+	char path[PATH_MAX], etag[96] = "";
+	int known = 0, fd;
+
+	(void)who;
+	for (size_t i = 0; image_files[i]; i++)
+		known |= strcmp(image_files[i], file) == 0;
+	if (!known || !util_version_valid(version) ||
+	    fs_path(path, sizeof(path), "%s/%s/%s", ctl->images_dir, version, file) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		images_count(ctl, &ctl->counters.image_not_found, 0);
+		return httpd_reply_error(resp, 404, "not_found", "no file %.64s in image %.64s", file, version);
+	}
+	if (strcmp(file, "vmlinuz") == 0 || strcmp(file, "initramfs.img") == 0) {
+		sqlite3_stmt *st;
+		db_lock(&ctl->db);
+		st = db_prepare(&ctl->db, file[0] == 'v' ? "SELECT kernel_sha256 FROM images WHERE version = ?"
+							 : "SELECT initrd_sha256 FROM images WHERE version = ?");
+		if (st) {
+			db_bind_text(st, 1, version);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				snprintf(etag, sizeof(etag), "\"sha256-%s\"", db_col_text(st, 0));
+			sqlite3_finalize(st);
+		}
+		db_unlock(&ctl->db);
+	}
+	return images_send_fd(ctl, req, resp, fd, etag[0] ? etag : NULL,
+			      strcmp(file, "manifest.json") == 0 ? "application/json"
+			      : strcmp(file, "SHA256SUMS") == 0 || strcmp(file, "boot.ipxe") == 0 ? "text/plain"
+												: "application/octet-stream");
 }
 
 int images_register(struct controller *ctl)

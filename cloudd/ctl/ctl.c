@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nettle/sha2.h>
+
 #include "conf.h"
 #include "ctl.h"
 
@@ -195,8 +197,36 @@ void ctl_query_add(struct ctl_query *q, const char *name, const char *value)
  * One API call. On a 2xx answer returns 0 and *doc (NULL for 204); otherwise
  * prints the API's error and returns the exit code.
  */
+/* A response's outcome: 0 and *doc on 2xx; else the API's error printed and the exit code. Frees r. */
+static int ctl_answer(struct httpc_response *r, json_t **doc)
+{
+	int rc;
+
+	if (r->status >= 200 && r->status < 300) {
+		if (r->body.len)
+			*doc = json_loadb(r->body.data, r->body.len, 0, NULL);
+		httpc_response_free(r);
+		if (r->status != 204 && *doc == NULL) {
+			fprintf(stderr, "cloudctl: the controller answered %ld with a body that is not JSON\n", r->status);
+			return EXIT_SYSTEM;
+		}
+		return 0;
+	}
+	{
+		json_t *e = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+		const char *msg = json_string_value(ctl_path(e, "error.message"));
+		const char *code = json_string_value(ctl_path(e, "error.code"));
+		fprintf(stderr, "cloudctl: %s (HTTP %ld%s%s)\n", msg ? msg : "the controller refused the request",
+			r->status, code ? " " : "", code ? code : "");
+		json_decref(e);
+	}
+	rc = r->status >= 500 ? EXIT_SYSTEM : EXIT_API;
+	httpc_response_free(r);
+	return rc;
+}
+
 int ctl_call(struct ctl_settings *s, const char *method, const char *path, const struct ctl_query *q,
-		    json_t *body, json_t **doc)
+	     json_t *body, json_t **doc)
 {
 	struct httpc_cred cred = { s->url, s->key, s->secret };
 	struct httpc_response r;
@@ -212,27 +242,50 @@ int ctl_call(struct ctl_settings *s, const char *method, const char *path, const
 		httpc_response_free(&r);
 		return EXIT_SYSTEM;
 	}
-	if (r.status >= 200 && r.status < 300) {
-		if (r.body.len)
-			*doc = json_loadb(r.body.data, r.body.len, 0, NULL);
+	return ctl_answer(&r, doc);
+}
+
+int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_t **doc)
+{
+	struct httpc_cred cred = { s->url, s->key, s->secret };
+	struct httpc_response r;
+	struct sha256_ctx sha;
+	unsigned char digest[SHA256_DIGEST_SIZE], chunk[65536];
+	char hex[SIGN_HEX_LEN + 1];
+	unsigned long long len = 0;
+	size_t n;
+	FILE *f;
+	int rc;
+
+	*doc = NULL;
+	f = fopen(file, "rb");
+	if (f == NULL) {
+		fprintf(stderr, "cloudctl: %s: %s\n", file, strerror(errno));
+		return EXIT_USAGE;
+	}
+	sha256_init(&sha);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		sha256_update(&sha, n, chunk);
+		len += n;
+	}
+	if (ferror(f) || fseek(f, 0, SEEK_SET) < 0) {
+		fprintf(stderr, "cloudctl: reading %s: %s\n", file, strerror(errno));
+		fclose(f);
+		return EXIT_USAGE;
+	}
+	sha256_digest(&sha, sizeof(digest), digest);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	if (!s->json)
+		fprintf(stderr, "uploading %s: %llu bytes, sha256 %s\n", file, len, hex);
+	rc = httpc_signed_upload(&cred, "PUT", path, f, len, hex, CTL_UPLOAD_TIMEOUT, &r);
+	fclose(f);
+	if (rc < 0) {
+		fprintf(stderr, "cloudctl: uploading %s: %s\n", file, r.error);
 		httpc_response_free(&r);
-		if (r.status != 204 && *doc == NULL) {
-			fprintf(stderr, "cloudctl: the controller answered %ld with a body that is not JSON\n", r.status);
-			return EXIT_SYSTEM;
-		}
-		return 0;
+		return EXIT_SYSTEM;
 	}
-	{
-		json_t *e = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL);
-		const char *msg = json_string_value(ctl_path(e, "error.message"));
-		const char *code = json_string_value(ctl_path(e, "error.code"));
-		fprintf(stderr, "cloudctl: %s (HTTP %ld%s%s)\n", msg ? msg : "the controller refused the request",
-			r.status, code ? " " : "", code ? code : "");
-		json_decref(e);
-	}
-	rc = r.status >= 500 ? EXIT_SYSTEM : EXIT_API;
-	httpc_response_free(&r);
-	return rc;
+	return ctl_answer(&r, doc);
 }
 
 /* Follows next_cursor until the end; *items gets every item. */

@@ -15,6 +15,7 @@
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
 #define CTL_TIMEOUT 30	 /* seconds per API request */
+#define CTL_UPLOAD_TIMEOUT 86400 /* seconds an upload may take */
 #define CTL_WAIT_MAX 900 /* seconds --wait follows an operation */
 
 struct ctl_settings {
@@ -62,6 +63,8 @@ void ctl_query_add(struct ctl_query *q, const char *name, const char *value);
 /* One API call: 0 and *doc (NULL for 204) on 2xx, else the API's error printed and the exit code. */
 int ctl_call(struct ctl_settings *s, const char *method, const char *path, const struct ctl_query *q,
 	     json_t *body, json_t **doc);
+/* PUTs the file to path, streamed and signed over its SHA-256; the answer as ctl_call's. */
+int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_t **doc);
 int ctl_list_all(struct ctl_settings *s, const char *path, struct ctl_query *q, json_t **items);
 void ctl_print_json(json_t *doc);
 int ctl_print_list(struct ctl_settings *s, const struct ctl_column *cols, size_t ncols, json_t *items);

@@ -15,9 +15,12 @@ const char ctl_tenant_usage[] =
 	"                  [--user-data FILE] [--label K=V].. [--anti-affinity GROUP] [--wait]\n"
 	"  instance list [--node ID] | show ID|NAME | console ID|NAME [--bytes N]\n"
 	"  instance start|stop|reboot|delete ID|NAME [--wait]\n"
+	"  instance set-groups ID|NAME [GROUP..]   replace its security groups (none: no group)\n"
 	"  instance-type list | set NAME --vcpus N --memory-mib N --disk-gib N | rm NAME\n"
 	"  template register NAME --format raw|qcow2|kernel --url URL --sha256 HEX [--size BYTES]\n"
 	"                  [--initrd-url URL --initrd-sha256 HEX] [--cmdline C] [--min-disk-gib N] [--public]\n"
+	"  template upload NAME --format raw|qcow2|kernel FILE [--initrd FILE] [--cmdline C] [--min-disk-gib N] [--public]\n"
+	"                  (streamed to the controller, which serves it to the nodes)\n"
 	"  template list | show ID|NAME | rm ID|NAME\n"
 	"  ssh-key add NAME KEYFILE | list | show ID|NAME | rm ID|NAME\n"
 	"  security-group create NAME [--description D] | list | show G | rm G\n"
@@ -217,7 +220,7 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 	int rc, wait = 0;
 
 	if (argc < 1)
-		return ctl_usage_error("instance: expected create, list, show, start, stop, reboot, delete or console%s", "");
+		return ctl_usage_error("instance: expected create, list, show, set-groups, start, stop, reboot, delete or console%s", "");
 	if (strcmp(argv[0], "create") == 0 && argc >= 2) {
 		json_t *body = json_pack("{s:s}", "name", argv[1]), *groups = json_array(), *keys = json_array(), *labels = json_object();
 		for (int i = 2; i < argc; i++) {
@@ -320,6 +323,19 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 		}
 		httpc_response_free(&r);
 		return ctl_call(s, "GET", cpath, &q, NULL, &doc); /* prints the error */
+	}
+	if (strcmp(argv[0], "set-groups") == 0) {
+		json_t *groups = json_array();
+		char gpath[300];
+		for (int i = 2; i < argc; i++) {
+			if (argv[i][0] == '-') {
+				json_decref(groups);
+				return ctl_usage_error("instance set-groups: unknown option %s (groups are plain names)", argv[i]);
+			}
+			json_array_append_new(groups, json_string(argv[i]));
+		}
+		snprintf(gpath, sizeof(gpath), "%s/security-groups", path);
+		return simple_cmd(s, "PUT", gpath, json_pack("{s:o}", "security_groups", groups));
 	}
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--wait") == 0)
@@ -432,11 +448,62 @@ static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 		return simple_cmd(s, "GET", path, NULL);
 	if (argc == 2 && strcmp(argv[0], "rm") == 0)
 		return simple_cmd(s, "DELETE", path, NULL);
-	if (argc >= 1 && strcmp(argv[0], "upload") == 0) {
-		fprintf(stderr, "cloudctl: template upload is not available yet: serve the file over HTTP and use template register\n");
-		return EXIT_USAGE;
+	if (argc >= 3 && strcmp(argv[0], "upload") == 0) {
+		json_t *body = json_pack("{s:s,s:b}", "name", argv[1], "upload", 1), *doc;
+		const char *file = NULL, *initrd = NULL, *id;
+		char upath[300];
+		int bad = 0, rc;
+		for (int i = 2; i < argc && !bad; i++) {
+			const char *v;
+			if ((v = ctl_opt(argc, argv, &i, "--format")))
+				json_object_set_new(body, "format", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--initrd")))
+				initrd = v;
+			else if ((v = ctl_opt(argc, argv, &i, "--min-disk-gib")))
+				json_object_set_new(body, "min_disk_gib", json_integer(int_arg(v, "--min-disk-gib", &bad)));
+			else if ((v = ctl_opt(argc, argv, &i, "--cmdline")))
+				json_object_set_new(body, "cmdline", json_string(v));
+			else if ((v = ctl_opt(argc, argv, &i, "--account")))
+				json_object_set_new(body, "account", json_string(v));
+			else if (strcmp(argv[i], "--public") == 0)
+				json_object_set_new(body, "public", json_true());
+			else if (argv[i][0] != '-' && file == NULL)
+				file = argv[i];
+			else
+				bad = 1;
+		}
+		if (bad || file == NULL) {
+			json_decref(body);
+			return ctl_usage_error("template upload NAME --format F FILE [--initrd FILE] [--cmdline C] ...%s", "");
+		}
+		if (initrd)
+			json_object_set_new(body, "initrd", json_pack("{s:b}", "upload", 1));
+		rc = ctl_call(s, "POST", "/v1/templates", NULL, body, &doc);
+		json_decref(body);
+		if (rc)
+			return rc;
+		id = json_string_value(json_object_get(doc, "id"));
+		snprintf(path, sizeof(path), "/v1/templates/%s", id ? id : "");
+		json_decref(doc);
+		snprintf(upath, sizeof(upath), "%s/file", path);
+		rc = ctl_upload(s, upath, file, &doc);
+		if (rc == 0 && initrd) {
+			json_decref(doc);
+			snprintf(upath, sizeof(upath), "%s/initrd", path);
+			rc = ctl_upload(s, upath, initrd, &doc);
+		}
+		if (rc) {
+			/* nothing half-made stays: the template goes with its failed upload */
+			if (ctl_call(s, "DELETE", path, NULL, NULL, &doc) == 0)
+				fprintf(stderr, "cloudctl: template %s removed again\n", argv[1]);
+			json_decref(doc);
+			return rc;
+		}
+		ctl_print_object(s, doc);
+		json_decref(doc);
+		return 0;
 	}
-	return ctl_usage_error("template: expected register, list, show or rm%s", "");
+	return ctl_usage_error("template: expected register, upload, list, show or rm%s", "");
 }
 
 static int ctl_ssh_key(struct ctl_settings *s, int argc, char **argv)

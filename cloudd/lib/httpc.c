@@ -43,8 +43,19 @@ void httpc_set_abort(const int *flag)
 	httpc_abort_flag = flag;
 }
 
+static int httpc_perform(const char *method, const char *url, const char *const *headers, size_t nheaders,
+			 const void *body, size_t body_len, FILE *upload, unsigned long long upload_len,
+			 long timeout_seconds, struct httpc_response *out);
+
 int httpc_request(const char *method, const char *url, const char *const *headers, size_t nheaders,
 		  const void *body, size_t body_len, long timeout_seconds, struct httpc_response *out)
+{
+	return httpc_perform(method, url, headers, nheaders, body, body_len, NULL, 0, timeout_seconds, out);
+}
+
+static int httpc_perform(const char *method, const char *url, const char *const *headers, size_t nheaders,
+			 const void *body, size_t body_len, FILE *upload, unsigned long long upload_len,
+			 long timeout_seconds, struct httpc_response *out)
 {
 	const int *abort = httpc_abort_flag;
 	struct curl_slist *list = NULL;
@@ -86,6 +97,10 @@ int httpc_request(const char *method, const char *url, const char *const *header
 	if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	} else if (upload) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READDATA, upload);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)upload_len);
 	}
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
@@ -135,6 +150,34 @@ int httpc_signed(const struct httpc_cred *cred, const char *method, const char *
 	}
 	free(query);
 	rc = httpc_request(method, url, headers, nheaders, body, body_len, timeout_seconds, out);
+	free(url);
+	return rc;
+}
+
+int httpc_signed_upload(const struct httpc_cred *cred, const char *method, const char *path, FILE *f,
+			unsigned long long len, const char *sha256_hex, long timeout_seconds, struct httpc_response *out)
+{
+	char sig[SIGN_HEX_LEN + 1], auth[SIGN_MAX_HEADER + 32], digest[SIGN_HEX_LEN + 48], *sts, *url = NULL;
+	const char *headers[3] = { auth, digest, "Content-Type: application/octet-stream" };
+	long long expires = (long long)time(NULL) + SIGN_MAX_LIFETIME; /* a large file takes a while to start */
+	int n, rc;
+
+	memset(out, 0, sizeof(*out));
+	sts = sign_string(method, path, "", sha256_hex, expires);
+	if (sts == NULL) {
+		snprintf(out->error, sizeof(out->error), "out of memory");
+		return -1;
+	}
+	sign_hmac_hex(cred->secret, strlen(cred->secret), sts, strlen(sts), sig);
+	free(sts);
+	n = snprintf(auth, sizeof(auth), "Authorization: ");
+	snprintf(digest, sizeof(digest), "X-Cloudd-Content-Sha256: %s", sha256_hex);
+	if (sign_authorization(auth + n, sizeof(auth) - (size_t)n, cred->key_id, expires, sig) < 0 ||
+	    asprintf(&url, "%s%s", cred->url, path) < 0) {
+		snprintf(out->error, sizeof(out->error), "cannot sign the request: %s", strerror(errno));
+		return -1;
+	}
+	rc = httpc_perform(method, url, headers, 3, NULL, 0, f, len, timeout_seconds, out);
 	free(url);
 	return rc;
 }

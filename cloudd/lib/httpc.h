@@ -3,6 +3,7 @@
 #define CLOUDD_HTTPC_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "buf.h"
 #include "sign.h"
@@ -39,6 +40,14 @@ int httpc_request(const char *method, const char *url, const char *const *header
 int httpc_signed(const struct httpc_cred *cred, const char *method, const char *path,
 		 const struct sign_query_arg *args, size_t nargs, const char *body, size_t body_len,
 		 long timeout_seconds, struct httpc_response *out);
+
+/*
+ * PUTs (method) the open file f of len bytes to cred->url + path, streamed:
+ * signed over its SHA-256 (sha256_hex), which the header
+ * X-Cloudd-Content-Sha256 declares. Same returns as httpc_request.
+ */
+int httpc_signed_upload(const struct httpc_cred *cred, const char *method, const char *path, FILE *f,
+			unsigned long long len, const char *sha256_hex, long timeout_seconds, struct httpc_response *out);
 
 void httpc_response_free(struct httpc_response *r);
 

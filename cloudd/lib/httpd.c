@@ -23,6 +23,7 @@ struct httpd_route {
 	char *pattern;
 	httpd_handler_fn fn;
 	void *ctx;
+	const struct httpd_upload_ops *upload; /* an upload route: fn is unused */
 };
 
 struct httpd_counter {
@@ -55,6 +56,11 @@ struct httpd_conn {
 	void (*held_free)(void *); /* runs when the connection ends */
 	struct MHD_Connection *conn;
 	int suspended, wake_pending; /* under httpd_hold_lock */
+	const struct httpd_upload_ops *upload; /* an upload in progress: its state */
+	void *upload_state;
+	unsigned long long upload_len;
+	int upload_refused; /* data() said no: the rest is discarded */
+	struct httpd_request upload_req;
 };
 
 /* Orders httpd_wake against the suspension that follows httpd_hold. */
@@ -89,6 +95,25 @@ static int httpd_pattern_valid(const char *pattern)
 		p = seg + len;
 	}
 	return 1;
+}
+
+static int httpd_upload_placeholder(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	(void)req, (void)ctx;
+	return httpd_reply_error(resp, 500, "internal", "an upload route called without its body");
+}
+
+int httpd_route_upload(struct httpd *srv, const char *method, const char *pattern,
+		       const struct httpd_upload_ops *ops, void *ctx)
+{
+	if (ops == NULL || ops->begin == NULL || ops->data == NULL || ops->end == NULL || ops->release == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (httpd_route(srv, method, pattern, httpd_upload_placeholder, ctx) < 0)
+		return -1;
+	srv->routes[srv->nroutes - 1].upload = ops;
+	return 0;
 }
 
 int httpd_route(struct httpd *srv, const char *method, const char *pattern, httpd_handler_fn fn,
@@ -410,6 +435,67 @@ static enum MHD_Result httpd_reply_now(struct httpd *srv, struct MHD_Connection 
 	return httpd_send(conn, &resp);
 }
 
+/* An upload route's first call: headers only. */
+static enum MHD_Result httpd_upload_begin(struct httpd *srv, struct MHD_Connection *conn, struct httpd_conn *hc,
+					  const struct httpd_route *route, const struct httpd_request *matched,
+					  const char *method, const char *url)
+{
+	struct httpd_response resp;
+	int rc;
+
+	hc->upload_req = *matched;
+	hc->upload_req.method = method;
+	hc->upload_req.path = url;
+	hc->upload_req.body = "";
+	hc->upload_req.connection = conn;
+	hc->upload_req.conn_state = hc;
+	httpd_response_init(&resp);
+	rc = route->upload->begin(&hc->upload_req, &resp, route->ctx, &hc->upload_state);
+	hc->upload = route->upload; /* release() runs from here on */
+	if (rc == 0)
+		return MHD_YES;
+	if (rc < 0) {
+		log_warn("%s %s: %s", method, url, strerror(errno));
+		httpd_response_free(&resp);
+		httpd_response_init(&resp);
+		httpd_reply_error(&resp, 500, "internal", "internal error: %s", strerror(errno));
+	}
+	httpd_count(srv, hc->route, method, resp.status);
+	hc->responded = 1;
+	return httpd_send(conn, &resp);
+}
+
+/* An upload route's later calls: a piece of the body, or its end. */
+static enum MHD_Result httpd_upload_more(struct httpd *srv, struct MHD_Connection *conn, struct httpd_conn *hc,
+					 const char *data, size_t *len)
+{
+	struct httpd_response resp;
+
+	if (*len) {
+		hc->upload_len += *len;
+		if (hc->upload_len > hc->upload->max_body)
+			hc->too_large = 1;
+		else if (!hc->upload_refused && hc->upload->data(hc->upload_state, data, *len) < 0)
+			hc->upload_refused = 1;
+		*len = 0;
+		return MHD_YES;
+	}
+	if (hc->too_large)
+		return httpd_reply_now(srv, conn, hc, hc->upload_req.method, 413, "payload_too_large",
+				       "request body larger than the limit");
+	httpd_response_init(&resp);
+	if (hc->upload->end(&hc->upload_req, &resp, hc->upload_state) < 0) {
+		int saved = errno;
+		log_warn("%s %s: %s", hc->upload_req.method, hc->upload_req.path, strerror(saved));
+		httpd_response_free(&resp);
+		httpd_response_init(&resp);
+		httpd_reply_error(&resp, 500, "internal", "internal error: %s", strerror(saved));
+	}
+	httpd_count(srv, hc->route, hc->upload_req.method, resp.status);
+	hc->responded = 1;
+	return httpd_send(conn, &resp);
+}
+
 static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, const char *url,
 				    const char *method, const char *version,
 				    const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -441,10 +527,13 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 
 			errno = 0;
 			n = strtoull(cl, &end, 10);
-			if (errno || *end || n > srv->limits.max_body)
+			if (errno || *end ||
+			    n > (idx >= 0 && srv->routes[idx].upload ? srv->routes[idx].upload->max_body : srv->limits.max_body))
 				return httpd_reply_now(srv, conn, hc, method, 413, "payload_too_large",
 						       "request body larger than the limit");
 		}
+		if (idx >= 0 && srv->routes[idx].upload)
+			return httpd_upload_begin(srv, conn, hc, &srv->routes[idx], &req, method, url);
 		if (idx < 0) {
 			httpd_response_init(&resp);
 			httpd_dispatch(srv, &(struct httpd_request){ .method = method, .path = url,
@@ -459,6 +548,8 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (hc->upload)
+		return httpd_upload_more(srv, conn, hc, upload_data, upload_data_size);
 	if (*upload_data_size) {
 		if (!hc->too_large && hc->body.len + *upload_data_size <= srv->limits.max_body) {
 			if (buf_append(&hc->body, upload_data, *upload_data_size) < 0)
@@ -511,6 +602,8 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn, void **con_c
 	if (hc) {
 		if (hc->held && hc->held_free)
 			hc->held_free(hc->held);
+		if (hc->upload)
+			hc->upload->release(hc->upload_state);
 		buf_free(&hc->body);
 		free(hc);
 		*con_cls = NULL;

@@ -92,6 +92,26 @@ int httpd_route(struct httpd *srv, const char *method, const char *pattern, http
 		void *ctx);
 
 /*
+ * Uploads: a route whose body is handed over piece by piece instead of being
+ * held in memory (files of any size). begin() runs once the headers are in,
+ * before any of the body is read: it returns 0 to take the body, 1 when it has
+ * replied already (the body is then refused), -1 for an internal error (500).
+ * data() gets each piece in order and returns -1 to refuse the rest (end() is
+ * still called and answers). A body over max_body gets 413 without end().
+ * release() runs last, always, also when the client goes away midway.
+ */
+struct httpd_upload_ops {
+	int (*begin)(struct httpd_request *req, struct httpd_response *resp, void *ctx, void **state);
+	int (*data)(void *state, const void *data, size_t len);
+	int (*end)(struct httpd_request *req, struct httpd_response *resp, void *state);
+	void (*release)(void *state);
+	unsigned long long max_body;
+};
+
+int httpd_route_upload(struct httpd *srv, const char *method, const char *pattern,
+		       const struct httpd_upload_ops *ops, void *ctx);
+
+/*
  * Parses "[ADDR]:PORT", "ADDR:PORT", ":PORT" (all IPv4 addresses) or
  * "[IPV6]:PORT" into addr. Fills err (field `what`) when it is not one.
  */
