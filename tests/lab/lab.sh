@@ -8,6 +8,8 @@ usage: lab.sh [up] [--nodes N]   start the lab (default 2 nodes); safe to re-run
        lab.sh down               stop everything the lab started and remove its namespace
        lab.sh status             what runs
        lab.sh restart-controller stop and start cloud-controller (same data)
+       lab.sh node-kill I        kill node I's QEMU (a power cut: no shutdown)
+       lab.sh node-start I       start node I again (it netboots, its disk kept)
 
 The lab lives in one network namespace (cloudd-lab) with no route out:
   provisioning network 192.0.2.0/24 on bridge brprov: cloud-controller on
@@ -16,7 +18,9 @@ The lab lives in one network namespace (cloudd-lab) with no route out:
     every node's second NIC joins (198.51.100.1 is the lab's gateway address).
 Nodes are QEMU (TCG) VMs with 2 NICs and a persistent disk file, netbooted
 from the image in OUT (default ./out), registered as machines of role
-hypervisor. State, logs and consoles: LAB_DIR (default /run/cloudd-lab).
+hypervisor. Their serial consoles keep a root shell (cloud.console=shell):
+  socat - UNIX-CONNECT:LAB_DIR/lab-nodeI.sock
+State, logs and consoles: LAB_DIR (default /run/cloudd-lab).
 Exit codes: 0 ok, 100 usage, 111 failure.
 EOF
 }
@@ -33,8 +37,6 @@ CTL_URL="http://$PROV_GW:8080"
 NODE_MEM=1536	 # MiB per node: the image in RAM, QEMU and a few tiny guests
 NODE_DISK=4G	 # sparse disk file per node (claimed by cloudd: guest volumes)
 GUEST_PORT=7070	 # the test template's TCP responder
-TEMPLATE_PORT=8090 # the lab's server of the test template's files
-TEMPLATE_URL="http://$PROV_GW:$TEMPLATE_PORT"
 
 say() { printf 'lab: %s\n' "$*"; }
 die() { printf 'lab: %s\n' "$*" >&2; exit "${2:-111}"; }
@@ -99,7 +101,7 @@ controller_up() {
 	start_bg controller "$OUT/bin/cloud-controller" --data-dir "$LAB_DIR/controller" \
 		--listen "$PROV_GW:8080" --url "$CTL_URL" --interface "$PROV_BR" --ipxe-dir "$OUT" \
 		--pxe-dir "$ROOT/pxe" --netboot dhcp --dhcp-range 192.0.2.50,192.0.2.99,255.255.255.0 \
-		--heartbeat-interval 2 --down-after 14 "${extra[@]}"
+		--heartbeat-interval 2 --down-after 14 --kernel-args cloud.console=shell "${extra[@]}"
 	wait_until 30 "cloud-controller on $CTL_URL (log $LAB_DIR/controller.log)" in_ns curl -sf "$CTL_URL/health"
 	wait_until 30 "the admin key file $LAB_DIR/controller/admin.conf" test -s "$LAB_DIR/controller/admin.conf"
 }
@@ -196,7 +198,19 @@ template_build() {
 #!/bin/sh
 # the lab guest: console marker with its address, a TCP responder on two
 # ports, and the probes its user-data asks for ("probe ADDRESS PORT" lines),
-# reported on the console whenever their result changes
+# reported on the console whenever their result changes; its data disk (the
+# first disk that is not the seed) is marked once, and guestkit's /init counts
+# the boots it sees on it ("guestkit: disk boot N")
+seed=\$(findfs LABEL=CIDATA 2>/dev/null || findfs LABEL=cidata 2>/dev/null)
+for d in /dev/vd?; do
+	[ -b "\$d" ] && [ "\$d" != "\$seed" ] || continue
+	case "\$(dd if="\$d" bs=64 count=1 2>/dev/null | tr -d '\0')" in
+	"guestkit-disk "*) ;;
+	*) printf 'guestkit-disk 0' | dd of="\$d" bs=64 count=1 conv=sync,notrunc,fsync 2>/dev/null
+	   echo "lab-guest: data disk \$d marked" >/dev/console ;;
+	esac
+	break
+done
 for i in \$(seq 1 120); do
 	a=\$(ip -4 -o addr show eth0 2>/dev/null | awk '{ print \$4 }')
 	[ -n "\$a" ] && break
@@ -226,27 +240,16 @@ EOF
 	rm -rf "$TEST_TMP/unpack" "$dir/base.img"
 }
 
-# lab_api METHOD PATH [BODY]: a signed request with the lab's admin key (cloudctl's own commands where they exist)
-lab_api() {
-	CLOUDD_CONFIG="$LAB_DIR/controller/admin.conf" in_ns python3 "$ROOT/tests/lab/api.py" "$@"
-}
-
-# The template's files are served by the lab (busybox httpd on the
-# provisioning network); the controller hands nodes the URLs and checksums.
+# The template is uploaded to the controller (cloudctl template upload), which
+# serves it to the nodes.
 template_register() {
-	local k i body
-	start_bg template-httpd busybox httpd -f -p "$PROV_GW:$TEMPLATE_PORT" -h "$LAB_DIR/template"
-	wait_until 10 "the template server on $PROV_GW:$TEMPLATE_PORT" in_ns curl -sf -o /dev/null "$TEMPLATE_URL/vmlinuz"
+	local out
 	# the cloud kernel needs more than the 64 MiB of the seeded "tiny"
-	lab_api PUT /v1/instance-types/lab-tiny '{"vcpus":1,"memory_mib":128,"disk_gib":1}' >"$LAB_DIR/type.json" ||
-		die "creating the instance type lab-tiny failed: $(cat "$LAB_DIR/type.json")"
-	lab_api GET /v1/templates | grep -q '"lab-tiny"' && return 0
-	k=$(sha256sum "$LAB_DIR/template/vmlinuz" | cut -d' ' -f1)
-	i=$(sha256sum "$LAB_DIR/template/initrd.img" | cut -d' ' -f1)
-	body=$(printf '{"name":"lab-tiny","format":"kernel","url":"%s/vmlinuz","sha256":"%s","initrd":{"url":"%s/initrd.img","sha256":"%s"},"cmdline":"console=ttyS0 no_timer_check","public":true}' \
-		"$TEMPLATE_URL" "$k" "$TEMPLATE_URL" "$i")
-	lab_api POST /v1/templates "$body" >"$LAB_DIR/template.json" ||
-		die "registering the test template failed: $(cat "$LAB_DIR/template.json")"
+	ctl instance-type set lab-tiny --vcpus 1 --memory-mib 128 --disk-gib 1 >"$LAB_DIR/type.out" 2>&1 ||
+		die "creating the instance type lab-tiny failed: $(cat "$LAB_DIR/type.out")"
+	ctl template show lab-tiny >/dev/null 2>&1 && return 0
+	out=$(ctl template upload lab-tiny --format kernel "$LAB_DIR/template/vmlinuz" --initrd "$LAB_DIR/template/initrd.img" \
+		--cmdline "console=ttyS0 no_timer_check" --public 2>&1) || die "uploading the test template failed: $out"
 }
 
 lab_up() {
@@ -275,7 +278,7 @@ lab_up() {
 		write_cloudctl
 		step "publishing the image of $OUT" ctl images publish "$OUT"
 		step "test template (cloud kernel + busybox initramfs)" template_build
-		step "registering the test template and instance type lab-tiny" template_register
+		step "uploading the test template, instance type lab-tiny" template_register
 		step "$n nodes netbooting" nodes_up "$n"
 	fi
 	step "waiting for $n nodes to be up (TCG boot: a few minutes)" wait_until 900 "$n nodes up" nodes_all_up "$n"
@@ -284,16 +287,32 @@ lab_up() {
 
 The lab is up: $n hypervisor nodes, cloud-controller on $CTL_URL (namespace $LAB_NS).
 Next:
-  export PATH=$LAB_DIR/bin:\$PATH      # cloudctl and lab-api (signed API requests) of the lab
+  export PATH=$LAB_DIR/bin:\$PATH      # the lab's cloudctl (admin key), and lab-api for raw signed requests
   cloudctl nodes list
-  lab-api POST /v1/security-groups '{"name":"web"}'
-  lab-api POST /v1/security-groups/web/rules '{"direction":"ingress","protocol":"tcp","ports":"$GUEST_PORT","group":"web"}'
-  lab-api POST /v1/instances '{"name":"b","type":"lab-tiny","template":"lab-tiny","security_groups":["web"]}'
-  lab-api GET /v1/instances            # b's ipv4, then: a probes b (user-data "probe ADDRESS PORT")
-  lab-api GET /v1/instances/ID/console # "lab-guest: ready ...", "lab-guest: probe ... open"
+  cloudctl security-group create web
+  cloudctl security-group rule add web --direction ingress --protocol tcp --ports $GUEST_PORT --group web
+  cloudctl instance create b --type lab-tiny --template lab-tiny --security-group web --wait
+  cloudctl instance show b             # its ipv4; the guest answers TCP $GUEST_PORT and $((GUEST_PORT + 1))
+  printf 'probe ADDRESS-OF-B $GUEST_PORT\nprobe ADDRESS-OF-B $((GUEST_PORT + 1))\n' >probes
+  cloudctl instance create a --type lab-tiny --template lab-tiny --security-group web --user-data probes --wait
+  cloudctl instance console a          # "lab-guest: probe ...:$GUEST_PORT open", "...:$((GUEST_PORT + 1)) closed"
 Consoles and logs: $LAB_DIR/*.console, $LAB_DIR/*.log
 Tear down: ./build.sh lab down
 EOF
+}
+
+node_index() { [[ "${1:-}" =~ ^[1-9][0-9]?$ ]] || die "expected a node number, got '${1:-}'" 100; }
+
+# node_kill I: SIGKILL of node I's QEMU, as a power cut would
+node_kill() {
+	local pid
+	node_index "$1"
+	pid=$(pid_of "lab-node$1")
+	alive "$pid" || die "node $1 is not running"
+	kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
+	wait_until 10 "node $1's QEMU to exit" bash -c "! kill -0 $pid"
+	rm -f "$LAB_DIR/lab-node$1.pid"
+	say "node $1 killed"
 }
 
 nodes_up_one() {
@@ -340,7 +359,7 @@ lab_status() {
 main() {
 	local cmd=up
 	case "${1:-}" in
-	up | down | status | restart-controller) cmd="$1"; shift ;;
+	up | down | status | restart-controller | node-kill | node-start) cmd="$1"; shift ;;
 	-h | --help | help) usage; exit 0 ;;
 	esac
 	case "$cmd" in
@@ -348,6 +367,9 @@ main() {
 	down) [ "$(id -u)" -eq 0 ] || die "needs root" 100; lab_down ;;
 	status) lab_status ;;
 	restart-controller) controller_restart; say "controller restarted" ;;
+	node-kill) node_kill "${1:-}" ;;
+	node-start) node_index "${1:-}"; alive "$(pid_of "lab-node$1")" && die "node $1 is running"
+		node_start "$1"; say "node $1 started (netbooting)" ;;
 	esac
 }
 
