@@ -697,7 +697,10 @@ static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
 	if (rc == 1 && state_cloud_init(ci, ju_path(p, sizeof(p), path, "cloud_init"), &in->cloud_init, err) < 0)
 		return -1;
 
-	/* what a change of needs a restart: everything but name, power, policies, reboot */
+	/*
+	 * what a change of needs a restart: everything but name, power, policies,
+	 * reboot, and the NICs' security groups (only the filters change)
+	 */
 	spec = json_deep_copy(obj);
 	if (spec == NULL)
 		goto err_nomem;
@@ -707,6 +710,12 @@ static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
 	json_object_del(spec, "delete_volumes");
 	json_object_del(spec, "reboot");
 	json_object_del(spec, "stop");
+	{
+		json_t *nics = json_object_get(spec, "nics"), *nic;
+		size_t i;
+		json_array_foreach(nics, i, nic)
+			json_object_del(nic, "security_groups");
+	}
 	state_hash_json(spec, in->spec_hash);
 	json_decref(spec);
 	return 0;

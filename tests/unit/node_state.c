@@ -191,7 +191,7 @@ TEST(state_rejects_non_documents)
 	state_free(&doc);
 }
 
-TEST(state_spec_hash_ignores_power_and_name)
+TEST(state_spec_hash_ignores_power_name_and_groups)
 {
 	json_t *a = load_good(), *b;
 	struct state_doc da, db;
@@ -207,6 +207,13 @@ TEST(state_spec_hash_ignores_power_and_name)
 	CHECK_INT(state_parse(tb, strlen(tb), &db, &err), 0);
 	CHECK_STR(da.instances[0].spec_hash, db.instances[0].spec_hash);
 	CHECK_STR(da.network_hash, db.network_hash);
+	state_free(&db);
+	free(tb);
+	/* other groups: the filters change (network), the guest keeps running (spec) */
+	mutate(b, "instances.0.nics.0.security_groups", "[]");
+	tb = json_dumps(b, 0);
+	CHECK_INT(state_parse(tb, strlen(tb), &db, &err), 0);
+	CHECK_STR(da.instances[0].spec_hash, db.instances[0].spec_hash);
 	state_free(&db);
 	free(tb);
 	mutate(b, "instances.0.memory_mib", "512");
