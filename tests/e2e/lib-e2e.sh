@@ -1,13 +1,18 @@
-# lib-e2e.sh -- a lab (tests/lab/lab.sh) for the end-to-end cases, driven through the API (source after tests/lib.sh)
+# lib-e2e.sh -- a lab (tests/lab/lab.sh) for the end-to-end cases, driven through cloudctl (source after tests/lib.sh)
 #
 # e2e_lab_up N        a lab of N nodes in namespace clab$TEST_ID, state in $TEST_TMP/lab; torn down on exit
-# api METHOD PATH [BODY]   a signed request (admin key, or the key file in $AS); prints status then body
-# api_ok STATUS METHOD PATH [BODY]   the same, failing unless the status matches (a regex); prints the body
+# cctl ARGS..         the lab's cloudctl with the admin key, or the configuration file in $AS
+# cctl_json ARGS..    the same with -o json, failing the case when cloudctl fails
 # jget JSON EXPR      a field of a JSON document (python expression over d)
-# tenant NAME         an account and a user key: sets TENANT_CONF (use as AS=$TENANT_CONF api ...)
-# inst_create CONF NAME SG USERDATA   creates an instance (type and template lab-tiny); prints its id
-# inst_field ID FIELD   a field of GET /v1/instances/ID
-# console_has ID REGEX  the instance's console (through the API) shows REGEX
+# tenant NAME         an account and a user key of it: the key's cloudctl configuration in $TEST_TMP/NAME.conf
+# inst_field ID FIELD   a field of the instance (cloudctl instance show)
+# inst_state_is ID STATE
+# console_has ID REGEX  the instance's console (cloudctl instance console) shows REGEX
+# probe_is ID HOST PORT open|closed   the last probe of HOST:PORT on the instance's console says so
+# disk_boots ID       the last "guestkit: disk boot N" on the console (0 when none)
+# node_of ID          the lab number of the node the instance runs on
+# node_filters_at I   when node I last applied its filters and how often it has (its GET /v1/filters)
+# guest_pids ID..     "id=pid" of each instance, from its node's GET /v1/state
 
 export LAB_NS="clab$TEST_ID"
 export LAB_DIR="$TEST_TMP/lab"
@@ -18,44 +23,66 @@ e2e_lab_up() {
 	require_cmd qemu-system-x86_64 python3 curl
 	[ -x "$OUT/bin/cloud-controller" ] && [ -f "$OUT/initramfs.img" ] || skip "no image in $OUT (./build.sh)"
 	cleanup_add "CLOUDD_OUT=$OUT $ROOT/tests/lab/lab.sh down"
-	CLOUDD_OUT="$OUT" "$ROOT/tests/lab/lab.sh" up --nodes "$1" >"$TEST_TMP/lab-up.log" 2>&1 ||
+	lab up --nodes "$1" >"$TEST_TMP/lab-up.log" 2>&1 ||
 		{ tail -20 "$TEST_TMP/lab-up.log"; fail "the lab did not come up (log $TEST_TMP/lab-up.log)"; }
-	log "lab up: $1 nodes (namespace $LAB_NS)"
+	log "lab up: $1 nodes (namespace $LAB_NS), $(grep -o 'nodes to be up.*: done in [0-9]* s' "$TEST_TMP/lab-up.log" | sed 's/.*: done/booted/')"
 }
 
-api() {
-	CLOUDD_CONFIG="${AS:-$LAB_DIR/controller/admin.conf}" ip netns exec "$LAB_NS" \
-		python3 "$ROOT/tests/lab/api.py" "$@" || true
-}
+lab() { CLOUDD_OUT="$OUT" "$ROOT/tests/lab/lab.sh" "$@"; }
 
-api_ok() {
-	local want="$1" out
-	shift
-	out=$(api "$@")
-	[[ "$(head -1 <<<"$out")" =~ ^($want)$ ]] || fail "$* answered $(head -1 <<<"$out"), want $want: $(tail -n +2 <<<"$out")"
-	tail -n +2 <<<"$out"
+cctl() { CLOUDD_CONFIG="${AS:-$LAB_DIR/controller/admin.conf}" "$LAB_DIR/bin/cloudctl" "$@"; }
+
+cctl_json() {
+	local out
+	out=$(cctl -o json "$@" 2>&1) || fail "cloudctl $* failed: $out"
+	printf '%s\n' "$out"
 }
 
 jget() { python3 -c 'import json, sys; d = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 tenant() {
-	local acct out
-	acct=$(jget "$(api_ok 201 POST /v1/accounts "{\"name\":\"$1\"}")" 'd["id"]')
-	out=$(api_ok 201 POST /v1/api-keys "{\"account\":\"$acct\"}")
-	TENANT_CONF="$TEST_TMP/$1.conf"
-	printf 'url = http://192.0.2.1:8080\nkey = %s\nsecret = %s\n' "$(jget "$out" 'd["id"]')" "$(jget "$out" 'd["secret"]')" >"$TENANT_CONF"
+	cctl account create "$1" >/dev/null || fail "cloudctl account create $1 failed"
+	AS= cctl api-key create --account "$1" --name "e2e-$1" >"$TEST_TMP/$1.conf" || fail "cloudctl api-key create for $1 failed"
+	grep -q '^secret = ' "$TEST_TMP/$1.conf" || fail "api-key create printed no configuration: $(cat "$TEST_TMP/$1.conf")"
 }
 
-inst_create() {
-	local conf="$1" name="$2" sg="$3" ud="$4" body
-	body=$(python3 -c 'import json, sys
-d = {"name": sys.argv[1], "type": "lab-tiny", "template": "lab-tiny", "security_groups": [sys.argv[2]]}
-if sys.argv[3]:
-    d["user_data"] = sys.argv[3]
-print(json.dumps(d))' "$name" "$sg" "$ud")
-	jget "$(AS="$conf" api_ok 202 POST /v1/instances "$body")" 'd["instance"]["id"]'
-}
-
-inst_field() { jget "$(api_ok 200 GET "/v1/instances/$1")" "d[\"$2\"]"; }
+inst_field() { jget "$(cctl -o json instance show "$1")" "d[\"$2\"]"; }
 inst_state_is() { [ "$(inst_field "$1" state)" = "$2" ]; }
-console_has() { api GET "/v1/instances/$1/console" | grep -aEq "$2"; }
+console_has() { cctl instance console "$1" | grep -aEq "$2"; }
+
+probe_is() {
+	local last
+	last=$(cctl instance console "$1" | tr -d '\r' | grep -a "lab-guest: probe $2:$3 " | tail -1)
+	[ "${last##* }" = "$4" ]
+}
+
+disk_boots() {
+	local n
+	n=$(cctl instance console "$1" | grep -ao 'guestkit: disk boot [0-9]*' | tail -1)
+	echo "${n##* }" | grep -x '[0-9][0-9]*' || echo 0
+}
+
+node_of() {
+	local mac
+	mac=$(jget "$(cctl_json nodes show "$(inst_field "$1" node)")" 'd["mac"]')
+	echo $((16#${mac##*:}))
+}
+
+node_addr() { jget "$(cctl_json nodes show "$1")" 'd["address"]'; }
+
+node_filters_at() {
+	ip netns exec "$LAB_NS" curl -sf --max-time 2 "http://$(node_addr "$(printf '52:54:00:1a:00:%02x' "$1")"):8081/v1/filters" |
+		python3 -c 'import json, sys; l = json.load(sys.stdin)["last_apply"]; print(l["at"], l["full"], l["incremental"])'
+}
+
+guest_pids() {
+	local id addr
+	for id in "$@"; do
+		addr=$(node_addr "$(inst_field "$id" node)")
+		ip netns exec "$LAB_NS" curl -sf --max-time 5 "http://$addr:8081/v1/state" |
+			python3 -c 'import json, sys
+for i in json.load(sys.stdin)["instances"]:
+    if i["id"] == sys.argv[1]:
+        print("%s=%s" % (i["id"], i.get("pid")))' "$id"
+	done
+}
