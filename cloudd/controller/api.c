@@ -205,6 +205,47 @@ int api_upload_authorize(struct controller *ctl, struct httpd_request *req, stru
 	return 0;
 }
 
+int api_reply_rows(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+		   struct httpd_response *resp, const char *sql, json_t *(*row)(struct db *db, sqlite3_stmt *st))
+{
+	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
+	sqlite3_stmt *st;
+	json_t *items;
+
+	if (api_check_query(req, allowed, resp) < 0)
+		return 0;
+	items = json_array();
+	db_lock(&ctl->db);
+	st = db_prepare(&ctl->db, sql);
+	if (st) {
+		if (sqlite3_bind_parameter_count(st) > 0)
+			db_bind_text(st, 1, tenant_scope(who));
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(items, row(&ctl->db, st));
+		sqlite3_finalize(st);
+	}
+	db_unlock(&ctl->db);
+	if (st == NULL) {
+		json_decref(items);
+		return -1;
+	}
+	return api_reply_list(resp, items, NULL);
+}
+
+int api_reply_found(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+		    struct httpd_response *resp, json_t *(*find)(struct db *db, const char *ref, const char *scope),
+		    const char *what)
+{
+	json_t *doc;
+
+	db_lock(&ctl->db);
+	doc = find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
+	db_unlock(&ctl->db);
+	if (doc == NULL)
+		return httpd_reply_error(resp, 404, "not_found", "no %s %.64s", what, httpd_param(req, "id"));
+	return httpd_reply_json(resp, 200, doc);
+}
+
 int api_route_upload(struct controller *ctl, const char *method, const char *pattern,
 		     const struct httpd_upload_ops *ops, unsigned flags, const char *summary)
 {

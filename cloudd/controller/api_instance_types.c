@@ -5,8 +5,9 @@
 
 #include "controller.h"
 
-static json_t *type_json(sqlite3_stmt *st)
+static json_t *type_json(struct db *db, sqlite3_stmt *st)
 {
+	(void)db;
 	return json_pack("{s:s,s:I,s:I,s:I}", "name", db_col_text(st, 0), "vcpus", (json_int_t)sqlite3_column_int64(st, 1),
 			 "memory_mib", (json_int_t)sqlite3_column_int64(st, 2), "disk_gib",
 			 (json_int_t)sqlite3_column_int64(st, 3));
@@ -15,26 +16,9 @@ static json_t *type_json(sqlite3_stmt *st)
 static int types_list(struct controller *ctl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
-	sqlite3_stmt *st;
-	json_t *items;
-
-	(void)who;
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT name, vcpus, memory_mib, disk_gib FROM instance_types"
-				  " ORDER BY memory_mib, vcpus, name");
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(items, type_json(st));
-	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, NULL);
+	return api_reply_rows(ctl, who, req, resp,
+			      "SELECT name, vcpus, memory_mib, disk_gib FROM instance_types ORDER BY memory_mib, vcpus, name",
+			      type_json);
 }
 
 static int type_number(json_t *doc, const char *name, long long max, long long *out, struct httpd_response *resp)

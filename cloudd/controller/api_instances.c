@@ -423,14 +423,7 @@ static int instances_list(struct controller *ctl, const struct auth_principal *w
 static int instances_show(struct controller *ctl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	json_t *doc;
-
-	db_lock(&ctl->db);
-	doc = instance_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
-	db_unlock(&ctl->db);
-	if (doc == NULL)
-		return httpd_reply_error(resp, 404, "not_found", "no instance %.64s", httpd_param(req, "id"));
-	return httpd_reply_json(resp, 200, doc);
+	return api_reply_found(ctl, who, req, resp, instance_find, "instance");
 }
 
 enum instance_action { ACT_START, ACT_STOP, ACT_REBOOT, ACT_DELETE };

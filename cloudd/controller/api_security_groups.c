@@ -139,43 +139,27 @@ out:
 	return rc;
 }
 
+static json_t *sg_row(struct db *db, sqlite3_stmt *st)
+{
+	return sg_find(db, db_col_text(st, 0), NULL, 1);
+}
+
+static json_t *sg_find_full(struct db *db, const char *ref, const char *scope)
+{
+	return sg_find(db, ref, scope, 1);
+}
+
 static int sg_list(struct controller *ctl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
-	sqlite3_stmt *st;
-	json_t *items;
-
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id FROM security_groups WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, name");
-	if (st) {
-		db_bind_text(st, 1, tenant_scope(who));
-		while (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(items, sg_find(&ctl->db, db_col_text(st, 0), NULL, 1));
-		sqlite3_finalize(st);
-	}
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, NULL);
+	return api_reply_rows(ctl, who, req, resp,
+			      "SELECT id FROM security_groups WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, name", sg_row);
 }
 
 static int sg_show(struct controller *ctl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	json_t *doc;
-
-	db_lock(&ctl->db);
-	doc = sg_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who), 1);
-	db_unlock(&ctl->db);
-	if (doc == NULL)
-		return httpd_reply_error(resp, 404, "not_found", "no security group %.64s", httpd_param(req, "id"));
-	return httpd_reply_json(resp, 200, doc);
+	return api_reply_found(ctl, who, req, resp, sg_find_full, "security group");
 }
 
 static int sg_count(struct db *db, const char *sql, const char *id)

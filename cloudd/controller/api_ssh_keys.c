@@ -150,9 +150,19 @@ err:
 	return -1;
 }
 
+static json_t *key_json(struct db *db, sqlite3_stmt *st)
+{
+	(void)db;
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "id", db_col_text(st, 0), "account", db_col_text(st, 1), "name",
+			 db_col_text(st, 2), "public_key", db_col_text(st, 3), "type", db_col_text(st, 4), "bits",
+			 (json_int_t)sqlite3_column_int64(st, 5), "created_at", util_time_json(sqlite3_column_int64(st, 6)));
+}
+
+#define KEY_COLS "id, account_id, name, public_key, type, bits, created_at"
+
 static json_t *key_find(struct db *db, const char *ref, const char *scope)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT id, account_id, name, public_key, type, bits, created_at FROM ssh_keys"
+	sqlite3_stmt *st = db_prepare(db, "SELECT " KEY_COLS " FROM ssh_keys"
 					  " WHERE (id = ?1 OR name = ?1) AND (?2 IS NULL OR account_id = ?2)"
 					  " ORDER BY id = ?1 DESC LIMIT 1");
 	json_t *doc = NULL;
@@ -162,10 +172,7 @@ static json_t *key_find(struct db *db, const char *ref, const char *scope)
 	db_bind_text(st, 1, ref);
 	db_bind_text(st, 2, scope);
 	if (sqlite3_step(st) == SQLITE_ROW)
-		doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "id", db_col_text(st, 0), "account", db_col_text(st, 1),
-				"name", db_col_text(st, 2), "public_key", db_col_text(st, 3), "type", db_col_text(st, 4),
-				"bits", (json_int_t)sqlite3_column_int64(st, 5), "created_at",
-				util_time_json(sqlite3_column_int64(st, 6)));
+		doc = key_json(db, st);
 	sqlite3_finalize(st);
 	return doc;
 }
@@ -226,40 +233,15 @@ out:
 static int keys_list(struct controller *ctl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
-	sqlite3_stmt *st;
-	json_t *items;
-
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id FROM ssh_keys WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, name");
-	if (st) {
-		db_bind_text(st, 1, tenant_scope(who));
-		while (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(items, key_find(&ctl->db, db_col_text(st, 0), NULL));
-		sqlite3_finalize(st);
-	}
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, NULL);
+	return api_reply_rows(ctl, who, req, resp,
+			      "SELECT " KEY_COLS " FROM ssh_keys WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, name",
+			      key_json);
 }
 
 static int keys_show(struct controller *ctl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
-	json_t *doc;
-
-	db_lock(&ctl->db);
-	doc = key_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
-	db_unlock(&ctl->db);
-	if (doc == NULL)
-		return httpd_reply_error(resp, 404, "not_found", "no SSH key %.64s", httpd_param(req, "id"));
-	return httpd_reply_json(resp, 200, doc);
+	return api_reply_found(ctl, who, req, resp, key_find, "SSH key");
 }
 
 static int keys_rm(struct controller *ctl, const struct auth_principal *who,

@@ -32,8 +32,9 @@ static void template_files_remove(const char *dir);
 #define TEMPLATE_COLS "id, account_id, name, format, public, url, sha256, size, initrd_url, initrd_sha256," \
 		      " cmdline, min_disk_gib, created_at"
 
-static json_t *template_json(sqlite3_stmt *st)
+static json_t *template_json(struct db *db, sqlite3_stmt *st)
 {
+	(void)db;
 	json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:s?}", "id", db_col_text(st, 0), "account",
 				db_col_text(st, 1), "name", db_col_text(st, 2), "format", db_col_text(st, 3), "public",
 				sqlite3_column_int(st, 4), "url", db_col_text(st, 5), "sha256", db_col_text(st, 6));
@@ -70,7 +71,7 @@ json_t *template_find(struct db *db, const char *ref, const char *scope)
 	db_bind_text(st, 1, ref);
 	db_bind_text(st, 2, scope);
 	if (sqlite3_step(st) == SQLITE_ROW)
-		doc = template_json(st);
+		doc = template_json(db, st);
 	sqlite3_finalize(st);
 	return doc;
 }
@@ -245,41 +246,16 @@ out:
 static int templates_list(struct controller *ctl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
-	sqlite3_stmt *st;
-	json_t *items;
-
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " TEMPLATE_COLS " FROM templates WHERE ?1 IS NULL OR account_id = ?1 OR public = 1"
-				  " ORDER BY name, id");
-	if (st) {
-		db_bind_text(st, 1, tenant_scope(who));
-		while (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(items, template_json(st));
-		sqlite3_finalize(st);
-	}
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, NULL);
+	return api_reply_rows(ctl, who, req, resp,
+			      "SELECT " TEMPLATE_COLS " FROM templates WHERE ?1 IS NULL OR account_id = ?1 OR public = 1"
+			      " ORDER BY name, id",
+			      template_json);
 }
 
 static int templates_show(struct controller *ctl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	json_t *doc;
-
-	db_lock(&ctl->db);
-	doc = template_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
-	db_unlock(&ctl->db);
-	if (doc == NULL)
-		return httpd_reply_error(resp, 404, "not_found", "no template %.64s", httpd_param(req, "id"));
-	return httpd_reply_json(resp, 200, doc);
+	return api_reply_found(ctl, who, req, resp, template_find, "template");
 }
 
 static int templates_rm(struct controller *ctl, const struct auth_principal *who,

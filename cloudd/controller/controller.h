@@ -313,6 +313,17 @@ int api_page(struct httpd_request *req, struct httpd_response *resp, long long *
 	     const char **cursor);
 /* {"items": items, "next_cursor": cursor or null} */
 int api_reply_list(struct httpd_response *resp, json_t *items, const char *next_cursor);
+/*
+ * A whole-list answer: sql (its ?1, if any, = the key's account, NULL for
+ * admin keys; ?limit/?cursor accepted, one page),
+ * each row turned into JSON by row(db, st).
+ */
+int api_reply_rows(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+		   struct httpd_response *resp, const char *sql, json_t *(*row)(struct db *db, sqlite3_stmt *st));
+/* One tenant resource by its {id} (an id or name) in the key's scope: 200, or 404 "no WHAT ...". */
+int api_reply_found(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+		    struct httpd_response *resp, json_t *(*find)(struct db *db, const char *ref, const char *scope),
+		    const char *what);
 /* Creates an operation row (pending). */
 int api_operation_create(struct db *db, const char *type, const char *target, char id[40]);
 int api_operation_finish(struct db *db, const char *id, int ok, const char *reason);
