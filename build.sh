@@ -10,26 +10,37 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${CLOUDD_OUT:-$ROOT/out}"
 CACHE="${CLOUDD_CACHE:-/var/cache/cloudd-build}"
 MUSL_PREFIX="$CACHE/musl/prefix"
-export ROOT OUT CACHE MUSL_PREFIX
+RESOLVED="$OUT/resolved"
+LOCKED="${CLOUDD_LOCKED:-0}"
+export ROOT OUT CACHE MUSL_PREFIX RESOLVED
 
 usage() {
 	cat <<EOF
-usage: ./build.sh [COMMAND] [OPTIONS]
+usage: ./build.sh [--locked] [COMMAND] [OPTIONS]
 
 Commands:
   (none), all     install build dependencies (apt, idempotent), build everything into out/
   deps            install build dependencies only
+  pins            resolve the pinned package versions against the cache and
+                  the archive (out/resolved/); prints every substitution
   libs            build the static musl libraries into the cache
   cloudd          build the C programs (out/bin/)
   image           assemble the node image (out/vmlinuz, out/initramfs.img, ...)
   test [LAYER..]  build if needed, then run the test layers (default: all of
-                  unit integration fuzz boot e2e); the last line is the total
+                  unit integration fuzz build boot e2e); the last line is the total
   bench [NAME..]  build if needed, then run the benchmarks in tests/bench
   lab [down]      start (or tear down) a lab: controller and netbooted nodes
   clean [--all]   remove out/ (and with --all the build cache)
   -h, --help      this text
 
+Options:
+  --locked        release builds: every pinned version must be in the cache or
+                  the archive, or the build fails (exit 111) naming each one;
+                  without it, a pin that left the archive is replaced by what
+                  the archive has now, and the substitution is printed
+
 Environment:
+  CLOUDD_LOCKED   1: as --locked
   CLOUDD_CACHE    cache for downloaded packages and static libraries
                   (default /var/cache/cloudd-build; outside the repository)
   CLOUDD_OUT      output directory (default ./out)
@@ -58,6 +69,8 @@ step() {
 	if [ "$rc" -ne 0 ]; then
 		printf 'build.sh: step %s FAILED (exit %d) after %.1fs; the output above says why\n' \
 			"$name" "$rc" "$(elapsed "$start" "$end")" >&2
+		# a configuration error keeps its code
+		[ "$rc" -eq "$EX_USAGE" ] && exit "$EX_USAGE"
 		exit "$EX_FAIL"
 	fi
 	printf '==> step %s done in %.1fs\n' "$name" "$(elapsed "$start" "$end")" >&2
@@ -89,23 +102,47 @@ image_version() {
 # --- deps --------------------------------------------------------------------
 
 # Debian source packages are fetched with apt-get source, which needs deb-src
-# entries; add one that mirrors the configured binary archive.
+# entries: one for every Debian bookworm entry of the configured binary archive
+# (the main suites and the security suite, whose updates replace pins).
+DEB_SRC_FILE=/etc/apt/sources.list.d/cloudd-deb-src.sources
+deb_src_stanzas() {
+	awk '
+		function flush() {
+			if (types ~ /(^| )deb( |$)/ && suites ~ /bookworm/ && uris != "")
+				printf "Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n\n", uris, suites, comps, signed
+			types = uris = suites = comps = ""; signed = "/usr/share/keyrings/debian-archive-keyring.gpg"
+		}
+		BEGIN { signed = "/usr/share/keyrings/debian-archive-keyring.gpg" }
+		/^[[:space:]]*$/ { flush(); next }
+		/^Types:/ { sub(/^Types:[[:space:]]*/, ""); types = $0 }
+		/^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $0 }
+		/^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
+		/^Components:/ { sub(/^Components:[[:space:]]*/, ""); comps = $0 }
+		/^Signed-By:/ { sub(/^Signed-By:[[:space:]]*/, ""); signed = $0 }
+		END { flush() }
+	' $(ls /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -vF "$DEB_SRC_FILE")
+	# one-line entries of sources.list
+	sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) \(bookworm[^ ]*\) \(.*\)$/Types: deb-src\nURIs: \2\nSuites: \3\nComponents: \4\nSigned-By: \/usr\/share\/keyrings\/debian-archive-keyring.gpg\n/p' \
+		/etc/apt/sources.list 2>/dev/null || true
+}
+
 ensure_deb_src() {
-	if grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-		return 0
-	fi
-	say "adding deb-src entries (/etc/apt/sources.list.d/cloudd-deb-src.sources)"
-	local uri
-	uri=$(grep -rhsE '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v security | head -1 | awk '{print $2}')
-	[ -n "$uri" ] || uri=http://deb.debian.org/debian
-	cat >/etc/apt/sources.list.d/cloudd-deb-src.sources <<EOF
+	local want
+	want="# written by cloudd's build.sh: source entries of the configured Debian archive (apt-get source)
+$(deb_src_stanzas)"
+	if ! grep -q '^URIs:' <<<"$want"; then
+		want="# written by cloudd's build.sh: source entries of the Debian archive (apt-get source)
 Types: deb-src
-URIs: $uri
+URIs: http://deb.debian.org/debian
 Suites: bookworm bookworm-updates
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+	fi
+	[ "$(cat "$DEB_SRC_FILE" 2>/dev/null)" != "$want" ] || return 0
+	say "writing deb-src entries ($DEB_SRC_FILE)"
+	printf '%s\n' "$want" >"$DEB_SRC_FILE"
 	APT_UPDATED=0
+	rm -f "$CACHE/.apt-src-ok"
 }
 
 APT_UPDATED=0
@@ -166,7 +203,7 @@ lib_build_libmicrohttpd() {
 lib_build_sqlite3() {
 	./configure CC=musl-gcc --disable-tcl --disable-readline --disable-shared --enable-static &&
 		make -j"$(nproc)" sqlite3.c &&
-		musl-gcc -O2 -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
+		musl-gcc $CFLAGS -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
 			-DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_DQS=0 -c sqlite3.c -o sqlite3.o &&
 		mkdir -p "$MUSL_PREFIX/lib" "$MUSL_PREFIX/include" &&
 		ar rcs "$MUSL_PREFIX/lib/libsqlite3.a" sqlite3.o &&
@@ -195,36 +232,73 @@ lib_build_curl() {
 		make -j"$(nproc)" -C lib && make -C lib install && make -C include install
 }
 
-# Each line of cloudd/third-party.txt: source package and pinned version. A
-# library is rebuilt only when its pinned version changes.
+# fetch_source NAME VERSION: the source package in $CACHE/srcpkg/NAME_VERSION/
+# (downloaded once, verified by apt against the archive's Sources index, kept
+# so that the same version can be rebuilt after the archive has dropped it).
+fetch_source() {
+	local dir="$CACHE/srcpkg/${1}_${2}" log="$CACHE/srcpkg/${1}_${2}.log" f
+	for f in "$dir"/*.dsc; do [ -f "$f" ] && return 0; done
+	mkdir -p "$dir.part"
+	(cd "$dir.part" && apt-get source -q --download-only "$1=$2") >"$log" 2>&1 || {
+		tail -20 "$log" >&2
+		rm -rf "$dir.part"
+		die "apt-get source --download-only $1=$2 failed (log $log)"
+	}
+	rm -rf "$dir" && mv "$dir.part" "$dir"
+}
+
+# The libraries are compiled in a directory named for the package, with its
+# path and the prefix's mapped to fixed names, so that two caches at different
+# paths build identical objects.
+lib_build() {
+	local name="$1" version="$2" work src log="$CACHE/src/$1-$2.log"
+	fetch_source "$name" "$version"
+	work=$(mktemp -d "$CACHE/src/build.XXXXXX")
+	src="$work/$name-$version"
+	dpkg-source -x "$CACHE/srcpkg/${name}_${version}"/*.dsc "$src" >"$log" 2>&1 ||
+		{ tail -20 "$log" >&2; rm -rf "$work"; die "unpacking the source package $name $version failed (log $log)"; }
+	(cd "$src" &&
+		export CFLAGS="-O2 -g -ffile-prefix-map=$src=/usr/src/$name-$version -ffile-prefix-map=$MUSL_PREFIX=/usr/local/musl" &&
+		"lib_build_$name") >>"$log" 2>&1 ||
+		{ tail -30 "$log" >&2; rm -rf "$work"; die "building $name with musl failed; full log: $log"; }
+	rm -rf "$work"
+}
+
+# Each line of the resolved third-party list ($OUT/resolved/third-party.lock,
+# from cloudd/third-party.txt by image/resolve.sh): source package and
+# version. A library is rebuilt only when its version changes.
 do_libs() {
-	local name version stamp dir log
-	mkdir -p "$CACHE/src" "$MUSL_PREFIX"
+	local name version stamp list="$RESOLVED/third-party.lock"
+	[ -f "$list" ] || die "$list is missing: run ./build.sh pins first"
+	mkdir -p "$CACHE/src" "$CACHE/srcpkg" "$MUSL_PREFIX"
 	# one builder at a time per cache (parallel builds share it)
 	exec 9>"$CACHE/musl/.lock"
 	flock 9
 	libs_kernel_headers
+	export SOURCE_DATE_EPOCH
+	SOURCE_DATE_EPOCH="$(source_date_epoch)"
 	while read -r name version; do
 		stamp="$CACHE/musl/$name.stamp"
-		if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version" ]; then
+		if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version" ] && ls "$CACHE/srcpkg/${name}_${version}"/*.dsc >/dev/null 2>&1; then
 			say "$name $version: cached"
 			continue
 		fi
-		say "$name $version: fetching source package and building with musl-gcc"
-		dir="$CACHE/src/$name-$version"
-		rm -rf "$dir" && mkdir -p "$dir"
-		log="$CACHE/src/$name-$version.log"
-		(cd "$dir" && apt-get source -q "$name=$version") >"$log" 2>&1 ||
-			{ tail -20 "$log" >&2; die "apt-get source $name=$version failed (is the version still in the archive? is there a deb-src entry?)"; }
-		local srcdir
-		srcdir=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -1)
-		(cd "$srcdir" && "lib_build_$name") >>"$log" 2>&1 ||
-			{ tail -30 "$log" >&2; die "building $name with musl failed; full log: $log"; }
+		say "$name $version: building the Debian source package with musl-gcc"
+		lib_build "$name" "$version"
 		echo "$version" >"$stamp"
-	done < <(read_list "$ROOT/cloudd/third-party.txt")
+	done < <(read_list "$list")
 	# released here: the tests this shell runs next must not hold it
 	flock -u 9
 	exec 9>&-
+}
+
+# The versions this build uses: the pins, or where a pin left the archive
+# what it has now (image/resolve.sh prints every substitution; --locked
+# refuses them).
+do_pins() {
+	local locked=()
+	[ "$LOCKED" -eq 0 ] || locked=(--locked)
+	"$ROOT/image/resolve.sh" "${locked[@]}" "$RESOLVED"
 }
 
 # --- build -------------------------------------------------------------------
@@ -236,11 +310,13 @@ do_cloudd() {
 
 do_image() {
 	SOURCE_DATE_EPOCH="$(source_date_epoch)" IMAGE_VERSION="$(image_version)" \
-		"$ROOT/initramfs/mkimage.sh"
+		LOCK="$RESOLVED/packages.lock" THIRD_PARTY_LOCK="$RESOLVED/third-party.lock" \
+		SUBSTITUTIONS="$RESOLVED/substitutions.tsv" "$ROOT/initramfs/mkimage.sh"
 }
 
 build_all() {
 	step deps do_deps
+	step pins do_pins
 	step libs do_libs
 	step cloudd do_cloudd
 	step image do_image
@@ -248,7 +324,7 @@ build_all() {
 
 # --- test and bench ----------------------------------------------------------
 
-ALL_LAYERS=(unit integration fuzz boot e2e)
+ALL_LAYERS=(unit integration fuzz build boot e2e)
 
 do_test() {
 	local layers=("$@") layer failed=()
@@ -310,15 +386,23 @@ do_lab() {
 }
 
 main() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--locked) LOCKED=1; shift ;;
+		*) break ;;
+		esac
+	done
+	case "$LOCKED" in 0 | 1) ;; *) usage_error "CLOUDD_LOCKED must be 0 or 1, not '$LOCKED'" ;; esac
 	local cmd="${1:-all}"
 	[ $# -eq 0 ] || shift
 	case "$cmd" in
 	-h | --help | help) usage; exit "$EX_OK" ;;
 	all) [ $# -eq 0 ] || usage_error "unexpected argument '$1'"; build_all ;;
 	deps) step deps do_deps ;;
-	libs) step libs do_libs ;;
+	pins) step pins do_pins ;;
+	libs) step pins do_pins; step libs do_libs ;;
 	cloudd) step cloudd do_cloudd ;;
-	image) step image do_image ;;
+	image) step pins do_pins; step image do_image ;;
 	test) do_test "$@" ;;
 	bench) do_bench "$@" ;;
 	lab) do_lab "$@" ;;

@@ -6,12 +6,14 @@ usage() {
 	cat <<EOF
 usage: initramfs/mkimage.sh [-h]
 
-Builds the node image from the pinned Debian packages in image/packages.lock
-(downloaded with apt-get download into \$CACHE/debs, unpacked with dpkg-deb,
+Builds the node image from the Debian packages in \$LOCK (the pins of
+image/packages.lock as resolved by image/resolve.sh; downloaded with apt-get download into \$CACHE/debs, unpacked with dpkg-deb,
 never installed) and writes into \$OUT:
 
   vmlinuz, initramfs.img (cpio newc, zstd), boot.ipxe (template),
-  undionly.kpxe, ipxe.efi, snponly.efi, manifest.json (SBOM), SHA256SUMS
+  undionly.kpxe, ipxe.efi, snponly.efi, manifest.json and sbom.cdx.json
+  (the bill of materials: Debian binary and source packages, toolchain,
+  commit; CycloneDX 1.5), SHA256SUMS
 
 What goes in is data: initramfs/files.d/*.files (files taken from packages),
 initramfs/modules.d/*.modules (kernel modules, closed over modules.dep),
@@ -21,7 +23,11 @@ Shared libraries are found by reading the ELF NEEDED entries.
 Environment (set by ./build.sh image):
   ROOT               repository root
   OUT                output directory; \$OUT/bin/cloudd must exist (./build.sh cloudd)
-  CACHE              package cache (debs in \$CACHE/debs)
+  CACHE              package cache (debs in \$CACHE/debs, source packages in \$CACHE/srcpkg)
+  LOCK               resolved binary package list (default image/packages.lock)
+  THIRD_PARTY_LOCK   resolved source package list (default cloudd/third-party.txt)
+  SUBSTITUTIONS      pins replaced by image/resolve.sh (tsv; may be empty or absent)
+  PROJECT_COMMIT     the commit built (default: git rev-parse HEAD)
   SOURCE_DATE_EPOCH  timestamp of every file in the image
   IMAGE_VERSION      version string recorded in the image and the manifest
   MKIMAGE_FORCE=1    rebuild even when no input changed since the last build
@@ -58,6 +64,14 @@ check_env() {
 	for v in ROOT OUT CACHE SOURCE_DATE_EPOCH IMAGE_VERSION; do
 		[ -n "${!v:-}" ] || { printf 'mkimage: %s is not set (run ./build.sh image)\n' "$v" >&2; exit "$EX_USAGE"; }
 	done
+	LOCK="${LOCK:-$ROOT/image/packages.lock}"
+	THIRD_PARTY_LOCK="${THIRD_PARTY_LOCK:-$ROOT/cloudd/third-party.txt}"
+	SUBSTITUTIONS="${SUBSTITUTIONS:-}"
+	PROJECT_COMMIT="${PROJECT_COMMIT:-$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)}"
+	local f
+	for f in "$LOCK" "$THIRD_PARTY_LOCK"; do
+		[ -f "$f" ] || { printf 'mkimage: %s does not exist\n' "$f" >&2; exit "$EX_USAGE"; }
+	done
 	case "$SOURCE_DATE_EPOCH" in *[!0-9]*) die "SOURCE_DATE_EPOCH '$SOURCE_DATE_EPOCH' is not a number" ;; esac
 }
 
@@ -83,7 +97,7 @@ check_cloudd() {
 
 # --- packages --------------------------------------------------------------------
 
-LOCK="" DEBS=""
+DEBS=""
 
 # deb_file NAME VERSION: the cached .deb of that exact version (apt-get
 # download's file name: epoch colon escaped as %3a).
@@ -96,19 +110,18 @@ deb_file() {
 }
 
 fetch_packages() {
-	LOCK="$ROOT/image/packages.lock"
 	DEBS="$CACHE/debs"
 	mkdir -p "$DEBS" || return 1
 	local name version want=() log="$WORK/apt-download.log"
 	while read -r name version; do
 		deb_file "$name" "$version" >/dev/null || want+=("$name=$version")
 	done < <(read_list "$LOCK")
-	say "packages: $(read_list "$LOCK" | wc -l) pinned in image/packages.lock, ${#want[@]} to download"
+	say "packages: $(read_list "$LOCK" | wc -l) in $LOCK, ${#want[@]} to download"
 	[ "${#want[@]}" -gt 0 ] || return 0
 	# _apt cannot write into a root-owned cache; apt then downloads as root and warns.
 	(cd "$DEBS" && apt-get download -q "${want[@]}") >"$log" 2>&1 || {
 		grep -E '^E:' "$log" >&2 || tail -5 "$log" >&2
-		die "apt-get download failed; if a pinned version left the archive, run image/lock.sh and commit packages.lock"
+		die "apt-get download failed (the archive has moved since the last apt-get update? ./build.sh pins re-resolves)"
 	}
 	for name in "${want[@]}"; do
 		deb_file "${name%%=*}" "${name#*=}" >/dev/null || die "apt-get download did not produce ${name}"
@@ -382,20 +395,56 @@ write_manifest() {
 		printf '{\n'
 		printf '  "image_version": "%s",\n' "$IMAGE_VERSION"
 		printf '  "cloudd_version": "%s",\n' "$cloudd_version"
+		printf '  "project": {"name": "cloudd", "commit": "%s"},\n' "$PROJECT_COMMIT"
 		printf '  "source_date_epoch": %s,\n' "$SOURCE_DATE_EPOCH"
 		printf '  "kernel": "%s",\n' "$KVER"
 		printf '  "distribution": "debian bookworm",\n'
+		printf '  "toolchain": {"compiler": "gcc %s", "libc": "musl %s"},\n' \
+			"$(pkg_version gcc-12)" "$(pkg_version musl-dev)"
 		printf '  "packages": [\n'
-		local name version arch sep="" sha
+		local name version arch sep="" sha dsc
 		while IFS=$'\t' read -r name version arch; do
 			sha=$(sha256sum "$(deb_file "$name" "$version")" | cut -d' ' -f1) || return 1
 			printf '%s    {"name": "%s", "version": "%s", "architecture": "%s", "deb_sha256": "%s"}' \
 				"$sep" "$name" "$version" "$arch" "$sha"
 			sep=$',\n'
 		done <"$WORK/used-packages"
-		printf '\n  ]\n}\n'
+		printf '\n  ],\n'
+		# the C libraries linked into the static programs
+		printf '  "source_packages": [\n'
+		sep=""
+		while read -r name version; do
+			dsc=$(ls "$CACHE/srcpkg/${name}_${version}"/*.dsc 2>/dev/null | head -1)
+			[ -n "$dsc" ] || die "source package $name $version is not in $CACHE/srcpkg (run ./build.sh libs)"
+			sha=$(sha256sum "$dsc" | cut -d' ' -f1) || return 1
+			printf '%s    {"name": "%s", "version": "%s", "dsc": "%s", "dsc_sha256": "%s", "linked_into": ["cloudd", "cloud-controller", "cloudctl"]}' \
+				"$sep" "$name" "$version" "$(basename "$dsc")" "$sha"
+			sep=$',\n'
+		done < <(read_list "$THIRD_PARTY_LOCK")
+		printf '\n  ],\n'
+		# pins that had left the archive and what was used instead ("" = dropped / new)
+		printf '  "substitutions": ['
+		sep=""
+		local kind pinned used
+		while IFS=$'\t' read -r kind name pinned used; do
+			printf '%s\n    {"kind": "%s", "name": "%s", "pinned": "%s", "used": "%s"}' \
+				"$sep" "$kind" "$name" "$pinned" "$used"
+			sep=","
+		done < <([ -f "$SUBSTITUTIONS" ] && cat "$SUBSTITUTIONS")
+		[ -z "$sep" ] || printf '\n  '
+		printf ']\n}\n'
 	} >"$STAGE/manifest.json" || return 1
 	say "  $(wc -l <"$WORK/used-packages") packages"
+}
+
+# pkg_version PACKAGE: the installed version of a build-host package.
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo unknown; }
+
+# sbom.cdx.json: the manifest in CycloneDX 1.5 JSON.
+write_cyclonedx() {
+	say "writing sbom.cdx.json (CycloneDX 1.5)"
+	python3 "$ROOT/initramfs/cyclonedx.py" "$STAGE/manifest.json" >"$STAGE/sbom.cdx.json" ||
+		die "cannot write the CycloneDX SBOM"
 }
 
 write_sums() {
@@ -410,7 +459,9 @@ inputs_digest() {
 		(cd "$ROOT" && find initramfs image services pxe -type f -print0 | LC_ALL=C sort -z |
 			xargs -0 sha256sum)
 		sha256sum "$OUT/bin/cloudd"
-		echo "$SOURCE_DATE_EPOCH $IMAGE_VERSION"
+		cat "$LOCK" "$THIRD_PARTY_LOCK"
+		[ -z "$SUBSTITUTIONS" ] || [ ! -f "$SUBSTITUTIONS" ] || cat "$SUBSTITUTIONS"
+		echo "$SOURCE_DATE_EPOCH $IMAGE_VERSION $PROJECT_COMMIT"
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -418,7 +469,7 @@ inputs_digest() {
 up_to_date() {
 	local f
 	[ -f "$OUT/.image-inputs" ] && [ -x "$OUT/bin/cloudd" ] || return 1
-	for f in vmlinuz initramfs.img boot.ipxe undionly.kpxe ipxe.efi snponly.efi manifest.json SHA256SUMS; do
+	for f in vmlinuz initramfs.img boot.ipxe undionly.kpxe ipxe.efi snponly.efi manifest.json sbom.cdx.json SHA256SUMS; do
 		[ -f "$OUT/$f" ] || return 1
 	done
 	[ "$(cat "$OUT/.image-inputs")" = "$(inputs_digest)" ] &&
@@ -463,6 +514,7 @@ main() {
 		step pack_initramfs &&
 		step install_boot_files &&
 		step write_manifest &&
+		step write_cyclonedx &&
 		step write_sums &&
 		step publish
 }
