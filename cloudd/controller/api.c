@@ -125,6 +125,26 @@ static void api_cache_put(struct api_cache *c, const char *key, unsigned long lo
 	pthread_mutex_unlock(&c->lock);
 }
 
+/*
+ * The cache key of a GET: what the caller may see, then the path and the
+ * canonical query. Visibility is the role and, for a tenant, its account
+ * (tenant_scope): an admin sees every account whatever its own, a user only
+ * its account, so an answer rendered for one visibility is never served to
+ * another. Any new input that changes an answer belongs here.
+ */
+static char *api_cache_key(const struct auth_principal *who, const char *path, const struct api_query *q)
+{
+	const char *scope = tenant_scope(who);
+	char *query = sign_canonical_query(q->args, q->n), *key = NULL;
+
+	if (query == NULL)
+		return NULL;
+	if (asprintf(&key, "%s:%s %s?%s", auth_role_name(who->role), scope ? scope : "*", path, query) < 0)
+		key = NULL;
+	free(query);
+	return key;
+}
+
 /* The httpd handler of every API route: signature, role, then the route's function. */
 static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
@@ -154,17 +174,13 @@ static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, 
 			return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s",
 						 who.key_id, req->method, r->pattern);
 	}
-	if (r->flags & API_CACHE) {
+	if ((r->flags & API_CACHE) && r->ctl->cfg.api_cache) {
 		unsigned long long generation = db_generation(&r->ctl->db);
-		char *query = sign_canonical_query(q.args, q.n), *key = NULL;
+		char *key = api_cache_key(&who, req->path, &q);
 		int rc;
 
-		/* the account is part of the key: tenants see only their own resources */
-		if (query == NULL || asprintf(&key, "%s %s?%s", who.account_id, req->path, query) < 0) {
-			free(query);
+		if (key == NULL)
 			return -1;
-		}
-		free(query);
 		if (api_cache_get(&r->ctl->cache, key, generation, resp)) {
 			free(key);
 			return 0;

@@ -12,6 +12,11 @@
 
 static const char *const auth_role_names[] = { "admin", "node", "user" };
 
+const char *auth_role_name(enum auth_role role)
+{
+	return auth_role_names[role];
+}
+
 int auth_key_create(struct db *db, enum auth_role role, const char *account_id,
 		    const char *node_id, char key_id[72], char secret[65])
 {

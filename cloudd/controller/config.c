@@ -35,6 +35,7 @@ static const struct config_option config_options[] = {
 	{ "token-ttl", "SECONDS", "lifetime of an enrollment token (default 3600)" },
 	{ "log-level", "LEVEL", "error, warn, info (default) or debug" },
 	{ "syslog", "yes|no", "also log to syslog (default no)" },
+	{ "api-cache", "yes|no", "answer repeated GETs from rendered answers, per path, query and visibility (default yes)" },
 	{ "max-body", "BYTES", "largest API request body, N[K|M] (default 64K)" },
 	{ "http-connections", "N", "concurrent HTTP connections (default 512, 4..4096)" },
 	{ "http-threads", "N", "HTTP worker threads (default 1, 1..64)" },
@@ -348,6 +349,8 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	if (conf_get_enum(c, "log-level", levels, LOG_LEVEL_INFO, &i, err) < 0)
 		return -1;
 	cfg->log_level = (enum log_level)i;
+	if (conf_get_bool(c, "api-cache", 1, &cfg->api_cache, err) < 0)
+		return -1;
 	if (conf_get_bool(c, "syslog", 0, &cfg->syslog, err) < 0)
 		return -1;
 	if (conf_get_size(c, "max-body", CTL_DEFAULT_MAX_BODY, 1024, 16ULL << 20, &cfg->max_body, err) < 0)

@@ -66,6 +66,7 @@ struct ctl_config {
 	unsigned token_ttl;
 	enum log_level log_level;
 	int syslog;
+	int api_cache; /* answer repeated GETs from the rendered-answer cache */
 	unsigned long long max_body;
 	unsigned http_connections;
 	unsigned http_threads;
@@ -153,6 +154,9 @@ int db_integrity_ok(struct db *db);
 /* --- auth.c ------------------------------------------------------------------ */
 
 enum auth_role { AUTH_ROLE_ADMIN, AUTH_ROLE_NODE, AUTH_ROLE_USER };
+
+/* "admin", "node" or "user", as stored in api_keys.role */
+const char *auth_role_name(enum auth_role role);
 
 struct auth_principal {
 	char key_id[72];

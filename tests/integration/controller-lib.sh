@@ -25,68 +25,83 @@ def conf(path):
             d[k] = v
     return d
 
-args = sys.argv[1:]
-method, path = args[0], args[1]
-body = b""
-rest = args[2:]
-if rest and not rest[0].startswith("--"):
-    b = rest.pop(0)
-    body = open(b[1:], "rb").read() if b.startswith("@") else b.encode("utf-8", "surrogateescape")
-opts = {}
-headers = {}
-while rest:
-    k = rest.pop(0)
-    if k == "--unsigned":
-        opts["unsigned"] = True
-    elif k == "--header":
-        n, v = rest.pop(0).split(": ", 1)
-        headers[n] = v
-    else:
-        opts[k[2:]] = rest.pop(0)
-c = conf(os.environ["CLOUDD_CONFIG"])
-key = opts.get("key", c["key"])
-secret = opts.get("secret", c["secret"])
-expires = int(time.time()) + int(opts.get("expires-in", "300"))
-p, _, q = path.partition("?")
-pairs = urllib.parse.parse_qsl(q, keep_blank_values=True)
-def enc(s):
-    return urllib.parse.quote(s, safe="-._~")
-canon = "&".join(enc(k) + "=" + enc(v) for k, v in sorted(pairs))
-signed_body = opts["sign-body"].encode() if "sign-body" in opts else body
-sts = "\n".join(["CLOUDD-HMAC-SHA256", method, urllib.parse.unquote(p), canon,
-                 hashlib.sha256(signed_body).hexdigest(), str(expires)])
-sig = hmac.new(secret.encode(), sts.encode(), hashlib.sha256).hexdigest()
-if "auth" in opts:
-    headers["Authorization"] = opts["auth"]
-elif "unsigned" not in opts:
-    headers["Authorization"] = "CLOUDD-HMAC-SHA256 key=%s,expires=%d,signature=%s" % (key, expires, sig)
-if body and "Content-Type" not in headers:
-    headers["Content-Type"] = "application/json"
-u = urllib.parse.urlsplit(c["url"])
-conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-conn.putrequest(method, path, skip_accept_encoding=True)
-for n, v in headers.items():
-    conn.putheader(n, v)
-if body or method in ("POST", "PUT", "PATCH"):
-    conn.putheader("Content-Length", str(len(body)))
-conn.endheaders()
-if body:
-    conn.send(body)
-r = conn.getresponse()
-data = r.read()
-print(r.status)
+def request(args, config):
+    """One request: args as on the command line; returns (status, body bytes)."""
+    method, path = args[0], args[1]
+    body = b""
+    rest = args[2:]
+    if rest and not rest[0].startswith("--"):
+        b = rest.pop(0)
+        body = open(b[1:], "rb").read() if b.startswith("@") else b.encode("utf-8", "surrogateescape")
+    opts = {}
+    headers = {}
+    while rest:
+        k = rest.pop(0)
+        if k == "--unsigned":
+            opts["unsigned"] = True
+        elif k == "--header":
+            n, v = rest.pop(0).split(": ", 1)
+            headers[n] = v
+        else:
+            opts[k[2:]] = rest.pop(0)
+    c = conf(config)
+    key = opts.get("key", c["key"])
+    secret = opts.get("secret", c["secret"])
+    expires = int(time.time()) + int(opts.get("expires-in", "300"))
+    p, _, q = path.partition("?")
+    pairs = urllib.parse.parse_qsl(q, keep_blank_values=True)
+    def enc(s):
+        return urllib.parse.quote(s, safe="-._~")
+    canon = "&".join(enc(k) + "=" + enc(v) for k, v in sorted(pairs))
+    signed_body = opts["sign-body"].encode() if "sign-body" in opts else body
+    sts = "\n".join(["CLOUDD-HMAC-SHA256", method, urllib.parse.unquote(p), canon,
+                     hashlib.sha256(signed_body).hexdigest(), str(expires)])
+    sig = hmac.new(secret.encode(), sts.encode(), hashlib.sha256).hexdigest()
+    if "auth" in opts:
+        headers["Authorization"] = opts["auth"]
+    elif "unsigned" not in opts:
+        headers["Authorization"] = "CLOUDD-HMAC-SHA256 key=%s,expires=%d,signature=%s" % (key, expires, sig)
+    if body and "Content-Type" not in headers:
+        headers["Content-Type"] = "application/json"
+    u = urllib.parse.urlsplit(c["url"])
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for n, v in headers.items():
+        conn.putheader(n, v)
+    if body or method in ("POST", "PUT", "PATCH"):
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders()
+    if body:
+        conn.send(body)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, data, opts
+
+if sys.argv[1] == "--batch":
+    # --batch: one request per stdin line "CONFIG METHOD PATH"; prints
+    # "STATUS SHA256-OF-BODY" per line, and each body to the file argv[2]
+    with open(sys.argv[2], "ab") as bodies:
+        for line in sys.stdin:
+            config, method, path = line.split()
+            status, data, _ = request([method, path], config)
+            print(status, hashlib.sha256(data).hexdigest()[:16], flush=True)
+            bodies.write(line.strip().encode() + b" " + data + b"\n")
+    sys.exit(0)
+status, data, opts = request(sys.argv[1:], os.environ["CLOUDD_CONFIG"])
+print(status)
 sys.stdout.write(data.decode("utf-8", "replace"))
 if "expect" in opts:
     # --expect STATUS: fail unless the status matches and an error is a JSON error
-    if str(r.status) != opts["expect"]:
-        sys.exit("got HTTP %d, want %s" % (r.status, opts["expect"]))
-    if r.status >= 400:
+    if str(status) != opts["expect"]:
+        sys.exit("got HTTP %d, want %s" % (status, opts["expect"]))
+    if status >= 400:
         import json
         try:
             e = json.loads(data)["error"]
             assert isinstance(e["code"], str) and e["code"] and isinstance(e["message"], str) and e["message"]
         except Exception:
-            sys.exit("the %d answer is not a JSON error" % r.status)
+            sys.exit("the %d answer is not a JSON error" % status)
 PYEOF
 
 cc_start() {
