@@ -35,10 +35,10 @@ for i in "$A" "$B" "$C"; do
 	wait_for 900 "instance $i running" inst_state_is "$i" running
 done
 cctl instance list
-wait_for 300 "b's console marker" console_has "$B" "lab-guest: ready $BIP"
+wait_for 900 "b's console marker" console_has "$B" "lab-guest: ready $BIP"
 
 # the group's port across nodes, and nothing else
-wait_for 300 "a reaches b on $P" probe_is "$A" "$BIP" $P open
+wait_for 600 "a reaches b on $P" probe_is "$A" "$BIP" $P open
 wait_for 120 "a's probe of b on $((P + 1))" probe_is "$A" "$BIP" $((P + 1)) closed
 wait_for 120 "c's probe of b" probe_is "$C" "$BIP" $P closed
 sleep 5

@@ -30,6 +30,20 @@ e2e_lab_up() {
 
 lab() { CLOUDD_OUT="$OUT" "$ROOT/tests/lab/lab.sh" "$@"; }
 
+# a failing case keeps every instance's console in $TEST_TMP/console-ID.txt
+# (the lab is still up: its teardown runs on exit) and shows their last lines
+fail() {
+	local id
+	for id in $(cctl -o json instance list 2>/dev/null |
+		python3 -c 'import json, sys; print(" ".join(i["id"] for i in json.load(sys.stdin)))' 2>/dev/null); do
+		cctl instance console "$id" 2>&1 | tr -d '\r' >"$TEST_TMP/console-$id.txt"
+		printf -- '--- console of %s (last lines; all in %s)\n' "$id" "$TEST_TMP/console-$id.txt" >&2
+		tail -5 "$TEST_TMP/console-$id.txt" | cut -c1-160 >&2
+	done
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
 cctl() { CLOUDD_CONFIG="${AS:-$LAB_DIR/controller/admin.conf}" "$LAB_DIR/bin/cloudctl" "$@"; }
 
 cctl_json() {
