@@ -12,6 +12,10 @@ set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-$ROOT/out}"
 export ROOT OUT
+# the cases run Debian's programs (python3 with python3-scapy, qemu, nft, ...):
+# its directories come first, before per-user shims (a pyenv shim costs a
+# fraction of a second per call, and the cases poll with python3)
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 layer="${1:?usage: tests/run.sh LAYER [CASE-PATTERN..]}"; shift
 
 if [ "$layer" = unit ]; then
