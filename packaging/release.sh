@@ -294,8 +294,8 @@ do_build() {
 	say "image files and their CMS signatures (imgverify)"
 	cp "${IMAGE_FILES[@]/#/$OUT/}" "$STAGE/"
 	for f in "${SIGNED_FILES[@]}"; do cms_sign "$STAGE/$f"; done
-	cp "$SIGN_CERT" "$STAGE/codesign.crt"
-	[ -z "$SIGN_CHAIN" ] || cp "$SIGN_CHAIN" "$STAGE/codesign-ca.crt"
+	install -m 0644 "$SIGN_CERT" "$STAGE/codesign.crt"
+	[ -z "$SIGN_CHAIN" ] || install -m 0644 "$SIGN_CHAIN" "$STAGE/codesign-ca.crt"
 
 	build_debs "$STAGE/debs"
 
@@ -307,7 +307,8 @@ do_build() {
 	apt_repo "$STAGE/apt" "$STAGE/debs"
 
 	say "SHA256SUMS and its OpenPGP signature"
-	(cd "$STAGE" && find . -path ./apt -prune -o -type f -printf '%P\n' | sort | xargs sha256sum >SHA256SUMS) ||
+	(cd "$STAGE" && find . -path ./apt -prune -o -type f -printf '%P\n' | sort | xargs sha256sum >../SHA256SUMS &&
+		mv ../SHA256SUMS SHA256SUMS) ||
 		die "writing SHA256SUMS failed"
 	gpg_release --local-user "$GPG_FPR!" --digest-algo SHA512 --detach-sign -o "$STAGE/SHA256SUMS.gpg" "$STAGE/SHA256SUMS" ||
 		die "signing SHA256SUMS failed"
