@@ -40,6 +40,19 @@ done
 dpkg-deb -I "$REL"/debs/cloud-controller_*.deb postinst | sed -e ':a' -e '/\\$/N; s/\\\n//; ta' |
 	grep -q 'adduser .*--system .* cloudd$' ||
 	fail "the postinst does not create the user cloudd"
+# systemd reads every directive, and rates the sandbox (when the host has systemd-analyze)
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze verify --root="$TEST_TMP/cc" "$unit" >"$TEST_TMP/verify.log" 2>&1 || true
+	cat "$TEST_TMP/verify.log"
+	if grep -Ei 'unknown|ignoring|invalid|bad' "$TEST_TMP/verify.log"; then fail "systemd does not read the unit as written"; fi
+	systemd-analyze security --offline=yes --root="$TEST_TMP/cc" "$unit" >"$TEST_TMP/security.log" 2>&1 ||
+		{ cat "$TEST_TMP/security.log"; fail "systemd-analyze security failed"; }
+	exposure=$(sed -n 's/.*Overall exposure level for cloud-controller.service: \([0-9.]*\).*/\1/p' "$TEST_TMP/security.log")
+	log "systemd-analyze security: exposure $exposure"
+	awk -v e="$exposure" 'BEGIN { exit !(e != "" && e + 0 <= 3.0) }' || fail "the unit's exposure is $exposure, above 3.0"
+else
+	log "no systemd-analyze on this host: the unit's directives are not checked by systemd"
+fi
 # the packaged default configuration is what the program reads as valid
 "$TEST_TMP/cc/usr/sbin/cloud-controller" -c "$TEST_TMP/cc/etc/cloudd/controller.conf" -n ||
 	fail "cloud-controller refuses its packaged controller.conf"

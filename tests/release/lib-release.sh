@@ -45,8 +45,8 @@ base_root() {
 	flock 7
 	if [ ! -s "$tar" ]; then
 		log "making a Debian 12 root with mmdebstrap (cached as $tar)" >&2
-		mmdebstrap --quiet "${opts[@]}" "$SUITE" "$tar.part" "${sources[@]}" >&2 ||
-			{ rm -f "$tar.part"; fail "mmdebstrap failed"; }
+		mmdebstrap --quiet --format=tar "${opts[@]}" "$SUITE" "$tar.part" "${sources[@]}" >&2 ||
+			{ rm -rf "$tar.part"; fail "mmdebstrap failed"; }
 		mv "$tar.part" "$tar"
 	fi
 	flock -u 7
