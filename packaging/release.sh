@@ -286,6 +286,10 @@ do_build() {
 		[ -f "$OUT/$f" ] || die "$OUT/$f is missing: run ./build.sh first"
 	done
 	(cd "$OUT" && sha256sum --quiet -c SHA256SUMS) || die "$OUT/SHA256SUMS does not match the image files"
+	if [ -s "$OUT/resolved/substitutions.tsv" ]; then
+		say "NOTE: this build replaced pins that left the archive (out/resolved/substitutions.tsv, manifest.json);"
+		say "      ./build.sh --locked release makes a release from the pins or fails"
+	fi
 	mkdir -p "$(dirname "$RELEASE_DIR")"
 	tmpdir new "$(dirname "$RELEASE_DIR")"
 	STAGE="$new/release"
