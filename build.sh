@@ -33,7 +33,8 @@ Commands:
                   packages and a signed apt repository (docs/release.md);
                   without keys a throw-away test CA and key are made in the cache
   test [LAYER..]  build if needed, then run the test layers (default: all of
-                  unit integration fuzz build release boot e2e); the last line is the total
+                  unit integration fuzz build release boot e2e); the last line is the total;
+                  the release layer first makes out/release-test/ with the test keys
   bench [NAME..]  build if needed, then run the benchmarks in tests/bench
   lab [down]      start (or tear down) a lab: controller and netbooted nodes
   clean [--all]   remove out/ (and with --all the build cache)

@@ -235,10 +235,9 @@ build_debs() {
 			"$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" "$IMAGE_VERSION"
 		printf ' -- %s  %s\n' "$MAINTAINER" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")"
 	} >"$src/debian/changelog"
-	sed -i "s/^Maintainer:.*/Maintainer: $MAINTAINER/" "$src/debian/control"
+	sed -i "s|^Maintainer:.*|Maintainer: $MAINTAINER|" "$src/debian/control"
 	say "dpkg-buildpackage: cloud-controller, cloudctl, cloudd-image $version"
-	(cd "$src" && DEB_BUILD_OPTIONS="noddebs nocheck" IMAGE_VERSION="$IMAGE_VERSION" \
-		dpkg-buildpackage -b -us -uc --no-sign) >"$log" 2>&1 ||
+	(cd "$src" && DEB_BUILD_OPTIONS="noddebs nocheck" dpkg-buildpackage -b -us -uc --no-sign) >"$log" 2>&1 ||
 		{ tail -30 "$log" >&2; die "dpkg-buildpackage failed (log above)"; }
 	mkdir -p "$dest"
 	cp "$work"/*.deb "$dest/" || die "dpkg-buildpackage made no package"
