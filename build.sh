@@ -26,8 +26,15 @@ Commands:
   libs            build the static musl libraries into the cache
   cloudd          build the C programs (out/bin/)
   image           assemble the node image (out/vmlinuz, out/initramfs.img, ...)
+  release [OPTIONS]
+                  build, then write a signed release to out/release/: the image
+                  files with CMS signatures of vmlinuz and initramfs.img (iPXE
+                  imgverify), SHA256SUMS and its OpenPGP signature, the Debian
+                  packages and a signed apt repository (docs/release.md);
+                  without keys a throw-away test CA and key are made in the cache
   test [LAYER..]  build if needed, then run the test layers (default: all of
-                  unit integration fuzz build boot e2e); the last line is the total
+                  unit integration fuzz build release boot e2e); the last line is the total;
+                  the release layer first makes out/release-test/ with the test keys
   bench [NAME..]  build if needed, then run the benchmarks in tests/bench
   lab [down]      start (or tear down) a lab: controller and netbooted nodes
   clean [--all]   remove out/ (and with --all the build cache)
@@ -38,6 +45,13 @@ Options:
                   the archive, or the build fails (exit 111) naming each one;
                   without it, a pin that left the archive is replaced by what
                   the archive has now, and the substitution is printed
+
+Release options (or the environment variables in brackets):
+  --sign-key FILE    PEM private key that signs vmlinuz and initramfs.img [CLOUDD_SIGN_KEY]
+  --sign-cert FILE   its PEM certificate, with the codeSigning extended key usage [CLOUDD_SIGN_CERT]
+  --sign-chain FILE  PEM certificates of the CA chain, put into the signatures [CLOUDD_SIGN_CHAIN]
+  --gpg-key FILE     OpenPGP secret key (no passphrase) that signs SHA256SUMS and
+                     the apt repository [CLOUDD_GPG_KEY]
 
 Environment:
   CLOUDD_LOCKED   1: as --locked
@@ -154,13 +168,18 @@ apt_update_once() {
 	fi
 }
 
+# The release tools (packaging/release-deps.txt) are installed only for the
+# release command and the release test layer.
+WANT_RELEASE_DEPS=0
+
 do_deps() {
 	need_root "installing build dependencies"
 	ensure_deb_src
-	local missing=() p
+	local missing=() p lists=("$ROOT/image/build-deps.txt")
+	[ "$WANT_RELEASE_DEPS" -eq 0 ] || lists+=("$ROOT/packaging/release-deps.txt")
 	while read -r p; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done < <(read_list "$ROOT/image/build-deps.txt")
+	done < <(cat "${lists[@]}" | sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d')
 	# apt-get source needs the deb-src lists even when nothing is missing
 	if [ ! -e "$CACHE/.apt-src-ok" ] || [ "${#missing[@]}" -gt 0 ]; then
 		apt_update_once
@@ -324,7 +343,7 @@ build_all() {
 
 # --- test and bench ----------------------------------------------------------
 
-ALL_LAYERS=(unit integration fuzz build boot e2e)
+ALL_LAYERS=(unit integration fuzz build release boot e2e)
 
 do_test() {
 	local layers=("$@") layer failed=()
@@ -336,7 +355,15 @@ do_test() {
 		esac
 	done
 	need_root "the tests"
+	case " ${layers[*]} " in *" release "*) WANT_RELEASE_DEPS=1 ;; esac
 	build_all
+	# the release layer checks a release made with the throw-away test keys,
+	# in a directory of its own (out/release stays what ./build.sh release made)
+	if [ "$WANT_RELEASE_DEPS" -eq 1 ]; then
+		step release-test env RELEASE_DIR="$OUT/release-test" CLOUDD_SIGN_KEY= CLOUDD_SIGN_CERT= \
+			CLOUDD_SIGN_CHAIN= CLOUDD_GPG_KEY= IMAGE_VERSION="$(image_version)" \
+			SOURCE_DATE_EPOCH="$(source_date_epoch)" "$ROOT/packaging/release.sh" build
+	fi
 	local total_passed=0 total_failed=0 result p f
 	mkdir -p "$OUT/test-logs"
 	for layer in "${layers[@]}"; do
@@ -365,6 +392,39 @@ do_bench() {
 	need_root "the benchmarks"
 	build_all
 	"$ROOT/tests/run.sh" bench "$@"
+}
+
+# --- release -----------------------------------------------------------------
+
+# release [OPTIONS]: the signing keys are checked before anything is built, so
+# that bad keys fail at once (exit 100, one line naming the file) and leave
+# out/ as it was; then build, then packaging/release.sh writes out/release/.
+do_release() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--sign-key | --sign-cert | --sign-chain | --gpg-key)
+			[ $# -ge 2 ] || usage_error "release: $1 needs a file"
+			case "$1" in
+			--sign-key) CLOUDD_SIGN_KEY="$2" ;;
+			--sign-cert) CLOUDD_SIGN_CERT="$2" ;;
+			--sign-chain) CLOUDD_SIGN_CHAIN="$2" ;;
+			--gpg-key) CLOUDD_GPG_KEY="$2" ;;
+			esac
+			shift 2
+			;;
+		*) usage_error "release: unknown argument '$1'" ;;
+		esac
+	done
+	export CLOUDD_SIGN_KEY="${CLOUDD_SIGN_KEY:-}" CLOUDD_SIGN_CERT="${CLOUDD_SIGN_CERT:-}"
+	export CLOUDD_SIGN_CHAIN="${CLOUDD_SIGN_CHAIN:-}" CLOUDD_GPG_KEY="${CLOUDD_GPG_KEY:-}"
+	export IMAGE_VERSION SOURCE_DATE_EPOCH
+	IMAGE_VERSION="$(image_version)"
+	SOURCE_DATE_EPOCH="$(source_date_epoch)"
+	"$ROOT/packaging/release.sh" check
+	need_root "a release build"
+	WANT_RELEASE_DEPS=1
+	build_all
+	step release "$ROOT/packaging/release.sh" build
 }
 
 do_clean() {
@@ -403,6 +463,7 @@ main() {
 	libs) step pins do_pins; step libs do_libs ;;
 	cloudd) step cloudd do_cloudd ;;
 	image) step pins do_pins; step image do_image ;;
+	release) do_release "$@" ;;
 	test) do_test "$@" ;;
 	bench) do_bench "$@" ;;
 	lab) do_lab "$@" ;;
