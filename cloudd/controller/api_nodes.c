@@ -360,23 +360,24 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	sys_mac = node_str(sys, "boot_mac", 17);
 	if (sys_mac == NULL || util_mac_parse(sys_mac, norm) < 0 || strcmp(norm, mac) != 0) {
 		db_rollback(&ctl->db);
-		httpd_reply_error(resp, 422, "mac_mismatch", "sysinfo.boot_mac %s%.32s%s is not the MAC the token was issued to (%s)",
-				  sys_mac ? "\"" : "", sys_mac ? sys_mac : "missing", sys_mac ? "\"" : "", mac);
+		if (sys_mac == NULL)
+			httpd_reply_error(resp, 422, "mac_mismatch",
+					  "sysinfo.boot_mac: missing; the token was issued to %s", mac);
+		else
+			httpd_reply_error(resp, 422, "mac_mismatch",
+					  "sysinfo.boot_mac %.32s is not the MAC the token was issued to (%s)", sys_mac, mac);
 		goto out_unlock;
 	}
 	/* netboot = dhcp: from the address dnsmasq leased to that MAC */
 	if (ctl->cfg.netboot == NETBOOT_DHCP &&
 	    !netboot_lease_matches(leases.data ? leases.data : "", mac, addr, time(NULL), leased, sizeof(leased))) {
+		char why[128];
 		if (leased[0])
-			nodes_refuse(ctl, mac, "registration of %s from %s refused: dnsmasq leased %s to it", mac, addr, leased);
+			snprintf(why, sizeof(why), "dnsmasq leased %s to %s", leased, mac);
 		else
-			nodes_refuse(ctl, mac, "registration of %s from %s refused: no DHCP lease for it", mac, addr);
-		if (leased[0])
-			httpd_reply_error(resp, 403, "address_mismatch",
-					  "registration from %s, but dnsmasq leased %s to %s", addr, leased, mac);
-		else
-			httpd_reply_error(resp, 403, "address_mismatch",
-					  "registration from %s, but there is no DHCP lease for %s (netboot = dhcp)", addr, mac);
+			snprintf(why, sizeof(why), "there is no DHCP lease for %s (netboot = dhcp)", mac);
+		nodes_refuse(ctl, mac, "registration of %s from %s refused: %s", mac, addr, why);
+		httpd_reply_error(resp, 403, "address_mismatch", "registration from %s, but %s", addr, why);
 		goto out_unlock;
 	}
 	hostname = node_str(sys, "hostname", 253);
