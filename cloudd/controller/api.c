@@ -666,6 +666,7 @@ static int api_metrics(struct controller *ctl, const struct auth_principal *who,
 			 "cloud_controller_boot_script_requests_total{result=\"known\"} %llu\n"
 			 "cloud_controller_boot_script_requests_total{result=\"enrolled\"} %llu\n"
 			 "cloud_controller_boot_script_requests_total{result=\"ignored\"} %llu\n"
+			 "cloud_controller_boot_script_requests_total{result=\"pending\"} %llu\n"
 			 "cloud_controller_boot_script_requests_total{result=\"bad_request\"} %llu\n"
 			 "# HELP cloud_controller_image_requests_total Image file requests, by result.\n"
 			 "# TYPE cloud_controller_image_requests_total counter\n"
@@ -676,7 +677,7 @@ static int api_metrics(struct controller *ctl, const struct auth_principal *who,
 			 "# HELP cloud_controller_image_bytes_total Bytes of image files handed to the network.\n"
 			 "# TYPE cloud_controller_image_bytes_total counter\n"
 			 "cloud_controller_image_bytes_total %llu\n",
-			 c->boot_known, c->boot_enrolled, c->boot_ignored, c->boot_bad, c->image_ok,
+			 c->boot_known, c->boot_enrolled, c->boot_ignored, c->boot_pending, c->boot_bad, c->image_ok,
 			 c->image_partial, c->image_not_modified, c->image_not_found, c->image_bytes);
 	pthread_mutex_unlock(&c->lock);
 	if (rc) {

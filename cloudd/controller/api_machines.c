@@ -6,7 +6,7 @@
 
 #include "controller.h"
 
-#define MACHINE_COLS "id, mac, name, role, labels, image_version, source, created_at, updated_at"
+#define MACHINE_COLS "id, mac, name, role, labels, image_version, source, created_at, updated_at, state"
 
 static const char machine_schema[] =
 	"{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"mac\"],\"properties\":{"
@@ -25,11 +25,12 @@ static json_t *machine_json(sqlite3_stmt *st)
 {
 	json_t *labels = json_loads(db_col_text(st, 4) ? db_col_text(st, 4) : "{}", 0, NULL);
 
-	return json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s?,s:s,s:o,s:o}", "id", db_col_text(st, 0), "mac",
+	return json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s?,s:s,s:s,s:o,s:o}", "id", db_col_text(st, 0), "mac",
 			 db_col_text(st, 1), "name", db_col_text(st, 2), "role", db_col_text(st, 3), "labels",
 			 labels ? labels : json_object(), "image_version", db_col_text(st, 5), "source",
-			 db_col_text(st, 6), "created_at", util_time_json(sqlite3_column_int64(st, 7)),
-			 "updated_at", util_time_json(sqlite3_column_int64(st, 8)));
+			 db_col_text(st, 6), "state", db_col_text(st, 9), "created_at",
+			 util_time_json(sqlite3_column_int64(st, 7)), "updated_at",
+			 util_time_json(sqlite3_column_int64(st, 8)));
 }
 
 /* Under the lock: the machine with this id, MAC or name, or NULL. */
@@ -229,8 +230,8 @@ out:
 static int machines_list(struct controller *ctl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", "role", NULL };
-	const char *cursor, *role = httpd_query(req, "role");
+	static const char *const allowed[] = { "limit", "cursor", "role", "state", NULL };
+	const char *cursor, *role = httpd_query(req, "role"), *state = httpd_query(req, "state");
 	long long limit, n = 0;
 	char next[64] = "";
 	sqlite3_stmt *st;
@@ -239,14 +240,17 @@ static int machines_list(struct controller *ctl, const struct auth_principal *wh
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
 		return 0;
+	if (state && strcmp(state, "pending") != 0 && strcmp(state, "approved") != 0)
+		return httpd_reply_error(resp, 400, "bad_parameter", "state: one of pending, approved");
 	items = json_array();
 	db_lock(&ctl->db);
 	st = db_prepare(&ctl->db, "SELECT " MACHINE_COLS " FROM machines WHERE id > ?1"
-				  " AND (?2 IS NULL OR role = ?2) ORDER BY id LIMIT ?3");
+				  " AND (?2 IS NULL OR role = ?2) AND (?4 IS NULL OR state = ?4) ORDER BY id LIMIT ?3");
 	if (st) {
 		db_bind_text(st, 1, cursor ? cursor : "");
 		db_bind_text(st, 2, role);
 		sqlite3_bind_int64(st, 3, limit + 1);
+		db_bind_text(st, 4, state);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			if (++n > limit)
 				break;
@@ -417,10 +421,59 @@ static int machines_delete(struct controller *ctl, const struct auth_principal *
 	return 0;
 }
 
+/*
+ * POST /v1/machines/{id}/approve: a machine awaiting approval
+ * (unknown-mac = pending) may now get enrollment tokens. Approving an
+ * approved machine changes nothing and answers the same.
+ */
+static int machines_approve(struct controller *ctl, const struct auth_principal *who,
+			    struct httpd_request *req, struct httpd_response *resp)
+{
+	const char *ref = httpd_param(req, "id");
+	json_t *cur, *updated = NULL;
+	const char *p[1];
+	int rc = 0;
+
+	if (req->body_len) {
+		json_t *doc;
+		static const char *const none[] = { NULL };
+		if (api_parse_body(req, resp, &doc) < 0)
+			return 0;
+		rc = api_check_fields(doc, none, resp);
+		json_decref(doc);
+		if (rc < 0)
+			return 0;
+	}
+	db_lock(&ctl->db);
+	cur = machine_find(&ctl->db, ref);
+	if (cur == NULL) {
+		db_unlock(&ctl->db);
+		return httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
+	}
+	p[0] = json_string_value(json_object_get(cur, "id"));
+	if (strcmp(json_string_value(json_object_get(cur, "state")), "pending") == 0 &&
+	    (db_begin(&ctl->db) < 0 ||
+	     db_exec(&ctl->db, "UPDATE machines SET state = 'approved', updated_at = strftime('%s','now') WHERE id = ?",
+		     1, p) < 0 ||
+	     db_event(&ctl->db, "machine.approved", p[0], "machine %s (%s) approved by key %s", p[0],
+		      json_string_value(json_object_get(cur, "mac")), who->key_id) < 0 ||
+	     db_commit(&ctl->db) < 0)) {
+		db_rollback(&ctl->db);
+		rc = -1;
+	}
+	if (rc == 0)
+		updated = machine_find(&ctl->db, p[0]);
+	db_unlock(&ctl->db);
+	json_decref(cur);
+	if (updated == NULL)
+		return -1;
+	return httpd_reply_json(resp, 200, updated);
+}
+
 int api_machines_register(struct controller *ctl)
 {
 	if (api_route(ctl, "GET", "/v1/machines", machines_list, API_ADMIN | API_CACHE,
-		      "machines (netboot profiles); ?role=, ?limit=, ?cursor=", NULL) < 0 ||
+		      "machines (netboot profiles); ?role=, ?state=pending|approved, ?limit=, ?cursor=", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/machines", machines_create, API_ADMIN,
 		      "register a machine by MAC: role, labels, image version pin (201; 409 when the MAC exists)",
 		      machine_schema) < 0 ||
@@ -429,7 +482,10 @@ int api_machines_register(struct controller *ctl)
 	    api_route(ctl, "PATCH", "/v1/machines/{id}", machines_update, API_ADMIN,
 		      "change role, name, labels or image version (null: follow the default)", machine_patch_schema) < 0 ||
 	    api_route(ctl, "DELETE", "/v1/machines/{id}", machines_delete, API_ADMIN,
-		      "forget a machine (204)", NULL) < 0)
+		      "forget a machine (204)", NULL) < 0 ||
+	    api_route(ctl, "POST", "/v1/machines/{id}/approve", machines_approve, API_ADMIN,
+		      "approve a machine awaiting approval (unknown-mac = pending): its boot scripts carry enrollment "
+		      "tokens from now on (200; approving an approved machine is fine)", NULL) < 0)
 		return -1;
 	return 0;
 }

@@ -1,10 +1,12 @@
 /* api_nodes.c -- /v1/nodes: registration with a one-time token, heartbeats, the node registry */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
+#include "fsutil.h"
 #include "sign.h"
 
 #define NODE_LIST_COLS "id, mac, machine_id, hostname, state, role, image_version, cpu_count," \
@@ -212,8 +214,49 @@ static const char *node_str(json_t *doc, const char *key, size_t max)
 }
 
 /*
+ * Under the lock, inside the registration's transaction: records why a
+ * registration was refused (an event, nothing else) and commits it.
+ */
+static void nodes_refuse(struct controller *ctl, const char *subject, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void nodes_refuse(struct controller *ctl, const char *subject, const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (db_event(&ctl->db, "node.register_refused", subject, "%s", message) < 0 || db_commit(&ctl->db) < 0)
+		db_rollback(&ctl->db);
+}
+
+/* dnsmasq's lease file (netboot = dhcp); an absent file is no lease at all. */
+static int nodes_read_leases(struct controller *ctl, struct buf *out)
+{
+	char path[PATH_MAX];
+
+	if (netboot_lease_path(&ctl->cfg, path, sizeof(path)) < 0)
+		return -1;
+	if (fs_read_file(path, CTL_LEASES_MAX, out) < 0) {
+		if (errno != ENOENT) {
+			log_error("register: reading the DHCP leases %s: %s", path, strerror(errno));
+			return -1;
+		}
+		buf_reset(out);
+		return buf_puts(out, "");
+	}
+	return 0;
+}
+
+/*
  * POST /v1/nodes/register: the token proves the node booted a script this
- * controller rendered; it is spent here, and the node gets its own key.
+ * controller rendered for an approved machine; it must come from that MAC
+ * (and, with netboot = dhcp, from the address dnsmasq leased to it), and the
+ * node must not be up: a node that is up keeps its key, so a token fetched by
+ * anyone else cannot take its identity. Every refusal changes nothing but an
+ * event. The token is spent here, with every other token of the MAC, and the
+ * node gets its own key (its earlier keys are revoked).
  */
 static int nodes_register(struct controller *ctl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
@@ -225,7 +268,9 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	long long expires = 0, used = 0, cpus, mem;
 	const char *sys_mac, *hostname, *image;
 	sqlite3_stmt *st;
-	int rc = 0, found = 0, was_up = 0;
+	char norm[18], leased[64];
+	struct buf leases = BUF_INIT;
+	int rc = 0, found = 0, pending = 0;
 
 	(void)who;
 	if (api_parse_body(req, resp, &doc) < 0)
@@ -248,11 +293,16 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	}
 	sign_sha256_hex(json_string_value(token), json_string_length(token), digest);
 	api_client_addr(req, addr, sizeof(addr));
+	if (ctl->cfg.netboot == NETBOOT_DHCP && nodes_read_leases(ctl, &leases) < 0) {
+		rc = -1;
+		goto out;
+	}
 	db_lock(&ctl->db);
 	if (db_begin(&ctl->db) < 0) {
 		rc = -1;
 		goto out_unlock;
 	}
+	/* the token: one this controller issued, in time, not spent */
 	st = db_prepare(&ctl->db, "SELECT mac, machine_id, expires_at, used_at FROM enroll_tokens WHERE token_sha256 = ?");
 	if (st == NULL) {
 		rc = -1;
@@ -268,10 +318,16 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 		used = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_finalize(st);
-	if (!found || expires < (long long)time(NULL)) {
+	if (!found) {
 		db_rollback(&ctl->db);
-		httpd_reply_error(resp, 401, "unauthorized", "%s enrollment token",
-				  found ? "expired" : "unknown");
+		httpd_reply_error(resp, 401, "token_unknown", "unknown enrollment token (not issued by this controller)");
+		goto out_unlock;
+	}
+	if (expires < (long long)time(NULL)) {
+		db_rollback(&ctl->db);
+		httpd_reply_error(resp, 401, "token_expired",
+				  "the enrollment token of %s expired %lld s ago (token-ttl %u s); reboot the node for a new one",
+				  mac, (long long)time(NULL) - expires, ctl->cfg.token_ttl);
 		goto out_unlock;
 	}
 	if (used) {
@@ -281,32 +337,67 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 		httpd_reply_error(resp, 409, "token_used", "this enrollment token was already used; reboot the node for a new one");
 		goto out_unlock;
 	}
+	/* the machine: approved (a token of a machine forgotten and pending again is not enough) */
+	snprintf(role, sizeof(role), "%s", ctl->cfg.default_role);
+	st = db_prepare(&ctl->db, "SELECT role, state FROM machines WHERE mac = ?");
+	if (st == NULL) {
+		rc = -1;
+		goto out_rollback;
+	}
+	db_bind_text(st, 1, mac);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(role, sizeof(role), "%s", db_col_text(st, 0));
+		pending = strcmp(db_col_text(st, 1), "pending") == 0;
+	}
+	sqlite3_finalize(st);
+	if (pending) {
+		nodes_refuse(ctl, mac, "machine %s awaits approval; registration from %s refused", mac, addr);
+		httpd_reply_error(resp, 403, "machine_pending", "machine %s awaits approval (cloudctl machines approve %s)",
+				  mac, mac);
+		goto out_unlock;
+	}
+	/* the machine that booted: the MAC the token was issued to */
 	sys_mac = node_str(sys, "boot_mac", 17);
-	if (sys_mac) {
-		char norm[18];
-		if (util_mac_parse(sys_mac, norm) < 0 || strcmp(norm, mac) != 0) {
-			db_rollback(&ctl->db);
+	if (sys_mac == NULL || util_mac_parse(sys_mac, norm) < 0 || strcmp(norm, mac) != 0) {
+		db_rollback(&ctl->db);
+		if (sys_mac == NULL)
+			httpd_reply_error(resp, 422, "mac_mismatch",
+					  "sysinfo.boot_mac: missing; the token was issued to %s", mac);
+		else
 			httpd_reply_error(resp, 422, "mac_mismatch",
 					  "sysinfo.boot_mac %.32s is not the MAC the token was issued to (%s)", sys_mac, mac);
-			goto out_unlock;
-		}
+		goto out_unlock;
+	}
+	/* netboot = dhcp: from the address dnsmasq leased to that MAC */
+	if (ctl->cfg.netboot == NETBOOT_DHCP &&
+	    !netboot_lease_matches(leases.data ? leases.data : "", mac, addr, time(NULL), leased, sizeof(leased))) {
+		char why[128];
+		if (leased[0])
+			snprintf(why, sizeof(why), "dnsmasq leased %s to %s", leased, mac);
+		else
+			snprintf(why, sizeof(why), "there is no DHCP lease for %s (netboot = dhcp)", mac);
+		nodes_refuse(ctl, mac, "registration of %s from %s refused: %s", mac, addr, why);
+		httpd_reply_error(resp, 403, "address_mismatch", "registration from %s, but %s", addr, why);
+		goto out_unlock;
 	}
 	hostname = node_str(sys, "hostname", 253);
 	image = node_str(sys, "image_version", 64);
 	cpus = node_int(sys, "cpu", "count");
 	mem = node_int(sys, "memory", "total_bytes");
-	snprintf(role, sizeof(role), "%s", ctl->cfg.default_role);
-	st = db_prepare(&ctl->db, "SELECT role FROM machines WHERE mac = ?");
-	if (st) {
-		db_bind_text(st, 1, mac);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			snprintf(role, sizeof(role), "%s", db_col_text(st, 0));
-		sqlite3_finalize(st);
-	}
+	/* the node: a node that is up keeps its key; one that really rebooted stopped heartbeating */
 	existing = node_find(&ctl->db, mac, 0);
+	if (existing && (strcmp(json_string_value(json_object_get(existing, "state")), "up") == 0 ||
+			 nodes_heartbeat_pending(ctl, json_string_value(json_object_get(existing, "id"))))) {
+		const char *id = json_string_value(json_object_get(existing, "id"));
+		nodes_refuse(ctl, id, "node %s (%s) is up; registration from %s refused", id, mac, addr);
+		httpd_reply_error(resp, 409, "node_up",
+				  "node %s (%s) is up; a node that rebooted has stopped heartbeating and may register once it is"
+				  " unknown (%d missed heartbeats, %u s)", id, mac, CTL_MISSED_HEARTBEATS,
+				  CTL_MISSED_HEARTBEATS * ctl->cfg.heartbeat_interval);
+		goto out_unlock;
+	}
 	if (existing) {
 		snprintf(node_id, sizeof(node_id), "%s", json_string_value(json_object_get(existing, "id")));
-		was_up = strcmp(json_string_value(json_object_get(existing, "state")), "up") == 0;
 	} else if (util_new_id(node_id, sizeof(node_id), "n") < 0) {
 		rc = -1;
 		goto out_rollback;
@@ -361,7 +452,7 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	if (auth_key_create(&ctl->db, AUTH_ROLE_NODE, "acct-admin", node_id, key_id, secret) < 0 ||
 	    db_event(&ctl->db, "node.registered", node_id, "node %s (%s, %s) registered from %s: %lld CPUs, %lld bytes",
 		     node_id, mac, hostname ? hostname : "no hostname", addr, cpus, mem) < 0 ||
-	    (!was_up && db_event(&ctl->db, "node.state", node_id, "node %s is up: registered", node_id) < 0) ||
+	    db_event(&ctl->db, "node.state", node_id, "node %s is up: registered", node_id) < 0 ||
 	    db_commit(&ctl->db) < 0) {
 		rc = -1;
 		goto out_rollback;
@@ -377,6 +468,7 @@ out_rollback:
 out_unlock:
 	db_unlock(&ctl->db);
 out:
+	buf_free(&leases);
 	free(sys_text);
 	json_decref(existing);
 	json_decref(doc);
@@ -454,7 +546,8 @@ int api_nodes_register(struct controller *ctl)
 		      "nodes with state, MAC, CPUs, memory; ?state=, ?role=, ?limit=, ?cursor=", NULL) < 0 ||
 	    api_route(ctl, "POST", "/v1/nodes/register", nodes_register, API_PUBLIC,
 		      "a booted node trades its one-time enrollment token and sysinfo for its own key (201; "
-		      "401 unknown or expired token, 409 token already used)", register_schema) < 0 ||
+		      "401 token_unknown / token_expired, 409 token_used / node_up, 403 machine_pending / address_mismatch, "
+		      "422 mac_mismatch)", register_schema) < 0 ||
 	    api_route(ctl, "GET", "/v1/nodes/{id}", nodes_show, API_ADMIN | API_CACHE,
 		      "one node by id or MAC, with its sysinfo and last status", NULL) < 0 ||
 	    api_route(ctl, "DELETE", "/v1/nodes/{id}", nodes_delete, API_ADMIN,

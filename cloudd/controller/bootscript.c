@@ -131,20 +131,27 @@ static int bootscript_text(struct httpd_response *resp, const char *fmt, ...)
 	return httpd_reply_text(resp, 200, "text/plain", text, strlen(text));
 }
 
+/* What bootscript_machine found for a MAC. */
+enum bootscript_machine_kind {
+	BOOT_MACHINE_IGNORED,  /* unknown, unknown-mac = ignore */
+	BOOT_MACHINE_KNOWN,    /* an approved machine */
+	BOOT_MACHINE_ENROLLED, /* unknown, made a machine now (unknown-mac = enroll) */
+	BOOT_MACHINE_PENDING,  /* a machine awaiting approval (unknown-mac = pending) */
+};
+
 /*
- * Finds (or, under unknown-mac = enroll, creates) the machine of mac and its
- * role and image version. Returns 1 found, 0 unknown and ignored, -1 error.
+ * Finds (or, under unknown-mac = enroll or pending, creates) the machine of
+ * mac and its role and image version. Returns its kind, or -1 on error.
  */
 static int bootscript_machine(struct controller *ctl, const char *mac, char *machine_id, size_t idlen,
-			      char *role, size_t rolelen, char *version, size_t verlen, int *enrolled)
+			      char *role, size_t rolelen, char *version, size_t verlen)
 {
 	sqlite3_stmt *st;
-	int found = 0, rc = -1;
+	int found = 0, pending = 0, rc = -1;
 
-	*enrolled = 0;
 	version[0] = '\0';
 	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id, role, image_version FROM machines WHERE mac = ?");
+	st = db_prepare(&ctl->db, "SELECT id, role, image_version, state FROM machines WHERE mac = ?");
 	if (st == NULL)
 		goto out;
 	db_bind_text(st, 1, mac);
@@ -154,8 +161,13 @@ static int bootscript_machine(struct controller *ctl, const char *mac, char *mac
 		snprintf(role, rolelen, "%s", db_col_text(st, 1));
 		if (db_col_text(st, 2))
 			snprintf(version, verlen, "%s", db_col_text(st, 2));
+		pending = strcmp(db_col_text(st, 3), "pending") == 0;
 	}
 	sqlite3_finalize(st);
+	if (found && pending) {
+		rc = BOOT_MACHINE_PENDING;
+		goto out;
+	}
 	if (!found && ctl->cfg.unknown_mac == UNKNOWN_IGNORE) {
 		/* firmware retries: one event per MAC and minute is enough */
 		int recent = 0;
@@ -173,30 +185,36 @@ static int bootscript_machine(struct controller *ctl, const char *mac, char *mac
 			else
 				db_commit(&ctl->db);
 		}
-		rc = 0;
+		rc = BOOT_MACHINE_IGNORED;
 		goto out;
 	}
 	if (!found) {
-		const char *p[3];
+		int wait = ctl->cfg.unknown_mac == UNKNOWN_PENDING;
+		const char *p[4];
 		if (util_new_id(machine_id, idlen, "m") < 0)
 			goto out;
 		snprintf(role, rolelen, "%s", ctl->cfg.default_role);
-		p[0] = machine_id, p[1] = mac, p[2] = role;
+		p[0] = machine_id, p[1] = mac, p[2] = role, p[3] = wait ? "pending" : "approved";
 		if (db_begin(&ctl->db) < 0)
 			goto out;
-		if (db_exec(&ctl->db, "INSERT INTO machines (id, mac, role, source, created_at, updated_at)"
-				      " VALUES (?, ?, ?, 'auto', strftime('%s','now'), strftime('%s','now'))", 3, p) < 0 ||
-		    db_event(&ctl->db, "machine.enrolled", machine_id, "unknown MAC %s enrolled as machine %s with role %s"
-			     " (unknown-mac = enroll)", mac, machine_id, role) < 0 ||
+		if (db_exec(&ctl->db, "INSERT INTO machines (id, mac, role, state, source, created_at, updated_at)"
+				      " VALUES (?, ?, ?, ?, 'auto', strftime('%s','now'), strftime('%s','now'))", 4, p) < 0 ||
+		    (wait ? db_event(&ctl->db, "machine.pending", machine_id, "unknown MAC %s listed as machine %s, awaiting"
+				     " approval (unknown-mac = pending; cloudctl machines approve %s)", mac, machine_id, mac)
+			  : db_event(&ctl->db, "machine.enrolled", machine_id, "unknown MAC %s enrolled as machine %s with"
+				     " role %s (unknown-mac = enroll)", mac, machine_id, role)) < 0 ||
 		    db_commit(&ctl->db) < 0) {
 			db_rollback(&ctl->db);
 			goto out;
 		}
-		*enrolled = 1;
+		if (wait) {
+			rc = BOOT_MACHINE_PENDING;
+			goto out;
+		}
 	}
 	if (version[0] == '\0')
 		images_default(&ctl->db, version, verlen);
-	rc = 1;
+	rc = found ? BOOT_MACHINE_KNOWN : BOOT_MACHINE_ENROLLED;
 out:
 	db_unlock(&ctl->db);
 	return rc;
@@ -210,7 +228,7 @@ static int bootscript_get(struct controller *ctl, const struct auth_principal *w
 	char mac[18], machine_id[40], role[64], version[80], token[65], image_url[512], args[1024];
 	struct buf tmpl = BUF_INIT, out = BUF_INIT;
 	struct errmsg err = { 0 };
-	int enrolled, r, rc;
+	int kind, rc;
 
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0) {
@@ -226,16 +244,26 @@ static int bootscript_get(struct controller *ctl, const struct auth_principal *w
 		bootscript_count(ctl, &ctl->counters.boot_bad);
 		return httpd_reply_error(resp, 400, "bad_parameter", "mac: not a unicast MAC address: \"%.32s\"", arg);
 	}
-	r = bootscript_machine(ctl, mac, machine_id, sizeof(machine_id), role, sizeof(role), version,
-			       sizeof(version), &enrolled);
-	if (r < 0)
+	kind = bootscript_machine(ctl, mac, machine_id, sizeof(machine_id), role, sizeof(role), version,
+				  sizeof(version));
+	if (kind < 0)
 		return -1;
-	if (r == 0) {
+	if (kind == BOOT_MACHINE_IGNORED) {
 		bootscript_count(ctl, &ctl->counters.boot_ignored);
 		return bootscript_text(resp, "#!ipxe\necho cloudd-boot: MAC %s is not registered with the controller"
 					     " (unknown-mac = ignore); booting from the next device\nsleep 5\nexit 1\n", mac);
 	}
-	bootscript_count(ctl, enrolled ? &ctl->counters.boot_enrolled : &ctl->counters.boot_known);
+	if (kind == BOOT_MACHINE_PENDING) {
+		/* no token: an admin approves the machine first; until then the machine asks again */
+		bootscript_count(ctl, &ctl->counters.boot_pending);
+		rc = bootscript_text(resp, "#!ipxe\necho cloudd-boot: machine %s awaits approval on the controller"
+					   " (cloudctl machines approve %s); asking again in %d seconds\nsleep %d\n"
+					   "chain %s/boot.ipxe?mac=${netX/mac}\n", mac, mac, CTL_PENDING_RETRY,
+				     CTL_PENDING_RETRY, ctl->cfg.url);
+		httpd_add_header(resp, "Cache-Control", "no-store");
+		return rc;
+	}
+	bootscript_count(ctl, kind == BOOT_MACHINE_ENROLLED ? &ctl->counters.boot_enrolled : &ctl->counters.boot_known);
 	if (version[0] == '\0')
 		return bootscript_text(resp, "#!ipxe\necho cloudd-boot: no image is published on the controller yet;"
 					     " retrying in 30 seconds\nsleep 30\nchain %s/boot.ipxe?mac=${netX/mac}\n",

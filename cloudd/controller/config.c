@@ -27,12 +27,12 @@ static const struct config_option config_options[] = {
 	{ "dhcp-range", "RANGE", "dhcp: FIRST,LAST,NETMASK; proxy: the segment's NETWORK address" },
 	{ "ipxe-dir", "DIR", "TFTP root with undionly.kpxe, snponly.efi, ipxe.efi (default " CTL_DEFAULT_IPXE_DIR ")" },
 	{ "dnsmasq", "PATH", "dnsmasq binary (default " CTL_DEFAULT_DNSMASQ ")" },
-	{ "unknown-mac", "ignore|enroll", "machines not registered: ignore them, or enroll with default-role (default ignore)" },
+	{ "unknown-mac", "ignore|enroll|pending", "machines not registered: ignore them, enroll with default-role, or list them as pending until an admin approves them (default ignore)" },
 	{ "default-role", "ROLE", "role of auto-enrolled machines and of new machines (default " CTL_DEFAULT_ROLE ")" },
 	{ "kernel-args", "ARGS", "extra kernel arguments for every node" },
 	{ "heartbeat-interval", "SECONDS", "node heartbeat period (default 5, 1..300); 3 missed: unknown" },
 	{ "down-after", "SECONDS", "without heartbeat before a node is down (default 60)" },
-	{ "token-ttl", "SECONDS", "lifetime of an enrollment token (default 3600)" },
+	{ "token-ttl", "SECONDS", "lifetime of an enrollment token (default 600, 10..3600)" },
 	{ "log-level", "LEVEL", "error, warn, info (default) or debug" },
 	{ "syslog", "yes|no", "also log to syslog (default no)" },
 	{ "api-cache", "yes|no", "answer repeated GETs from rendered answers, per path, query and visibility (default yes)" },
@@ -266,7 +266,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	static const char *const modes[] = { "off", "dhcp", "proxy", NULL };
-	static const char *const policies[] = { "ignore", "enroll", NULL };
+	static const char *const policies[] = { "ignore", "enroll", "pending", NULL };
 	unsigned long long n;
 	const char *v;
 	char where[512];
@@ -343,7 +343,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 			   CTL_MISSED_HEARTBEATS, CTL_MISSED_HEARTBEATS * cfg->heartbeat_interval);
 		return -1;
 	}
-	if (conf_get_uint(c, "token-ttl", CTL_DEFAULT_TOKEN_TTL, 10, 7 * 86400, &n, err) < 0)
+	if (conf_get_uint(c, "token-ttl", CTL_DEFAULT_TOKEN_TTL, CTL_TOKEN_TTL_MIN, CTL_TOKEN_TTL_MAX, &n, err) < 0)
 		return -1;
 	cfg->token_ttl = (unsigned)n;
 	if (conf_get_enum(c, "log-level", levels, LOG_LEVEL_INFO, &i, err) < 0)

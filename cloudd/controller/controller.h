@@ -30,7 +30,11 @@
 #define CTL_DEFAULT_HTTP_CONNECTIONS 512	/* concurrent HTTP connections */
 #define CTL_DEFAULT_HEARTBEAT 5			/* seconds between node heartbeats */
 #define CTL_DEFAULT_DOWN_AFTER 60		/* seconds without heartbeat before "down" */
-#define CTL_DEFAULT_TOKEN_TTL 3600		/* seconds an enrollment token stays valid */
+#define CTL_DEFAULT_TOKEN_TTL 600		/* seconds an enrollment token stays valid */
+#define CTL_TOKEN_TTL_MIN 10			/* seconds: token-ttl range */
+#define CTL_TOKEN_TTL_MAX 3600
+#define CTL_PENDING_RETRY 15			/* seconds a pending machine's boot script waits before asking again */
+#define CTL_LEASES_MAX (4 << 20)		/* bytes of dnsmasq's lease file the controller reads */
 #define CTL_MISSED_HEARTBEATS 3			/* missed heartbeats before "unknown" */
 #define CTL_LIST_DEFAULT 100			/* items per page of a list */
 #define CTL_LIST_MAX 1000			/* largest page a client may ask for */
@@ -43,7 +47,12 @@
 /* --- config.c ---------------------------------------------------------------- */
 
 enum netboot_mode { NETBOOT_OFF, NETBOOT_DHCP, NETBOOT_PROXY };
-enum unknown_policy { UNKNOWN_IGNORE, UNKNOWN_ENROLL };
+/* What the boot script does for a MAC that is not a machine. */
+enum unknown_policy {
+	UNKNOWN_IGNORE,	 /* a script that exits to the next boot device */
+	UNKNOWN_ENROLL,	 /* a machine with default-role, and a token at once */
+	UNKNOWN_PENDING, /* a machine awaiting approval: a script that waits; no token until approved */
+};
 
 struct ctl_config {
 	char config_path[PATH_MAX];
@@ -239,6 +248,16 @@ int netboot_check(const struct ctl_config *cfg, struct buf *conf, const char *ho
 int netboot_start(struct controller *ctl);
 /* Called from the main loop: restarts dnsmasq if it died (with backoff), reloads hosts if asked. */
 void netboot_tick(struct controller *ctl);
+/*
+ * The address dnsmasq leased to mac, from the text of its lease file
+ * ("EXPIRY MAC ADDRESS HOSTNAME CLIENT-ID" lines; expiry 0 never ends): 1
+ * when addr is among the unexpired leases of mac, else 0 with leased set to
+ * the first unexpired address of mac ("" when it has none).
+ */
+int netboot_lease_matches(const char *leases, const char *mac, const char *addr, time_t now, char *leased,
+			  size_t leasedlen);
+/* DATA-DIR/dnsmasq/dnsmasq.leases: the lease file of the dnsmasq the controller runs. */
+int netboot_lease_path(const struct ctl_config *cfg, char *out, size_t outlen);
 /* Asks for the known-MAC list to be rewritten and dnsmasq to re-read it. */
 void netboot_hosts_changed(struct controller *ctl);
 void netboot_stop(struct controller *ctl);
@@ -254,6 +273,8 @@ int nodes_sweep(struct controller *ctl, time_t now);
  * Returns 0, or -1 with ENOMEM (the caller then writes it directly).
  */
 int nodes_heartbeat_later(struct controller *ctl, const char *node_id, time_t when, char *status_text);
+/* A heartbeat arrived after the last flush: the node is alive whatever the table says. */
+int nodes_heartbeat_pending(struct controller *ctl, const char *node_id);
 /* Writes the pending heartbeats (main loop, before nodes_sweep). */
 int nodes_flush(struct controller *ctl);
 /* Issues a one-time enrollment token for mac (stored hashed). */
@@ -462,7 +483,7 @@ struct api_cache {
 
 struct ctl_counters {
 	pthread_mutex_t lock;
-	unsigned long long boot_known, boot_enrolled, boot_ignored, boot_bad;
+	unsigned long long boot_known, boot_enrolled, boot_ignored, boot_pending, boot_bad;
 	unsigned long long image_ok, image_partial, image_not_modified, image_not_found;
 	unsigned long long image_bytes;
 };

@@ -100,6 +100,9 @@ static const char *const db_migrations[] = {
 	"ALTER TABLE nodes ADD COLUMN guest_address TEXT;"
 	"ALTER TABLE nodes ADD COLUMN actual TEXT;"
 	"ALTER TABLE nodes ADD COLUMN actual_at INTEGER;",
+	/* 4: machines awaiting approval (unknown-mac = pending): no enrollment token until approved */
+	"ALTER TABLE machines ADD COLUMN state TEXT NOT NULL DEFAULT 'approved'"
+	"  CHECK (state IN ('pending','approved'));",
 };
 #define DB_NMIGRATIONS (int)(sizeof(db_migrations) / sizeof(db_migrations[0]))
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,6 +187,48 @@ int netboot_start(struct controller *ctl)
 err:
 	buf_free(&conf);
 	return -1;
+}
+
+int netboot_lease_path(const struct ctl_config *cfg, char *out, size_t outlen)
+{
+	return fs_path(out, outlen, "%s/dnsmasq/dnsmasq.leases", cfg->data_dir);
+}
+
+/* "::ffff:192.0.2.5" (an IPv4 peer of a dual-stack socket) compares as "192.0.2.5". */
+static const char *netboot_addr_plain(const char *addr)
+{
+	return strncasecmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.') ? addr + 7 : addr;
+}
+
+int netboot_lease_matches(const char *leases, const char *mac, const char *addr, time_t now, char *leased,
+			  size_t leasedlen)
+{
+	const char *line = leases, *want = netboot_addr_plain(addr);
+
+	if (leasedlen)
+		leased[0] = '\0';
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char text[512], lease_mac[64], lease_addr[64], norm[18];
+		long long expiry;
+
+		/* IPv6 leases follow a "duid" line and carry no MAC; anything malformed is skipped */
+		if (len < sizeof(text)) {
+			memcpy(text, line, len);
+			text[len] = '\0';
+			if (sscanf(text, "%lld %63s %63s", &expiry, lease_mac, lease_addr) == 3 &&
+			    util_mac_parse(lease_mac, norm) == 0 && strcmp(norm, mac) == 0 &&
+			    (expiry == 0 || expiry > (long long)now)) {
+				if (strcmp(lease_addr, want) == 0)
+					return 1;
+				if (leasedlen && leased[0] == '\0')
+					snprintf(leased, leasedlen, "%s", lease_addr);
+			}
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return 0;
 }
 
 void netboot_hosts_changed(struct controller *ctl)

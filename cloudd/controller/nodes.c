@@ -42,8 +42,7 @@ int nodes_heartbeat_later(struct controller *ctl, const char *node_id, time_t wh
 	return 0;
 }
 
-/* A heartbeat arrived after the last flush: the node is alive whatever the table says. */
-static int nodes_has_pending(struct controller *ctl, const char *node_id)
+int nodes_heartbeat_pending(struct controller *ctl, const char *node_id)
 {
 	struct nodes_pending *p;
 
@@ -171,7 +170,7 @@ int nodes_sweep(struct controller *ctl, time_t now)
 		long long silent = (long long)now - sqlite3_column_int64(st, 2);
 		const char *next = silent > (long long)ctl->cfg.down_after ? "down" : "unknown";
 
-		if (strcmp(state, next) == 0 || nodes_has_pending(ctl, db_col_text(st, 0)))
+		if (strcmp(state, next) == 0 || nodes_heartbeat_pending(ctl, db_col_text(st, 0)))
 			continue;
 		snprintf(changes[n].id, sizeof(changes[n].id), "%s", db_col_text(st, 0));
 		changes[n].state = next;

@@ -436,7 +436,7 @@ static int ctl_nodes(struct ctl_settings *s, int argc, char **argv)
 static const struct ctl_column machine_cols[] = {
 	{ "ID", "id", NULL },	  { "MAC", "mac", NULL },	       { "NAME", "name", NULL },
 	{ "ROLE", "role", NULL }, { "IMAGE", "image_version", NULL }, { "LABELS", "labels", "labels" },
-	{ "SOURCE", "source", NULL },
+	{ "SOURCE", "source", NULL }, { "STATE", "state", NULL },
 };
 
 /* --name, --role, --label k=v (repeatable), --image V|default into body. */
@@ -477,13 +477,15 @@ static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
 	int rc;
 
 	if (argc < 1)
-		return ctl_usage_error("machines: expected add, list, show, set or rm%s", "");
+		return ctl_usage_error("machines: expected add, list, show, set, approve or rm%s", "");
 	if (strcmp(argv[0], "list") == 0) {
 		struct ctl_query q = { .n = 0 };
 		for (int i = 1; i < argc; i++) {
 			const char *v;
 			if ((v = ctl_opt(argc, argv, &i, "--role")))
 				ctl_query_add(&q, "role", v);
+			else if ((v = ctl_opt(argc, argv, &i, "--state")))
+				ctl_query_add(&q, "state", v);
 			else
 				return ctl_usage_error("machines list: unknown argument %s", argv[i]);
 		}
@@ -532,13 +534,23 @@ static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
 		json_decref(doc);
 		return 0;
 	}
+	if (strcmp(argv[0], "approve") == 0 && argc == 2) {
+		if (snprintf(path, sizeof(path), "/v1/machines/%s/approve", argv[1]) >= (int)sizeof(path))
+			return ctl_usage_error("machine id too long: %s", argv[1]);
+		if ((rc = ctl_call(s, "POST", path, NULL, NULL, &doc)))
+			return rc;
+		ctl_print_object(s, doc);
+		json_decref(doc);
+		return 0;
+	}
 	if (strcmp(argv[0], "rm") == 0 && argc == 2) {
 		if ((rc = ctl_call(s, "DELETE", path, NULL, NULL, &doc)))
 			return rc;
 		json_decref(doc);
 		return 0;
 	}
-	return ctl_usage_error("machines: expected add MAC, list, show ID, set ID OPTIONS or rm ID, got %s", argv[0]);
+	return ctl_usage_error("machines: expected add MAC, list, show ID, set ID OPTIONS, approve ID or rm ID, got %s",
+			       argv[0]);
 }
 
 /* --- operations ---------------------------------------------------------------------- */
@@ -751,9 +763,10 @@ void ctl_usage(FILE *out)
 		"  nodes show ID|MAC             a node with its sysinfo and last status\n"
 		"  nodes rm ID|MAC               forget a node that is not up\n"
 		"  machines add MAC [--name N] [--role R] [--label K=V].. [--image V]\n"
-		"  machines list [--role R]\n"
+		"  machines list [--role R] [--state pending|approved]\n"
 		"  machines show ID|MAC|NAME\n"
 		"  machines set ID|MAC|NAME [--name N|-] [--role R] [--label K=V].. [--image V|default]\n"
+		"  machines approve ID|MAC|NAME   a machine awaiting approval (unknown-mac = pending) may enroll\n"
 		"  machines rm ID|MAC|NAME\n"
 		"  images list | show V | default V | rm V\n"
 		"  images publish DIR [--version V] [--no-wait]\n"

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cloudd.h"
 #include "enroll.h"
@@ -24,6 +25,8 @@ struct enroll {
 	json_t *(*status_fn)(void *ctx);
 	void *status_ctx;
 	char token[160];
+	char boot_id[ENROLL_BOOT_ID_MAX]; /* "" when it cannot be read: nothing kept is trusted */
+	int have_credential;		  /* loaded by enroll_start, before the thread runs */
 	char key_id[80], secret[160];
 	unsigned interval;
 	struct enroll_status status;
@@ -60,6 +63,31 @@ unsigned enroll_backoff_next(unsigned current)
 	if (current == 0)
 		return 1;
 	return current * 2 > ENROLL_BACKOFF_MAX ? ENROLL_BACKOFF_MAX : current * 2;
+}
+
+int enroll_boot_id(const char *sysroot, char *out, size_t outlen)
+{
+	char path[PATH_MAX];
+	size_t len;
+
+	if (outlen == 0 || fs_path(path, sizeof(path), "%s%s", sysroot ? sysroot : "", ENROLL_BOOT_ID_FILE) < 0 ||
+	    fs_read_line(path, out, outlen) < 0)
+		return -1;
+	len = strlen(out);
+	while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
+		out[--len] = '\0';
+	/* a UUID: hex digits and dashes */
+	if (len < 8 || strspn(out, "0123456789abcdefABCDEF-") != len) {
+		out[0] = '\0';
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int enroll_same_boot(const char *kept, const char *now)
+{
+	return kept && now && kept[0] && now[0] && strcmp(kept, now) == 0;
 }
 
 void enroll_get_status(struct enroll_status *out)
@@ -100,18 +128,36 @@ static int enroll_credential_path(char *out, size_t outlen)
 	return fs_path(out, outlen, "%s/%s", enroll.state_dir, ENROLL_CREDENTIAL_FILE);
 }
 
-/* A credential kept from an earlier cloudd of this boot (same controller). */
+/*
+ * A credential kept by an earlier cloudd of this boot, for the same
+ * controller: 0 and loaded. One kept in another boot (or without a boot id)
+ * is deleted: after a reboot the node enrolls again with this boot's token,
+ * and the controller refuses that while the old boot's node is still up.
+ */
 static int enroll_load_credential(void)
 {
 	char path[PATH_MAX];
 	struct buf text = BUF_INIT;
+	const char *kept_boot;
 	json_t *doc;
 	int rc = -1;
 
-	if (enroll_credential_path(path, sizeof(path)) < 0 || fs_read_file(path, 4096, &text) < 0)
+	if (enroll_credential_path(path, sizeof(path)) < 0 || fs_read_file(path, 4096, &text) < 0) {
+		buf_free(&text);
 		return -1;
+	}
 	doc = json_loadb(text.data, text.len, 0, NULL);
 	buf_free(&text);
+	kept_boot = json_string_value(json_object_get(doc, "boot_id"));
+	if (!enroll_same_boot(kept_boot, enroll.boot_id)) {
+		log_info("enroll: discarding the credential kept in %s: it is from another boot (boot id %s, now %s);"
+			 " enrolling again with this boot's token", path, kept_boot ? kept_boot : "none",
+			 enroll.boot_id[0] ? enroll.boot_id : "unknown");
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("enroll: cannot remove %s: %s", path, strerror(errno));
+		json_decref(doc);
+		return -1;
+	}
 	if (json_is_string(json_object_get(doc, "node_id")) && json_is_string(json_object_get(doc, "key")) &&
 	    json_is_string(json_object_get(doc, "secret")) &&
 	    json_is_string(json_object_get(doc, "controller")) &&
@@ -129,8 +175,8 @@ static int enroll_load_credential(void)
 static void enroll_save_credential(void)
 {
 	char path[PATH_MAX], *text;
-	json_t *doc = json_pack("{s:s,s:s,s:s,s:s}", "node_id", enroll.status.node_id, "key", enroll.key_id,
-				"secret", enroll.secret, "controller", enroll.status.controller);
+	json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s}", "node_id", enroll.status.node_id, "key", enroll.key_id,
+				"secret", enroll.secret, "controller", enroll.status.controller, "boot_id", enroll.boot_id);
 
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
@@ -142,7 +188,11 @@ static void enroll_save_credential(void)
 	free(text);
 }
 
-/* Returns 0 registered, 1 refused for good (token spent or unknown), -1 try again. */
+/*
+ * Returns 0 registered, 1 refused for good (token unknown, expired or spent,
+ * MAC mismatch), 2 refused while the controller sees this node up (node_up:
+ * ask again soon), -1 try again with backoff.
+ */
 static int enroll_register(void)
 {
 	struct sysinfo_source src = { enroll.sysroot, enroll.boot_env, enroll.kvm };
@@ -182,10 +232,17 @@ static int enroll_register(void)
 		rc = 0;
 	} else {
 		const char *m = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
-		snprintf(msg, sizeof(msg), "registration refused (HTTP %ld): %s", r.status, m ? m : "no message");
+		const char *code = json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
+		snprintf(msg, sizeof(msg), "registration refused (HTTP %ld): %s: %s", r.status, code ? code : "no code",
+			 m ? m : "no message");
 		enroll_set(NULL, msg);
-		log_error("enroll: %s", msg);
-		rc = r.status == 401 || r.status == 409 || r.status == 422 ? 1 : -1;
+		if (r.status == 409 && code && strcmp(code, "node_up") == 0) {
+			log_info("enroll: %s; asking again in %d s", msg, ENROLL_NODE_UP_RETRY);
+			rc = 2;
+		} else {
+			log_error("enroll: %s", msg);
+			rc = r.status == 401 || r.status == 409 || r.status == 422 ? 1 : -1;
+		}
 	}
 	json_decref(doc);
 	httpc_response_free(&r);
@@ -263,7 +320,7 @@ static int enroll_stopping(void)
 static void *enroll_thread(void *arg)
 {
 	unsigned backoff = 0;
-	int have_credential = enroll_load_credential() == 0, token_spent = 0;
+	int have_credential = enroll.have_credential, token_spent = 0;
 
 	(void)arg;
 	if (have_credential)
@@ -286,6 +343,11 @@ static void *enroll_thread(void *arg)
 				backoff = 0;
 				token_spent = 1;
 				enroll_set("enrolled", "");
+			} else if (r == 2) {
+				enroll_set("waiting", NULL);
+				if (enroll_sleep(ENROLL_NODE_UP_RETRY))
+					break;
+				continue;
 			} else {
 				if (r == 1)
 					token_spent = 1;
@@ -363,6 +425,13 @@ int enroll_start(const struct enroll_config *cfg)
 	}
 	snprintf(enroll.status.controller, sizeof(enroll.status.controller), "%s", controller);
 	snprintf(enroll.status.state, sizeof(enroll.status.state), "registering");
+	if (enroll_boot_id(enroll.sysroot, enroll.boot_id, sizeof(enroll.boot_id)) < 0) {
+		enroll.boot_id[0] = '\0';
+		log_warn("enroll: cannot read the boot id %s%s: %s; a kept credential is not used", enroll.sysroot,
+			 ENROLL_BOOT_ID_FILE, strerror(errno));
+	}
+	/* before the watch starts: it must never see a credential of another boot */
+	enroll.have_credential = enroll_load_credential() == 0;
 	if (httpc_init() < 0) {
 		errno = EIO;
 		return -1;

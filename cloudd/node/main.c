@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (d.conv && watch_wanted(&d.cfg)) {
-		struct watch_config wc = { .data_dir = d.cfg.data_dir, .conv = d.conv };
+		struct watch_config wc = { .data_dir = d.cfg.data_dir, .sysroot = d.cfg.sysroot, .conv = d.conv };
 		if (watch_start(&wc) < 0) {
 			log_error("starting the desired-state watch: %s", strerror(errno));
 			goto err_enroll;

@@ -34,6 +34,7 @@ static struct watch {
 	int running, stop, kicked, poll_done;
 	int event_fd;
 	char data_dir[PATH_MAX];
+	char boot_id[ENROLL_BOOT_ID_MAX]; /* "" when unknown: nothing kept is used */
 	unsigned wait_seconds, report_interval;
 	struct converge *conv;
 	/* the document waiting for watch_dispatch */
@@ -128,6 +129,9 @@ static int watch_load_cred(struct watch_cred *cred)
 	}
 	doc = json_loadb(text.data, text.len, 0, NULL);
 	buf_free(&text);
+	/* enroll_start deletes a credential of another boot; never use one anyway */
+	if (!enroll_same_boot(json_string_value(json_object_get(doc, "boot_id")), watch.boot_id))
+		rc = -1;
 	for (int i = 0; i < 4 && rc == 0; i++) {
 		const char *v = json_string_value(json_object_get(doc, f[i]));
 		if (v == NULL || v[0] == '\0' || strlen(v) >= outlen[i])
@@ -377,35 +381,72 @@ static void *watch_report_thread(void *arg)
 	return NULL;
 }
 
-/* A document kept by an earlier cloudd: queued so that convergence starts before the controller answers. */
+/*
+ * A document kept by an earlier cloudd of this boot: queued so that
+ * convergence starts before the controller answers. One kept in another boot
+ * is deleted: the guests it names may have moved since, and their user-data
+ * and keys are the controller's to hand out again.
+ */
 static void watch_load_kept(void)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], *doc_text = NULL;
 	struct buf text = BUF_INIT;
+	const char *kept_boot;
+	json_t *kept = NULL, *doc;
 	long long rev;
 
 	if (fs_path(path, sizeof(path), "%s/%s", watch.data_dir, WATCH_DOCUMENT_FILE) < 0 ||
-	    fs_read_file(path, STATE_MAX_BYTES, &text) < 0) {
+	    fs_read_file(path, STATE_MAX_BYTES + 256, &text) < 0) {
 		if (errno != ENOENT)
 			log_warn("watch: cannot read the kept document %s: %s", path, strerror(errno));
 		buf_free(&text);
 		return;
 	}
-	rev = watch_revision(text.data, text.len);
-	if (rev >= 0 && watch_queue(text.data, text.len, path) == 0) {
+	kept = json_loadb(text.data, text.len, 0, NULL);
+	buf_free(&text);
+	kept_boot = json_string_value(json_object_get(kept, "boot_id"));
+	doc = json_object_get(kept, "document");
+	if (!enroll_same_boot(kept_boot, watch.boot_id) || !json_is_object(doc)) {
+		log_info("watch: discarding the kept document %s: it is from another boot (boot id %s, now %s);"
+			 " waiting for the controller's", path, kept_boot ? kept_boot : "none",
+			 watch.boot_id[0] ? watch.boot_id : "unknown");
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("watch: cannot remove %s: %s", path, strerror(errno));
+		goto out;
+	}
+	doc_text = json_dumps(doc, JSON_COMPACT);
+	rev = doc_text ? watch_revision(doc_text, strlen(doc_text)) : -1;
+	if (rev >= 0 && watch_queue(doc_text, strlen(doc_text), path) == 0) {
 		watch.status.revision = rev;
 		log_info("watch: converging on the kept revision %lld (%s) until the controller answers", rev, path);
 	} else {
 		log_warn("watch: ignoring the kept document %s: no revision", path);
 	}
-	buf_free(&text);
+out:
+	free(doc_text);
+	json_decref(kept);
+}
+
+/* Keeps an accepted document in data_dir, stamped with this boot's id. */
+static void watch_keep(const struct buf *text)
+{
+	static const char tail[] = "}\n";
+	char path[PATH_MAX], head[128];
+	struct buf out = BUF_INIT;
+
+	if (fs_path(path, sizeof(path), "%s/%s", watch.data_dir, WATCH_DOCUMENT_FILE) < 0 ||
+	    fs_path(head, sizeof(head), "{\"boot_id\":\"%s\",\"document\":", watch.boot_id) < 0 ||
+	    buf_puts(&out, head) < 0 || buf_append(&out, text->data, text->len) < 0 ||
+	    buf_puts(&out, tail) < 0 || fs_write_atomic(path, out.data, out.len, 0600) < 0)
+		log_warn("watch: cannot keep the document in %s: %s", watch.data_dir, strerror(errno));
+	buf_free(&out);
 }
 
 int watch_dispatch(struct converge *c)
 {
 	struct errmsg err = { 0 };
 	struct buf text = BUF_INIT;
-	char source[300], path[PATH_MAX], msg[1024];
+	char source[300], msg[1024];
 	uint64_t count;
 	int rc;
 
@@ -429,9 +470,7 @@ int watch_dispatch(struct converge *c)
 		rc = -1;
 	} else {
 		rc = 1;
-		if (fs_path(path, sizeof(path), "%s/%s", watch.data_dir, WATCH_DOCUMENT_FILE) < 0 ||
-		    fs_write_atomic(path, text.data, text.len, 0600) < 0)
-			log_warn("watch: cannot keep the document in %s: %s", watch.data_dir, strerror(errno));
+		watch_keep(&text);
 	}
 	buf_free(&text);
 	watch_kick();
@@ -467,6 +506,8 @@ int watch_start(const struct watch_config *cfg)
 	}
 	if (fs_path(watch.data_dir, sizeof(watch.data_dir), "%s", cfg->data_dir) < 0)
 		return -1;
+	if (enroll_boot_id(cfg->sysroot, watch.boot_id, sizeof(watch.boot_id)) < 0)
+		watch.boot_id[0] = '\0'; /* enroll_start has said so */
 	watch.wait_seconds = cfg->wait_seconds ? cfg->wait_seconds : WATCH_WAIT_DEFAULT;
 	watch.report_interval = cfg->report_interval ? cfg->report_interval : WATCH_REPORT_INTERVAL;
 	watch.conv = cfg->conv;

@@ -15,10 +15,11 @@ struct cloudd_config;
 #define WATCH_BACKOFF_MAX 10	     /* seconds between attempts while the controller is away, at most */
 #define WATCH_REPORT_INTERVAL 10     /* seconds: the actual state is PUT at least this often */
 #define WATCH_REPORT_CHECK 1	     /* seconds between looks for a changed actual state */
-#define WATCH_DOCUMENT_FILE "desired-state.json" /* in data_dir: the last accepted document */
+#define WATCH_DOCUMENT_FILE "desired-state.json" /* in data_dir: {"boot_id", "document": the last accepted one} */
 
 struct watch_config {
 	const char *data_dir;	    /* node credential (enroll.h) and the kept document live here */
+	const char *sysroot;	    /* where the boot id is read (enroll_boot_id); NULL: the live system */
 	unsigned wait_seconds;	    /* wait= of each poll (1..60; 0 = WATCH_WAIT_DEFAULT) */
 	unsigned report_interval;   /* seconds (0 = WATCH_REPORT_INTERVAL) */
 	struct converge *conv;	    /* where documents go and actual state comes from (borrowed) */
@@ -30,9 +31,11 @@ struct watch_config {
  * GET /v1/nodes/{id}/desired-state?revision=N&wait=S and queues every
  * document it gets; and a report thread that PUTs converge_actual() to
  * /v1/nodes/{id}/actual-state when it changed and at least every
- * report_interval seconds. A document kept by an earlier cloudd
- * (data_dir/desired-state.json) is queued at once, so that a restarted cloudd
- * converges before the controller answers. A controller that is away is
+ * report_interval seconds. A document kept by an earlier cloudd of this boot
+ * (data_dir/desired-state.json, stamped with the boot id) is queued at once,
+ * so that a restarted cloudd converges before the controller answers; one
+ * kept in another boot is deleted unread: a rebooted node converges only on
+ * what the controller answers it now. A controller that is away is
  * retried with exponential backoff (1 s doubling to WATCH_BACKOFF_MAX); nothing
  * on the node changes meanwhile. Returns 0, or -1 with errno.
  */

@@ -35,7 +35,9 @@ t2=$(token_of "$MAC")
 
 log "a real cloudd (fake sysroot: 3 CPUs, 2 GiB) registers with the token and heartbeats"
 sysroot="$TEST_TMP/sysroot"
-mkdir -p "$sysroot/proc/sys/kernel" "$sysroot/run/cloudd" "$sysroot/sys/block" "$sysroot/sys/class/net"
+mkdir -p "$sysroot/proc/sys/kernel/random" "$sysroot/run/cloudd" "$sysroot/sys/block" "$sysroot/sys/class/net"
+# one boot throughout: a restarted cloudd keeps its credential (321 reboots)
+echo 3a1c5e2f-7b9d-4e0a-8c6b-2d4f6a8b0c1e >"$sysroot/proc/sys/kernel/random/boot_id"
 for i in 0 1 2; do printf 'processor\t: %d\nmodel name\t: Test CPU\n\n' "$i"; done >"$sysroot/proc/cpuinfo"
 printf 'MemTotal:        2097152 kB\nMemAvailable:    1048576 kB\n' >"$sysroot/proc/meminfo"
 echo node-a >"$sysroot/proc/sys/kernel/hostname"

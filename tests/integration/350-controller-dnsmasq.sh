@@ -37,8 +37,8 @@ more_reads() { [ "$(reads)" -gt "$before" ]; }
 wait_for 10 "dnsmasq to re-read the hosts file" more_reads
 grep -qx "52:54:00:00:35:01,node-35" "$CC_DATA/dnsmasq/hosts" || fail "the hosts file lacks the machine: $(cat "$CC_DATA/dnsmasq/hosts")"
 [ "$(dnsmasq_pid)" = "$pid1" ] || fail "dnsmasq was restarted instead of reloaded"
-ctl machines rm node-35
 before=$(reads)
+ctl machines rm node-35
 wait_for 10 "dnsmasq to re-read the hosts file after the delete" more_reads
 grep -q 52:54:00:00:35:01 "$CC_DATA/dnsmasq/hosts" && fail "the deleted machine is still in the hosts file"
 

@@ -6,7 +6,8 @@
 # api METHOD PATH [BODY|@FILE] [OPTIONS]: one request (signed with the admin key
 #   unless --unsigned); prints "STATUS" on the first line and the body after it.
 #   Options: --unsigned, --key K --secret S, --expires-in SECONDS, --sign-body TEXT,
-#   --auth VALUE (raw Authorization), --header "Name: value".
+#   --auth VALUE (raw Authorization), --header "Name: value", --source ADDR (the
+#   client's source address).
 # ctl ARGS..: cloudctl in the namespace.
 
 CC_BIN="${CC_BIN:-$OUT/bin/cloud-controller}"
@@ -64,7 +65,8 @@ def request(args, config):
     if body and "Content-Type" not in headers:
         headers["Content-Type"] = "application/json"
     u = urllib.parse.urlsplit(c["url"])
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    src = (opts["source"], 0) if "source" in opts else None
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30, source_address=src)
     conn.putrequest(method, path, skip_accept_encoding=True)
     for n, v in headers.items():
         conn.putheader(n, v)

@@ -31,6 +31,7 @@ TEST(defaults)
 	CHECK_STR(cfg.default_role, "hypervisor");
 	CHECK_INT(cfg.heartbeat_interval, 5);
 	CHECK_INT(cfg.down_after, 60);
+	CHECK_INT(cfg.token_ttl, 600);
 	CHECK_STR(cfg.url, "http://127.0.0.1:8080");
 	CHECK_STR(cfg.data_dir, CTL_DEFAULT_DATA_DIR);
 }
@@ -47,6 +48,18 @@ TEST(dhcp_mode)
 	CHECK_STR(cfg.url, "http://192.0.2.1:8080");
 	CHECK_STR(cfg.interface, "prov0");
 	CHECK_INT(cfg.unknown_mac, UNKNOWN_ENROLL);
+}
+
+TEST(pending_policy_and_token_ttl)
+{
+	struct ctl_config cfg;
+	struct errmsg err;
+
+	CHECK_INT(parse("unknown-mac = pending\ntoken-ttl = 10\n", &cfg, &err), 0);
+	CHECK_INT(cfg.unknown_mac, UNKNOWN_PENDING);
+	CHECK_INT(cfg.token_ttl, 10);
+	CHECK_INT(parse("token-ttl = 3600\n", &cfg, &err), 0);
+	CHECK_INT(cfg.token_ttl, 3600);
 }
 
 TEST(proxy_mode)
@@ -83,6 +96,9 @@ TEST(bad_settings_fail_naming_the_key)
 		{ "data-dir = relative/dir\n", "data-dir" },
 		{ "kernel-args = a=${evil}\n", "kernel-args" },
 		{ "max-body = 12Q\n", "max-body" },
+		{ "token-ttl = 9\n", "token-ttl" },
+		{ "token-ttl = 3601\n", "token-ttl" },
+		{ "unknown-mac = approve\n", "unknown-mac" },
 		{ "no-such-key = 1\n", "no-such-key" },
 	};
 	struct ctl_config cfg;

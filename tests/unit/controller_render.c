@@ -143,3 +143,39 @@ TEST(sha256sums_lookup)
 	CHECK_INT(images_sums_lookup(sums, "vmlinu", hex), -1);
 	CHECK_INT(images_sums_lookup(sums, "broken", hex), -1);
 }
+
+/* dnsmasq's lease file: "EXPIRY MAC ADDRESS HOSTNAME CLIENT-ID"; IPv6 leases after "duid". */
+TEST(lease_binds_mac_to_address)
+{
+	const char *leases = "1700000100 52:54:00:c2:00:01 192.0.2.51 node-200 01:52:54:00:c2:00:01\n"
+			     "1700000100 52:54:00:c2:00:02 192.0.2.52 * *\n"
+			     "1600000000 52:54:00:c2:00:03 192.0.2.53 * *\n"	   /* expired */
+			     "0 52:54:00:C2:00:04 192.0.2.54 * *\n"		   /* never expires, upper case */
+			     "1700000100 52:54:00:c2:00:05 192.0.2.55 * *\n"
+			     "1700000100 52:54:00:c2:00:05 192.0.2.56 * 01:52:54:00:c2:00:05\n" /* iPXE and Linux */
+			     "garbage\n"
+			     "duid 00:01:00:01:2c:00:00:00:52:54:00:00:00:01\n"
+			     "1700000100 1234 2001:db8::5 * 00:01\n";
+	char leased[64];
+
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:01", "192.0.2.51", 1700000000, leased, sizeof(leased)), 1);
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:01", "::ffff:192.0.2.51", 1700000000, leased,
+					sizeof(leased)), 1);
+	/* another address: refused, naming the leased one */
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:01", "192.0.2.52", 1700000000, leased, sizeof(leased)), 0);
+	CHECK_STR(leased, "192.0.2.51");
+	/* the address of another MAC's lease */
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:02", "192.0.2.51", 1700000000, leased, sizeof(leased)), 0);
+	CHECK_STR(leased, "192.0.2.52");
+	/* an expired lease is none */
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:03", "192.0.2.53", 1700000000, leased, sizeof(leased)), 0);
+	CHECK_STR(leased, "");
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:04", "192.0.2.54", 1700000000, leased, sizeof(leased)), 1);
+	/* two leases of one MAC: either address */
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:05", "192.0.2.56", 1700000000, leased, sizeof(leased)), 1);
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:05", "192.0.2.55", 1700000000, leased, sizeof(leased)), 1);
+	/* no lease at all, and an empty file */
+	CHECK_INT(netboot_lease_matches(leases, "52:54:00:c2:00:99", "192.0.2.51", 1700000000, leased, sizeof(leased)), 0);
+	CHECK_STR(leased, "");
+	CHECK_INT(netboot_lease_matches("", "52:54:00:c2:00:01", "192.0.2.51", 1700000000, leased, sizeof(leased)), 0);
+}

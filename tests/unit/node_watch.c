@@ -178,12 +178,19 @@ static unsigned free_port(void)
 	return port;
 }
 
-static char data_dir[128];
+static char data_dir[128], sysroot[160];
 static struct converge *conv;
+
+#define BOOT_ID "0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"	      /* this boot (sysroot's boot_id) */
+#define OTHER_BOOT_ID "5e1d9c3b-0000-4000-8000-000000000001" /* an earlier one */
 
 static const struct converge_backend no_backend;
 
-/* A fresh data dir with the credential the enrollment thread would have kept, and an engine. */
+/*
+ * A fresh data dir with a sysroot that has a boot id, the credential the
+ * enrollment thread would have kept (with_cred 1: in this boot, 2: in another
+ * boot), and an engine.
+ */
 static int node_setup(unsigned port, int with_cred)
 {
 	struct cloudd_config cfg = { 0 };
@@ -191,6 +198,13 @@ static int node_setup(unsigned port, int with_cred)
 
 	snprintf(data_dir, sizeof(data_dir), "/tmp/node_watch.XXXXXX");
 	if (mkdtemp(data_dir) == NULL)
+		return -1;
+	snprintf(sysroot, sizeof(sysroot), "%s/sysroot", data_dir);
+	snprintf(path, sizeof(path), "mkdir -p '%s/proc/sys/kernel/random'", sysroot);
+	if (system(path) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/proc/sys/kernel/random/boot_id", sysroot);
+	if (fs_write_atomic(path, BOOT_ID "\n", strlen(BOOT_ID) + 1, 0644) < 0)
 		return -1;
 	snprintf(cfg.run_dir, sizeof(cfg.run_dir), "%s/run", data_dir);
 	cfg.converge_interval = 5;
@@ -202,7 +216,8 @@ static int node_setup(unsigned port, int with_cred)
 	snprintf(path, sizeof(path), "%s/%s", data_dir, ENROLL_CREDENTIAL_FILE);
 	snprintf(text, sizeof(text),
 		 "{\"node_id\":\"" NODE_ID "\",\"key\":\"" NODE_KEY "\",\"secret\":\"" NODE_SECRET
-		 "\",\"controller\":\"http://127.0.0.1:%u\"}", port);
+		 "\",\"controller\":\"http://127.0.0.1:%u\",\"boot_id\":\"%s\"}", port,
+		 with_cred == 2 ? OTHER_BOOT_ID : BOOT_ID);
 	return fs_write_atomic(path, text, strlen(text), 0600);
 }
 
@@ -219,8 +234,8 @@ static void node_teardown(void)
 
 static int start_watch(unsigned report_interval)
 {
-	struct watch_config wc = { .data_dir = data_dir, .wait_seconds = 2, .report_interval = report_interval,
-				   .conv = conv };
+	struct watch_config wc = { .data_dir = data_dir, .sysroot = sysroot, .wait_seconds = 2,
+				   .report_interval = report_interval, .conv = conv };
 	return watch_start(&wc);
 }
 
@@ -287,7 +302,7 @@ TEST(watch_applies_new_revisions_and_keeps_them)
 	CHECK_INT(applied_revision(), 3);
 	snprintf(path, sizeof(path), "%s/%s", data_dir, WATCH_DOCUMENT_FILE);
 	CHECK_INT(fs_read_file(path, 4096, &kept), 0);
-	CHECK_STR(kept.data, "{\"version\":1,\"revision\":3}");
+	CHECK_STR(kept.data, "{\"boot_id\":\"" BOOT_ID "\",\"document\":{\"version\":1,\"revision\":3}}\n");
 	buf_free(&kept);
 
 	/* the next poll names the revision it has and is held until the controller changes */
@@ -308,7 +323,7 @@ TEST(watch_applies_new_revisions_and_keeps_them)
 	CHECK_INT(wait_dispatch(20), -1);
 	CHECK_INT(applied_revision(), 4);
 	CHECK_INT(fs_read_file(path, 4096, &kept), 0);
-	CHECK_STR(kept.data, "{\"version\":1,\"revision\":4}");
+	CHECK_STR(kept.data, "{\"boot_id\":\"" BOOT_ID "\",\"document\":{\"version\":1,\"revision\":4}}\n");
 	buf_free(&kept);
 	WAIT_STATUS(ctl.last_asked == 5 && ctl.held > 0, 20);
 	CHECK_INT(ctl.last_asked, 5);
@@ -382,7 +397,7 @@ TEST(watch_kept_document_converges_before_the_controller_answers)
 {
 	struct watch_status st;
 	char path[256];
-	const char *doc = "{\"version\":1,\"revision\":12}";
+	const char *doc = "{\"boot_id\":\"" BOOT_ID "\",\"document\":{\"version\":1,\"revision\":12}}";
 	json_t *a;
 
 	ctl_reset();
@@ -398,6 +413,54 @@ TEST(watch_kept_document_converges_before_the_controller_answers)
 	CHECK_CONTAINS(json_string_value(json_object_get(a, "source")), WATCH_DOCUMENT_FILE);
 	json_decref(a);
 	watch_stop();
+	node_teardown();
+}
+
+/* After a reboot: a document kept in another boot (or unstamped) is deleted, never applied. */
+TEST(watch_kept_document_of_another_boot_is_discarded)
+{
+	static const char *const docs[] = {
+		"{\"boot_id\":\"" OTHER_BOOT_ID "\",\"document\":{\"version\":1,\"revision\":12}}",
+		"{\"version\":1,\"revision\":12}", /* kept by a cloudd that did not stamp it */
+	};
+	struct watch_status st;
+	char path[256];
+	json_t *a;
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		ctl_reset();
+		CHECK_INT(node_setup(free_port(), 1), 0);
+		snprintf(path, sizeof(path), "%s/%s", data_dir, WATCH_DOCUMENT_FILE);
+		CHECK_INT(fs_write_atomic(path, docs[i], strlen(docs[i]), 0600), 0);
+		CHECK_INT(start_watch(1), 0);
+		watch_get_status(&st);
+		CHECK_INT(st.revision, -1);
+		CHECK_INT(wait_dispatch(0), 0);
+		CHECK(access(path, F_OK) < 0);
+		a = converge_actual(conv);
+		CHECK(json_integer_value(json_object_get(a, "revision")) != 12);
+		json_decref(a);
+		watch_stop();
+		node_teardown();
+	}
+}
+
+/* A credential kept in another boot is not used: the watch waits for the new enrollment. */
+TEST(watch_ignores_a_credential_of_another_boot)
+{
+	struct watch_status st;
+
+	ctl_reset();
+	ctl_set_doc(1);
+	CHECK_INT(ctl_start(0), 0);
+	CHECK_INT(node_setup(ctl.port, 2), 0);
+	CHECK_INT(start_watch(1), 0);
+	usleep(1500 * 1000);
+	watch_get_status(&st);
+	CHECK_STR(st.state, "enrolling");
+	CHECK_INT(ctl.polls, 0);
+	watch_stop();
+	ctl_stop();
 	node_teardown();
 }
 
