@@ -12,7 +12,7 @@ filter_need_kernel "$0" "$@"
 # a failure shows cloudd's side (the VM's files are gone with it)
 fail() {
 	[ -f "$TEST_TMP/cloudd.log" ] && tail -40 "$TEST_TMP/cloudd.log" >&2
-	[ -n "${NS:-}" ] && in_ns "$NS" curl -s --max-time 5 "http://127.0.0.1:8081/v1/state" >&2
+	[ -n "${NS:-}" ] && node_curl "$NS" "http://127.0.0.1:8081/v1/state" -s --max-time 5 >&2
 	printf '\nFAIL: %s\n' "$*" >&2
 	exit 1
 }
@@ -26,6 +26,8 @@ RUN="$TEST_TMP/run"
 DATA="$TEST_TMP/data"
 STATE="$TEST_TMP/state.json"
 URL=http://127.0.0.1:8081
+NODE_KEY_FILE="$TEST_TMP/node.key"
+node_key_new "$NODE_KEY_FILE"
 MAC=52:54:00:12:34:42
 mkdir -p "$RUN" "$DATA"
 netns_add "$NS"
@@ -52,12 +54,12 @@ cat >"$STATE" <<EOF
       "cloud_init": { "hostname": "net-one" } } ] }
 EOF
 
-api() { in_ns "$NS" curl -sf "$URL$1"; }
+api() { node_curl "$NS" "$URL$1" -sf; }
 console_has() { local c; c=$(api "/v1/instances/$1/console") && grep -q "$2" <<<"$c"; }
 
 log "cloudd converges: bridge, filters, guest DHCP, then the guest"
 pid=$(bg_ns "$NS" "$TEST_TMP/cloudd.log" "$CLOUDD" --listen 127.0.0.1:8081 --syslog no --state "$STATE" \
-	--run-dir "$RUN" --data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy none)
+	--run-dir "$RUN" --data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy none --api-key-file "$NODE_KEY_FILE")
 cleanup_add "kill -9 $pid"
 wait_for 20 "cloudd /health" api /health
 wait_for 120 "the guest's QEMU" test -s "$RUN/guests/i-net/pid"
