@@ -16,6 +16,10 @@ fail() {
 	exit 1
 }
 
+# taps need the tun module (the node image loads it at boot: modules.d/hypervisor.modules)
+modprobe tun 2>/dev/null || true
+mkdir -p "$TEST_TMP/run" "$TEST_TMP/data"
+
 # the node (cloudd, its provisioning address 192.0.2.10 and the guest bridge
 # 198.51.100.1), the controller's side of the provisioning network
 # (192.0.2.1) and a pseudo-guest on the bridge (a veth, MAC of a guest NIC)
@@ -103,8 +107,9 @@ grep -q "LEASE 198.51.100.44" "$TEST_TMP/lease" || fail "the pseudo-guest's leas
 
 log "the node reaches the guest (its own flows' replies come back in)"
 in_ns "$NODE" ping -q -n -c 2 -W 3 198.51.100.44 >/dev/null || fail "the node's ping to the pseudo-guest got no reply"
-bg_ns "$GUEST" "$TEST_TMP/guest-http.log" python3 -m http.server --bind 198.51.100.44 7070 >/dev/null
-wait_for 10 "the node reaches the guest's TCP port" in_ns "$NODE" curl -s -o /dev/null --max-time 2 http://198.51.100.44:7070/
+mkdir -p "$TEST_TMP/www" && echo guest >"$TEST_TMP/www/index.html"
+bg_ns "$GUEST" "$TEST_TMP/guest-http.log" busybox httpd -f -p 198.51.100.44:7070 -h "$TEST_TMP/www" >/dev/null
+wait_for 30 "the node reaches the guest's TCP port" in_ns "$NODE" curl -sf -o /dev/null --max-time 2 http://198.51.100.44:7070/
 
 log "the guest does not reach port 8081 on any node address"
 BRMAC=$(in_ns "$NODE" cat "/sys/class/net/$BR/address")
