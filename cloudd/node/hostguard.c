@@ -34,7 +34,7 @@ int hostguard_script(const char *bridge, struct buf *out, struct errmsg *err)
 		       "\t\tiifname \"%s\" jump from_guests\n"
 		       "\t}\n"
 		       "\tchain from_guests {\n"
-		       "\t\tct state established,related accept\n"
+		       "\t\tct state established,related counter accept comment \"replies to the node's own flows\"\n"
 		       "\t\tudp dport 67 accept comment \"DHCP\"\n"
 		       "\t\tudp dport 53 accept comment \"DNS\"\n"
 		       "\t\ttcp dport 53 accept comment \"DNS\"\n"

@@ -65,7 +65,7 @@ boot_stub_controller() {
 	node_key_new "$NODE_KEY_FILE" "ak-boot-$TEST_ID"
 	export NODE_KEY_FILE
 	BOOT_CONTROLLER="http://$BOOT_GW:8079"
-	bg_ns "$BOOT_NS" "$TEST_TMP/stub-controller.log" python3 -u - "$BOOT_GW" "$NODE_KEY_FILE" "$ROOT/tests" <<'PY' >/dev/null
+	cat >"$TEST_TMP/stub-controller.py" <<'PY'
 import json, re, sys, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, sys.argv[3])
@@ -101,7 +101,9 @@ class Stub(BaseHTTPRequestHandler):
         print(self.command, self.path, flush=True)
 ThreadingHTTPServer((sys.argv[1], 8079), Stub).serve_forever()
 PY
-	wait_for 10 "the stub controller on $BOOT_CONTROLLER" in_ns "$BOOT_NS" curl -s -o /dev/null "$BOOT_CONTROLLER/"
+	bg_ns "$BOOT_NS" "$TEST_TMP/stub-controller.log" python3 -u "$TEST_TMP/stub-controller.py" "$BOOT_GW" "$NODE_KEY_FILE" \
+		"$ROOT/tests" >/dev/null
+	wait_for 30 "the stub controller on $BOOT_CONTROLLER" in_ns "$BOOT_NS" curl -s -o /dev/null "$BOOT_CONTROLLER/"
 }
 
 # boot_render_ipxe ROLE EXTRA_KERNEL_ARGS: (re)write boot.ipxe from the template.

@@ -70,12 +70,16 @@ wait_for 600 "the guest's DHCP lease through its filters" console_has i-net "gue
 console_has i-net "guestkit: hostname net-one" || fail "the seed's hostname is not on the console"
 grep -q "$MAC" "$RUN/dhcp/"* 2>/dev/null || fail "no static lease for $MAC in $RUN/dhcp"
 
-log "the guest answers ping from the node (allowed by its security group)"
+log "the guest answers ping from the node (allowed by its security group; the replies pass the host guard as established)"
+in_ns "$NS" nft list table inet cloudd_host >/dev/null || fail "no host guard (table inet cloudd_host) with the guest network"
+replies() { in_ns "$NS" nft list chain inet cloudd_host from_guests | sed -n 's/.*established,related counter packets \([0-9]*\).*/\1/p'; }
+r0=$(replies)
 ok=0
 for _ in 1 2 3; do
 	if in_ns "$NS" ping -q -n -c 2 -W 5 198.51.100.42 >/dev/null 2>&1; then ok=1; break; fi
 done
 [ "$ok" = 1 ] || fail "no ping reply from the guest"
+[ "$(replies)" -gt "$r0" ] || fail "the ping replies did not come through the host guard's established rule"
 api /v1/state | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
