@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# virtio-net NIC netboots the image; cloudd's /health and /v1/sysinfo answer with the VM's MAC; a killed cloudd is restarted by runsv and logged; the lease is renewed in place
+# virtio-net NIC netboots the image; cloudd answers /health to anyone and /v1/sysinfo (with the VM's MAC) only to a request signed with its registered key, also after a killed cloudd is restarted by runsv and logged; the lease is renewed in place
 # timeout: 420
 . "$ROOT/tests/lib.sh"
 . "$ROOT/tests/boot/lib-boot.sh"
