@@ -77,3 +77,35 @@ require_cmd() {
 	local c
 	for c in "$@"; do command -v "$c" >/dev/null || fail "missing command $c (./build.sh deps installs it)"; done
 }
+
+# --- requests to a node's cloudd (port 8081) ----------------------------------------
+#
+# Only /health and /metrics answer anonymous callers; everything else needs a
+# request signed as the controller signs it (docs/api.md). Cases that run
+# cloudd without a controller give it a key file (api-key-file) and sign with
+# it; tests/nodesign.py makes the Authorization header.
+
+# node_key_new FILE [KEY-ID]: a new api-key-file (mode 0600) with a random secret
+node_key_new() {
+	(umask 077 && printf 'key = %s\nsecret = %s\n' "${2:-ak-test-$TEST_ID}" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$1")
+}
+
+# node_auth [--key-file FILE | --db DB --node ID] [NODESIGN-OPTIONS..] METHOD URL: the Authorization value
+# (default key file: $NODE_KEY_FILE)
+node_auth() {
+	case "${1:-}" in --key-file | --db) ;; *) set -- --key-file "$NODE_KEY_FILE" "$@" ;; esac
+	python3 "$ROOT/tests/nodesign.py" "$@"
+}
+
+# node_curl NS URL [CURL-ARGS..]: GET URL from namespace NS (or "" for here),
+# signed with $NODE_KEY_FILE
+node_curl() {
+	local ns="$1" url="$2" auth
+	shift 2
+	auth=$(node_auth GET "$url") || return 1
+	if [ -n "$ns" ]; then
+		in_ns "$ns" curl -H "Authorization: $auth" "$@" "$url"
+	else
+		curl -H "Authorization: $auth" "$@" "$url"
+	fi
+}

@@ -616,13 +616,14 @@ out_free:
 	return rc;
 }
 
-/* GET /v1/instances/{id}/console: the node's console log of the guest (cloudd, port 8081). */
+/* GET /v1/instances/{id}/console: the node's console log of the guest (cloudd, port 8081, a signed request). */
 static int instances_console(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
 			     struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "bytes", NULL };
 	const char *bytes = httpd_query(req, "bytes");
-	char url[512], addr[64] = "";
+	char path[128], node_id[40] = "";
+	struct sign_query_arg arg = { "bytes", NULL };
 	struct httpc_response r = { 0 };
 	json_t *inst;
 	int rc;
@@ -632,34 +633,28 @@ static int instances_console(struct controller *ctl, const struct auth_principal
 	if (bytes && (strspn(bytes, "0123456789") != strlen(bytes) || strlen(bytes) == 0 || strlen(bytes) > 6 ||
 		      atol(bytes) < 1 || atol(bytes) > INSTANCE_CONSOLE_MAX))
 		return httpd_reply_error(resp, 400, "bad_parameter", "bytes: 1..%d", INSTANCE_CONSOLE_MAX);
+	arg.value = bytes ? bytes : "16384";
 	db_lock(&ctl->db);
 	inst = instance_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
-	if (inst && json_is_string(json_object_get(inst, "node"))) {
-		sqlite3_stmt *st = db_prepare(&ctl->db, "SELECT address FROM nodes WHERE id = ?");
-		if (st) {
-			db_bind_text(st, 1, json_string_value(json_object_get(inst, "node")));
-			if (sqlite3_step(st) == SQLITE_ROW && db_col_text(st, 0))
-				snprintf(addr, sizeof(addr), "%s", db_col_text(st, 0));
-			sqlite3_finalize(st);
-		}
-	}
 	db_unlock(&ctl->db);
 	if (inst == NULL)
 		return httpd_reply_error(resp, 404, "not_found", "no instance %.64s", httpd_param(req, "id"));
-	if (addr[0] == '\0') {
-		json_decref(inst);
-		return httpd_reply_error(resp, 409, "not_placed", "instance has no node address to read its console from");
-	}
-	if (snprintf(url, sizeof(url), "http://%s%s%s:8081/v1/instances/%s/console?bytes=%s", strchr(addr, ':') ? "[" : "",
-		     addr, strchr(addr, ':') ? "]" : "", json_string_value(json_object_get(inst, "id")),
-		     bytes ? bytes : "16384") >= (int)sizeof(url)) {
+	if (json_is_string(json_object_get(inst, "node")))
+		snprintf(node_id, sizeof(node_id), "%s", json_string_value(json_object_get(inst, "node")));
+	if (snprintf(path, sizeof(path), "/v1/instances/%s/console", json_string_value(json_object_get(inst, "id"))) >=
+	    (int)sizeof(path)) {
 		json_decref(inst);
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	json_decref(inst);
-	if (httpc_request("GET", url, NULL, 0, NULL, 0, 10, &r) < 0 || r.status == 0) {
-		rc = httpd_reply_error(resp, 502, "node_unreachable", "the node did not answer: %s", r.error);
+	if (node_id[0] == '\0')
+		return httpd_reply_error(resp, 409, "not_placed", "instance has no node to read its console from");
+	if (node_client_get(ctl, node_id, path, &arg, 1, 10, &r) < 0) {
+		if (errno == ENOENT || errno == ENXIO || errno == ENOKEY)
+			rc = httpd_reply_error(resp, 409, "not_placed", "cannot read the console: %s", r.error);
+		else
+			rc = httpd_reply_error(resp, 502, "node_unreachable", "the node did not answer: %s", r.error);
 	} else if (r.status != 200) {
 		rc = httpd_reply_error(resp, r.status == 404 ? 404 : 502, "node_error", "the node answered %ld: %.200s", r.status,
 				       r.body.data ? r.body.data : "");

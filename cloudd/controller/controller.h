@@ -281,6 +281,23 @@ int nodes_flush(struct controller *ctl);
 int nodes_issue_token(struct controller *ctl, const char *mac, const char *machine_id,
 		      char token[65]);
 
+/* --- node_client.c ----------------------------------------------------------- */
+
+#define NODE_CLIENT_PORT 8081	  /* cloudd's HTTP port on every node */
+#define NODE_CLIENT_LIFETIME 60	  /* seconds a signature on a node request is valid (the node allows clock skew) */
+
+/*
+ * GET http://NODE-ADDRESS:8081 + path (+ the query args) from cloudd,
+ * signed (sign.h) with the node's key id and sign_node_key() of its secret:
+ * cloudd accepts nothing else but /health and /metrics. Returns 0 when an
+ * answer arrived (any status), or -1 with out->error and errno: ENOENT no
+ * such node, ENXIO no address, ENOKEY no live key, EHOSTUNREACH no answer.
+ */
+struct httpc_response;
+struct sign_query_arg;
+int node_client_get(struct controller *ctl, const char *node_id, const char *path, const struct sign_query_arg *args,
+		    size_t nargs, long timeout_seconds, struct httpc_response *out);
+
 /* --- api.c and api_*.c ------------------------------------------------------- */
 
 #define API_PUBLIC 0x1 /* no signature needed */

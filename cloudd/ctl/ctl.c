@@ -228,7 +228,7 @@ static int ctl_answer(struct httpc_response *r, json_t **doc)
 int ctl_call(struct ctl_settings *s, const char *method, const char *path, const struct ctl_query *q,
 	     json_t *body, json_t **doc)
 {
-	struct httpc_cred cred = { s->url, s->key, s->secret };
+	struct httpc_cred cred = { s->url, s->key, s->secret, 0 };
 	struct httpc_response r;
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	int rc;
@@ -247,7 +247,7 @@ int ctl_call(struct ctl_settings *s, const char *method, const char *path, const
 
 int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_t **doc)
 {
-	struct httpc_cred cred = { s->url, s->key, s->secret };
+	struct httpc_cred cred = { s->url, s->key, s->secret, 0 };
 	struct httpc_response r;
 	struct sha256_ctx sha;
 	unsigned char digest[SHA256_DIGEST_SIZE], chunk[65536];

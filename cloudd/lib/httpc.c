@@ -122,7 +122,7 @@ int httpc_signed(const struct httpc_cred *cred, const char *method, const char *
 	char sig[SIGN_HEX_LEN + 1], auth[SIGN_MAX_HEADER + 32], *query, *url = NULL;
 	const char *headers[2];
 	size_t nheaders = 0;
-	long long expires = (long long)time(NULL) + SIGN_DEFAULT_LIFETIME;
+	long long expires = (long long)time(NULL) + (cred->lifetime > 0 ? cred->lifetime : SIGN_DEFAULT_LIFETIME);
 	int n, rc;
 
 	memset(out, 0, sizeof(*out));

@@ -16,11 +16,12 @@ struct httpc_response {
 	char error[256]; /* transport error when status is 0 */
 };
 
-/* Where and as whom: the controller URL (http://host:port) and an API key. */
+/* Where and as whom: the server URL (http://host:port) and an API key. */
 struct httpc_cred {
 	const char *url;
 	const char *key_id;
 	const char *secret;
+	long lifetime; /* seconds from now to the signature's expiry; 0 = SIGN_DEFAULT_LIFETIME */
 };
 
 /* Once per process, before threads start. */

@@ -17,6 +17,8 @@
 #define HTTPD_MAX_ROUTES 128
 #define HTTPD_STACK_SIZE (256 * 1024)	 /* bytes per polling thread */
 #define HTTPD_CONN_MEMORY (16 * 1024)	 /* bytes per connection for headers */
+#define HTTPD_ROUTE_UNMATCHED (-1)	 /* counter "route" of requests no route matched */
+#define HTTPD_ROUTE_REFUSED (-2)	 /* counter "route" of requests the gate answered */
 
 struct httpd_route {
 	char method[8];
@@ -40,6 +42,8 @@ struct httpd {
 	struct httpd_limits limits;
 	unsigned port;
 	unsigned threads; /* > 1: a thread pool */
+	httpd_handler_fn gate; /* runs before routing (httpd_set_gate) */
+	void *gate_ctx;
 	pthread_mutex_t lock; /* counters */
 	struct httpd_counter *counters;
 	size_t ncounters;
@@ -230,6 +234,45 @@ const char *httpd_header(const struct httpd_request *req, const char *name)
 	return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
 }
 
+struct httpd_args {
+	struct sign_query_arg *args;
+	size_t max, n;
+};
+
+static enum MHD_Result httpd_collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct httpd_args *a = cls;
+
+	(void)kind;
+	if (a->n < a->max) {
+		a->args[a->n].name = key;
+		a->args[a->n].value = value ? value : "";
+	}
+	a->n++;
+	return MHD_YES;
+}
+
+size_t httpd_query_args(const struct httpd_request *req, struct sign_query_arg *args, size_t max)
+{
+	struct httpd_args a = { args, max, 0 };
+
+	if (req->connection == NULL)
+		return 0;
+	MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, httpd_collect_arg, &a);
+	return a.n;
+}
+
+int httpd_set_gate(struct httpd *srv, httpd_handler_fn gate, void *ctx)
+{
+	if (srv->daemon) {
+		errno = EBUSY;
+		return -1;
+	}
+	srv->gate = gate;
+	srv->gate_ctx = ctx;
+	return 0;
+}
+
 void httpd_response_init(struct httpd_response *resp)
 {
 	memset(resp, 0, sizeof(*resp));
@@ -352,7 +395,10 @@ int httpd_metrics(struct httpd *srv, const char *metric, struct buf *out)
 	for (size_t i = 0; i < srv->ncounters && rc == 0; i++) {
 		const struct httpd_counter *c = &srv->counters[i];
 		rc |= buf_printf(out, "%s{method=\"%s\",route=\"%s\",code=\"%u\"} %llu\n", metric,
-				 c->method, c->route >= 0 ? srv->routes[c->route].pattern : "unmatched",
+				 c->method,
+				 c->route >= 0			      ? srv->routes[c->route].pattern
+				 : c->route == HTTPD_ROUTE_REFUSED ? "refused"
+								      : "unmatched",
 				 c->status, c->count);
 	}
 	pthread_mutex_unlock(&srv->lock);
@@ -364,6 +410,21 @@ int httpd_dispatch(struct httpd *srv, struct httpd_request *req, struct httpd_re
 	char allow[64];
 	int idx;
 
+	if (srv->gate && req->held == NULL) {
+		int passed = srv->gate(req, resp, srv->gate_ctx);
+
+		if (passed < 0) {
+			int saved = errno;
+			log_warn("%s %s: %s", req->method, req->path, strerror(saved));
+			httpd_response_free(resp);
+			httpd_response_init(resp);
+			httpd_reply_error(resp, 500, "internal", "internal error: %s", strerror(saved));
+		}
+		if (passed != 0) {
+			httpd_count(srv, HTTPD_ROUTE_REFUSED, req->method, resp->status);
+			return HTTPD_ROUTE_REFUSED;
+		}
+	}
 	idx = httpd_match(srv, req->method, req->path, req, allow, sizeof(allow));
 	if (idx == -404) {
 		httpd_reply_error(resp, 404, "not_found", "no such resource: %s", req->path);
@@ -384,7 +445,7 @@ int httpd_dispatch(struct httpd *srv, struct httpd_request *req, struct httpd_re
 		resp->nheaders = 0;
 		httpd_reply_error(resp, 500, "internal", "internal error: %s", strerror(saved));
 	}
-	httpd_count(srv, idx, req->method, resp->status);
+	httpd_count(srv, idx >= 0 ? idx : HTTPD_ROUTE_UNMATCHED, req->method, resp->status);
 	return idx;
 }
 
@@ -534,7 +595,8 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn, cons
 		}
 		if (idx >= 0 && srv->routes[idx].upload)
 			return httpd_upload_begin(srv, conn, hc, &srv->routes[idx], &req, method, url);
-		if (idx < 0) {
+		/* with a gate, even a request for no route is read whole and shown to the gate first */
+		if (idx < 0 && srv->gate == NULL) {
 			httpd_response_init(&resp);
 			httpd_dispatch(srv, &(struct httpd_request){ .method = method, .path = url,
 								      .body = "" },
@@ -711,6 +773,14 @@ int httpd_start(struct httpd *srv, const struct sockaddr *addr, socklen_t len,
 			 MHD_ALLOW_SUSPEND_RESUME;
 	int fd, one = 1, saved;
 
+	if (srv->gate) {
+		for (size_t i = 0; i < srv->nroutes; i++) {
+			if (srv->routes[i].upload) {
+				errno = EINVAL; /* an upload's body would reach begin() before the gate */
+				return -1;
+			}
+		}
+	}
 	srv->limits = *limits;
 	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "errmsg.h"
+#include "sign.h"
 
 /*
  * Modules register routes on a server before it starts:
@@ -120,6 +121,18 @@ int httpd_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_
 /* "ADDR:PORT" / "[ADDR]:PORT" */
 const char *httpd_addr_str(const struct sockaddr *addr, char *out, size_t outlen);
 
+/*
+ * A gate runs on every request before routing, once its body is in (bounded
+ * by max_body), so that a request it refuses learns nothing about the routes:
+ * an unknown path gets the gate's answer, not 404. It returns 0 to let the
+ * request through to routing, 1 when it has replied itself (e.g. 401), -1 for
+ * an internal error (500). A held request called again does not pass the gate
+ * twice. Requests the gate answers are counted under route="refused". A
+ * server with a gate has no upload routes (httpd_start fails with EINVAL):
+ * their bodies are not read before the route's begin().
+ */
+int httpd_set_gate(struct httpd *srv, httpd_handler_fn gate, void *ctx);
+
 /* Before httpd_start: serve with a pool of n threads (default 1). */
 int httpd_set_threads(struct httpd *srv, unsigned n);
 /* Binds and starts serving on a polling thread; errno says why it could not. */
@@ -144,6 +157,12 @@ const char *httpd_param(const struct httpd_request *req, const char *name);
 /* A query-string argument (NULL when absent or in unit tests). */
 const char *httpd_query(const struct httpd_request *req, const char *name);
 const char *httpd_header(const struct httpd_request *req, const char *name);
+/*
+ * The query-string arguments (decoded), in the order sent, into args: returns
+ * how many the request has, which may be more than max (only max stored); 0
+ * in unit tests. The strings live as long as the request.
+ */
+size_t httpd_query_args(const struct httpd_request *req, struct sign_query_arg *args, size_t max);
 
 void httpd_response_init(struct httpd_response *resp);
 void httpd_response_free(struct httpd_response *resp);
@@ -171,7 +190,8 @@ void httpd_wake(void *conn_state);
 /*
  * Appends the request counters in Prometheus text format under `metric`
  * (e.g. "cloudd_http_requests_total"), labelled method, route and code;
- * requests that matched no route are counted under route="unmatched".
+ * requests that matched no route are counted under route="unmatched", those a
+ * gate answered under route="refused".
  */
 int httpd_metrics(struct httpd *srv, const char *metric, struct buf *out);
 

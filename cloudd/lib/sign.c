@@ -292,6 +292,11 @@ int sign_parse_authorization(const char *value, struct sign_auth *auth, const ch
 	return 0;
 }
 
+void sign_node_key(const char *node_secret, char key[SIGN_HEX_LEN + 1])
+{
+	sign_hmac_hex(node_secret, strlen(node_secret), SIGN_NODE_KEY_CONTEXT, strlen(SIGN_NODE_KEY_CONTEXT), key);
+}
+
 int sign_equal(const char *a, const char *b, size_t len)
 {
 	unsigned char diff = 0;

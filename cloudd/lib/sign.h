@@ -82,6 +82,16 @@ struct sign_auth {
  */
 int sign_parse_authorization(const char *value, struct sign_auth *auth, const char **why);
 
+/*
+ * Requests from the controller to a node (its cloudd on port 8081) are signed
+ * like any other, with the node's key id, but not with the node's secret: with
+ * sign_node_key(secret) = hex HMAC-SHA256(secret, SIGN_NODE_KEY_CONTEXT).
+ * Node-to-controller and controller-to-node signatures are made with
+ * different keys, so neither can be replayed as the other.
+ */
+#define SIGN_NODE_KEY_CONTEXT "cloudd controller-to-node requests"
+void sign_node_key(const char *node_secret, char key[SIGN_HEX_LEN + 1]);
+
 /* Compares two strings of equal length in time independent of their contents. */
 int sign_equal(const char *a, const char *b, size_t len);
 

@@ -1,4 +1,4 @@
-/* api.c -- cloudd's HTTP routes: /health, /metrics, /v1/sysinfo, /v1/filters (state routes live in converge.c) */
+/* api.c -- cloudd's HTTP routes: /health, /metrics, /v1/sysinfo, /v1/filters (state routes live in converge.c), behind the auth gate */
 #include <errno.h>
 #include <string.h>
 
@@ -61,6 +61,9 @@ static int api_filters(struct httpd_request *req, struct httpd_response *resp, v
 
 int api_register(struct cloudd *d)
 {
+	/* authentication before routing: an unsigned request learns nothing of the routes */
+	if (httpd_set_gate(d->http, node_auth_gate, &d->auth) < 0)
+		return -1;
 	if (httpd_route(d->http, "GET", "/health", api_health, d) < 0 ||
 	    httpd_route(d->http, "GET", "/metrics", api_metrics, d) < 0 ||
 	    httpd_route(d->http, "GET", "/v1/sysinfo", api_sysinfo, d) < 0)

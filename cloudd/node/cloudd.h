@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
+#include "sign.h"
 
 /* Defaults (paths, limits and their units) */
 #define CLOUDD_DEFAULT_CONFIG "/etc/cloudd/cloudd.conf"
@@ -51,6 +53,7 @@ struct cloudd_config {
 	unsigned converge_interval;
 	enum cloudd_accel accel;
 	char disk_policy[512];		/* disk.h policy text, "none" = no disk discovery */
+	char api_key_file[PATH_MAX];	/* a key that may sign requests to this node ("" = none) */
 };
 
 enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
@@ -100,6 +103,60 @@ int metrics_render(struct cloudd *d, struct buf *out);
 /* process_* metrics of this process, read from procdir ("/proc/self"). */
 int metrics_process(const char *procdir, struct buf *out);
 
+/* --- auth.c ------------------------------------------------------------------ */
+
+/*
+ * Every request but GET /health and /metrics must be signed (docs/api.md,
+ * "Signing requests") with a node key: the key id of the node's credential
+ * (from registration, or the api-key-file) and, as HMAC key, sign_node_key()
+ * of its secret. The check runs before routing (httpd_set_gate): an unsigned
+ * request learns nothing, not even which paths exist.
+ *
+ * `expires` is accepted from NODE_AUTH_PAST seconds before now to
+ * NODE_AUTH_FUTURE seconds after: the controller signs with expires = its
+ * clock + NODE_AUTH_LIFETIME, so the node's clock may be up to 180 s ahead or
+ * 120 s behind the controller's.
+ */
+#define NODE_AUTH_PAST 120	/* seconds an expires may lie in the past */
+#define NODE_AUTH_FUTURE 180	/* seconds an expires may lie in the future */
+#define NODE_AUTH_LIFETIME 60	/* seconds: what signers of node requests use */
+
+enum node_auth_source {
+	NODE_AUTH_KEY_FILE,	/* api-key-file */
+	NODE_AUTH_ENROLLED,	/* the credential from registration with the controller */
+	NODE_AUTH_SOURCES
+};
+
+struct node_auth_key {
+	char key_id[SIGN_MAX_KEY_ID + 1];
+	char sign_key[SIGN_HEX_LEN + 1]; /* sign_node_key(secret) */
+	int set;
+};
+
+struct node_auth {
+	pthread_mutex_t lock; /* keys: set by the enrollment thread, read by the HTTP thread */
+	struct node_auth_key keys[NODE_AUTH_SOURCES];
+};
+
+void node_auth_init(struct node_auth *a);
+void node_auth_free(struct node_auth *a);
+/* Sets (or with key_id or secret NULL, clears) the key of a source; -1 EINVAL on a bad key id or empty secret. */
+int node_auth_set(struct node_auth *a, enum node_auth_source source, const char *key_id, const char *secret);
+/*
+ * Reads an api-key-file: "key = ID" and "secret = SECRET" lines (cloudctl's
+ * configuration format; other keys are refused), mode 0600 or stricter.
+ */
+int node_auth_load_file(const char *path, char *key_id, size_t key_id_len, char *secret, size_t secret_len,
+			struct errmsg *err);
+/* 1 for the paths anyone may call: /health, /metrics. */
+int node_auth_anonymous(const char *path);
+/* Verifies a signed request at time now: 0, or -1 with why filled. */
+int node_auth_check(struct node_auth *a, const char *authorization, const char *method, const char *path,
+		    const struct sign_query_arg *args, size_t nargs, const void *body, size_t body_len, time_t now,
+		    char *why, size_t whylen);
+/* The gate of cloudd's HTTP server (httpd_set_gate; ctx: struct node_auth): 0 pass, 1 answered 401. */
+int node_auth_gate(struct httpd_request *req, struct httpd_response *resp, void *ctx);
+
 /* --- api.c ------------------------------------------------------------------- */
 
 struct converge;
@@ -113,11 +170,12 @@ struct cloudd {
 	json_t *kvm;		 /* cached KVM probe */
 	struct converge *conv;	 /* NULL when no desired state is converged */
 	struct converge_backend *backend; /* the guest backend of conv (guest.h) */
+	struct node_auth auth;		 /* who may call the HTTP API */
 };
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* Registers /health, /metrics, /v1/sysinfo and the state routes on d->http. */
+/* Registers /health, /metrics, /v1/sysinfo and the state routes on d->http, behind node_auth_gate. */
 int api_register(struct cloudd *d);
 double cloudd_uptime(const struct cloudd *d);
 

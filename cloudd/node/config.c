@@ -34,6 +34,7 @@ static const struct config_option config_options[] = {
 	{ "max-body", "BYTES", "largest HTTP request body, N[K|M] (default 1M)" },
 	{ "http-connections", "N", "concurrent HTTP connections (default 8, 1..256)" },
 	{ "sysroot", "DIR", "read /proc, /sys and /etc below DIR (for tests; default /)" },
+	{ "api-key-file", "FILE", "a key (\"key = ID\", \"secret = S\", mode 0600) that may sign requests, besides the controller's" },
 };
 #define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
 
@@ -42,8 +43,10 @@ void config_usage(FILE *out, const char *prog)
 	fprintf(out,
 		"usage: %s [OPTIONS]\n"
 		"\n"
-		"cloudd: the node daemon. Serves /health, /metrics, /v1/sysinfo and /v1/state,\n"
-		"and converges the node's guests on a desired-state document.\n"
+		"cloudd: the node daemon. Serves /health and /metrics to anyone, /v1/sysinfo,\n"
+		"/v1/state, consoles and filters to signed requests of the controller (or of\n"
+		"the api-key-file's key), and converges the node's guests on a desired-state\n"
+		"document.\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE                 configuration file (default " CLOUDD_DEFAULT_CONFIG ";\n"
@@ -145,7 +148,8 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 	    config_path(cfg->state_path, sizeof(cfg->state_path), c, "state", "", err) < 0 ||
 	    config_path(cfg->run_dir, sizeof(cfg->run_dir), c, "run-dir", CLOUDD_DEFAULT_RUN_DIR, err) < 0 ||
 	    config_path(cfg->data_dir, sizeof(cfg->data_dir), c, "data-dir", CLOUDD_DEFAULT_DATA_DIR, err) < 0 ||
-	    config_path(cfg->sysroot, sizeof(cfg->sysroot), c, "sysroot", "", err) < 0)
+	    config_path(cfg->sysroot, sizeof(cfg->sysroot), c, "sysroot", "", err) < 0 ||
+	    config_path(cfg->api_key_file, sizeof(cfg->api_key_file), c, "api-key-file", "", err) < 0)
 		return -1;
 	if (conf_get_enum(c, "accel", accels, CLOUDD_ACCEL_AUTO, &i, err) < 0)
 		return -1;

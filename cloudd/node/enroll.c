@@ -24,6 +24,8 @@ struct enroll {
 	json_t *kvm;
 	json_t *(*status_fn)(void *ctx);
 	void *status_ctx;
+	void (*credential_fn)(void *ctx, const char *key_id, const char *secret);
+	void *credential_ctx;
 	char token[160];
 	char boot_id[ENROLL_BOOT_ID_MAX]; /* "" when it cannot be read: nothing kept is trusted */
 	int have_credential;		  /* loaded by enroll_start, before the thread runs */
@@ -123,6 +125,13 @@ static int enroll_sleep(unsigned seconds)
 	return stop;
 }
 
+/* Tells the owner of the node's credential what it is now (NULL: none). */
+static void enroll_credential_changed(int valid)
+{
+	if (enroll.credential_fn)
+		enroll.credential_fn(enroll.credential_ctx, valid ? enroll.key_id : NULL, valid ? enroll.secret : NULL);
+}
+
 static int enroll_credential_path(char *out, size_t outlen)
 {
 	return fs_path(out, outlen, "%s/%s", enroll.state_dir, ENROLL_CREDENTIAL_FILE);
@@ -196,7 +205,7 @@ static void enroll_save_credential(void)
 static int enroll_register(void)
 {
 	struct sysinfo_source src = { enroll.sysroot, enroll.boot_env, enroll.kvm };
-	struct httpc_cred cred = { enroll.status.controller, NULL, NULL };
+	struct httpc_cred cred = { enroll.status.controller, NULL, NULL, 0 };
 	struct httpc_response r;
 	json_t *sys = sysinfo_collect(&src), *body, *doc;
 	char *text, msg[256];
@@ -227,6 +236,7 @@ static int enroll_register(void)
 		if (json_is_integer(iv) && json_integer_value(iv) >= 1 && json_integer_value(iv) <= 300)
 			enroll.interval = (unsigned)json_integer_value(iv);
 		enroll_save_credential();
+		enroll_credential_changed(1);
 		log_info("enroll: registered with %s as node %s (heartbeat every %u s)", enroll.status.controller,
 			 enroll.status.node_id, enroll.interval);
 		rc = 0;
@@ -272,7 +282,7 @@ static json_t *enroll_status_doc(void)
 /* Returns 0 sent, 1 the credential is no longer valid (register again), -1 try again. */
 static int enroll_heartbeat(void)
 {
-	struct httpc_cred cred = { enroll.status.controller, enroll.key_id, enroll.secret };
+	struct httpc_cred cred = { enroll.status.controller, enroll.key_id, enroll.secret, 0 };
 	struct httpc_response r;
 	char path[128], *text;
 	json_t *body = json_pack("{s:o}", "status", enroll_status_doc());
@@ -323,8 +333,10 @@ static void *enroll_thread(void *arg)
 	int have_credential = enroll.have_credential, token_spent = 0;
 
 	(void)arg;
-	if (have_credential)
+	if (have_credential) {
 		log_info("enroll: using the credential of node %s kept in %s", enroll.status.node_id, enroll.state_dir);
+		enroll_credential_changed(1);
+	}
 	while (!enroll_stopping()) {
 		if (!have_credential) {
 			int r;
@@ -367,6 +379,7 @@ static void *enroll_thread(void *arg)
 		case 1:
 			/* forgotten or re-registered elsewhere: register again (needs an unused token) */
 			have_credential = 0;
+			enroll_credential_changed(0);
 			break;
 		default:
 			backoff = enroll_backoff_next(backoff);
@@ -394,6 +407,8 @@ int enroll_start(const struct enroll_config *cfg)
 	enroll.kvm = cfg->kvm;
 	enroll.status_fn = cfg->status_fn;
 	enroll.status_ctx = cfg->status_ctx;
+	enroll.credential_fn = cfg->credential_fn;
+	enroll.credential_ctx = cfg->credential_ctx;
 	enroll.interval = ENROLL_DEFAULT_HEARTBEAT;
 	enroll.stop = 0;
 	enroll.token[0] = '\0';

@@ -21,6 +21,13 @@ struct enroll_config {
 	/* optional: extra members of the heartbeat status (new reference or NULL) */
 	json_t *(*status_fn)(void *ctx);
 	void *status_ctx;
+	/*
+	 * optional: told the node's credential whenever it changes (kept from an
+	 * earlier start, issued at registration; key_id and secret NULL when the
+	 * controller no longer accepts it), from the enrollment thread
+	 */
+	void (*credential_fn)(void *ctx, const char *key_id, const char *secret);
+	void *credential_ctx;
 };
 
 /*

@@ -25,6 +25,7 @@
 #include "filter.h"
 #include "guest.h"
 #include "guestnet.h"
+#include "hostguard.h"
 #include "log.h"
 #include "port.h"
 #include "proc.h"
@@ -1135,6 +1136,16 @@ static int gb_network_apply(void *ctx, const struct state_doc *doc, struct errms
 	if (guestnet_bridge_ensure(net->bridge, net->address_text, net->address6_text, net->uplink, 0, err) < 0)
 		return -1;
 	snprintf(b->bridge, sizeof(b->bridge), "%s", net->bridge);
+	/* the node's own input policy, before any guest port is on the bridge */
+	{
+		struct errmsg guard = { 0 };
+		char msg[768];
+
+		if (hostguard_apply(net->bridge, HOSTGUARD_SYSCTL_DIR, &guard) < 0) {
+			errmsg_set(err, "network", "host guard: %s", errmsg_str(&guard, msg, sizeof(msg)));
+			return -1;
+		}
+	}
 	/* filters first: a tap is never on the bridge without its filter */
 	memset(&model, 0, sizeof(model));
 	if (filter_model_from_doc(doc->root, &model, err) < 0)

@@ -86,6 +86,37 @@ static json_t *main_heartbeat_status(void *ctx)
 	return out;
 }
 
+/* The node's credential from registration signs the controller's requests to this node. */
+static void main_credential(void *ctx, const char *key_id, const char *secret)
+{
+	struct cloudd *d = ctx;
+
+	if (node_auth_set(&d->auth, NODE_AUTH_ENROLLED, key_id, secret) < 0)
+		log_error("auth: the node key id \"%s\" cannot sign requests to this node", key_id ? key_id : "");
+	else if (key_id)
+		log_info("auth: the controller's requests signed for node key %s are accepted", key_id);
+	else
+		log_warn("auth: the controller refused the node credential: no controller request is accepted until the node registers again");
+}
+
+/* api-key-file: a key that may sign requests to this node besides the controller's. */
+static int main_key_file(struct cloudd *d)
+{
+	char key_id[SIGN_MAX_KEY_ID + 1], secret[256], msg[1024];
+	struct errmsg err = { 0 };
+	int rc;
+
+	if (d->cfg.api_key_file[0] == '\0')
+		return 0;
+	if (node_auth_load_file(d->cfg.api_key_file, key_id, sizeof(key_id), secret, sizeof(secret), &err) < 0) {
+		fprintf(stderr, "cloudd: %s\n", errmsg_str(&err, msg, sizeof(msg)));
+		return -1;
+	}
+	rc = node_auth_set(&d->auth, NODE_AUTH_KEY_FILE, key_id, secret);
+	explicit_bzero(secret, sizeof(secret));
+	return rc;
+}
+
 /* Polls the signals, the state file's directory and the convergence timer. */
 static int main_loop(struct cloudd *d, int sfd)
 {
@@ -163,6 +194,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "cloudd: see cloudd --help\n");
 		return EXIT_USAGE;
 	}
+	node_auth_init(&d.auth);
+	if ((action == CONFIG_RUN || action == CONFIG_CHECK) && main_key_file(&d) < 0)
+		return EXIT_USAGE;
 	switch (action) {
 	case CONFIG_HELP:
 		config_usage(stdout, "cloudd");
@@ -226,6 +260,8 @@ int main(int argc, char **argv)
 	log_info("cloudd %s serving HTTP on %s%s%s (port %u)%s%s", CLOUDD_VERSION, addr,
 		 d.cfg.listen_interface[0] ? " of " : "", d.cfg.listen_interface, httpd_port(d.http),
 		 d.conv ? "; desired state from " : "", d.conv ? d.cfg.state_path : "");
+	log_info("auth: /health and /metrics answer anyone; every other request must be signed by the controller%s",
+		 d.cfg.api_key_file[0] ? " or with the api-key-file's key" : "");
 
 	{
 		struct enroll_config ec = {
@@ -235,6 +271,8 @@ int main(int argc, char **argv)
 			.kvm = d.kvm,
 			.status_fn = main_heartbeat_status,
 			.status_ctx = &d,
+			.credential_fn = main_credential,
+			.credential_ctx = &d,
 		};
 		if (enroll_start(&ec) < 0) {
 			log_error("starting the enrollment thread: %s", strerror(errno));
@@ -268,5 +306,6 @@ err_conv:
 	json_decref(d.kvm);
 err_sfd:
 	close(sfd);
+	node_auth_free(&d.auth);
 	return rc;
 }

@@ -183,7 +183,7 @@ static long long watch_revision(const char *text, size_t len)
  */
 static int watch_poll_once(const struct watch_cred *cred, long long *revision)
 {
-	struct httpc_cred hc = { cred->controller, cred->key_id, cred->secret };
+	struct httpc_cred hc = { cred->controller, cred->key_id, cred->secret, 0 };
 	struct sign_query_arg args[2];
 	struct httpc_response r;
 	char path[128], rev[24], wait[16], msg[256], source[300];
@@ -307,7 +307,7 @@ static void *watch_poll_thread(void *arg)
 /* PUTs one actual-state document; 0 sent, -1 not. */
 static int watch_report(const struct watch_cred *cred, const char *text)
 {
-	struct httpc_cred hc = { cred->controller, cred->key_id, cred->secret };
+	struct httpc_cred hc = { cred->controller, cred->key_id, cred->secret, 0 };
 	struct httpc_response r;
 	char path[128], msg[256] = "";
 	int rc = -1;

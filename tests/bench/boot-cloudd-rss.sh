@@ -15,12 +15,13 @@ RESULT="$OUT/bench/boot-cloudd-rss.txt"
 mkdir -p "$OUT/bench"
 
 boot_lab_up
-boot_render_ipxe hypervisor cloud.console=shell
+boot_stub_controller
+boot_render_ipxe hypervisor "cloud.console=shell cloud.token=boot-test"
 boot_vm rss virtio-net-pci 52:54:00:be:00:02
 boot_wait_console 300 rss 'cloudd-init: \[network\]'
 ip=$(boot_node_ip rss)
 wait_for 240 "cloudd /health on $ip:8081" http_get "http://$ip:8081/health"
-http_get "http://$ip:8081/v1/sysinfo" >/dev/null
+wait_for 60 "a signed /v1/sysinfo on $ip:8081" node_get "http://$ip:8081/v1/sysinfo"
 log "cloudd answers; idling ${IDLE}s"
 sleep "$IDLE"
 metrics_bytes=$(http_get "http://$ip:8081/metrics" | awk '$1 == "process_resident_memory_bytes" { print $2 }')

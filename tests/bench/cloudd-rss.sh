@@ -15,7 +15,10 @@ netns_add "$ns"
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-pid=$(bg_ns "$ns" "$TEST_TMP/cloudd.log" "$CLOUDD" --listen 127.0.0.1:8081 --syslog no --log-level warn)
+NODE_KEY_FILE="$TEST_TMP/node.key"
+node_key_new "$NODE_KEY_FILE"
+pid=$(bg_ns "$ns" "$TEST_TMP/cloudd.log" "$CLOUDD" --listen 127.0.0.1:8081 --syslog no --log-level warn \
+	--api-key-file "$NODE_KEY_FILE")
 wait_for 10 "cloudd /health" in_ns "$ns" curl -sf http://127.0.0.1:8081/health
 start_kb=$(rss_kb "$pid")
 
@@ -23,15 +26,20 @@ mkdir -p "$TEST_TMP/www" && echo ok >"$TEST_TMP/www/health"
 bb=$(bg_ns "$ns" "$TEST_TMP/bb.log" busybox httpd -f -p 127.0.0.1:8082 -h "$TEST_TMP/www")
 wait_for 10 "busybox httpd" in_ns "$ns" curl -sf http://127.0.0.1:8082/health
 
-# N requests over a mix of endpoints, in batches of keep-alive connections
-urls=()
-for path in /health /metrics /v1/sysinfo /nope; do
-	for _ in $(seq 25); do urls+=("http://127.0.0.1:8081$path"); done
-done
+# N requests over a mix of endpoints (signed where cloudd wants a signature;
+# an unsigned one gets 401), in batches of keep-alive connections
+paths=(/health /metrics /v1/sysinfo /nope /v1/sysinfo-unsigned)
 log "cloudd: $N requests"
 t0=$(date +%s.%N)
-for _ in $(seq $((N / ${#urls[@]}))); do
-	in_ns "$ns" curl -s "${urls[@]}" >/dev/null
+for _ in $(seq $((N / (25 * ${#paths[@]})))); do
+	for path in "${paths[@]}"; do
+		urls=()
+		for _ in $(seq 25); do urls+=("http://127.0.0.1:8081${path%-unsigned}"); done
+		case "$path" in
+		/health | /metrics | *-unsigned) in_ns "$ns" curl -s "${urls[@]}" >/dev/null ;;
+		*) in_ns "$ns" curl -s -H "Authorization: $(node_auth GET "${urls[0]}")" "${urls[@]}" >/dev/null ;;
+		esac
+	done
 done
 t1=$(date +%s.%N)
 bb_urls=()

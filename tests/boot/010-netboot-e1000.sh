@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e1000 NIC (SeaBIOS + QEMU's iPXE ROM) netboots the image over dnsmasq + HTTP; cloudd's /health and /v1/sysinfo answer with the VM's MAC; syslog reaches the controller host
+# e1000 NIC (SeaBIOS + QEMU's iPXE ROM) netboots the image over dnsmasq + HTTP; cloudd's /health answers anyone, /v1/sysinfo a request signed with its registered key, with the VM's MAC; syslog reaches the controller host
 #
 # Which path this exercises: QEMU's e1000 boot ROM (ipxe-qemu) is itself iPXE,
 # built from the same iPXE source as Debian's undionly.kpxe and announcing the
@@ -13,6 +13,8 @@
 . "$ROOT/tests/boot/lib-boot.sh"
 
 boot_lab_up
+boot_stub_controller
+boot_render_ipxe hypervisor cloud.token=boot-test
 boot_syslog_sink
 boot_and_check e1000 e1000 52:54:00:c1:0e:10
 # the iPXE path: the boot script and both image files came over HTTP

@@ -13,6 +13,12 @@ log "n200: $(boot_last_stage n200)"
 wait_for 240 "cloudctl nodes list shows $MAC up with 2 CPUs and 900-1024 MiB" node_matches "$MAC" up 2 900 1024
 ctl nodes list
 node=$(node_json "$MAC")
+# the node answers the key the controller keeps for it, and refuses unsigned requests
+naddr=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["address"])' "$node")
+[ "$(http_code "http://$naddr:8081/v1/sysinfo")" = 401 ] || fail "the node answers an unsigned /v1/sysinfo"
+in_ns "$BOOT_NS" curl -fsS --max-time 5 -H "Authorization: $(node_auth --db "$CC_DATA/controller.db" --node "$MAC" GET "http://$naddr:8081/v1/sysinfo")" \
+	"http://$naddr:8081/v1/sysinfo" | grep -q "\"boot_mac\":\"$MAC\"" ||
+	fail "the node does not answer /v1/sysinfo signed with the controller's key for it"
 grep -q '"hostname": *"node-200"' <<<"$node" || fail "the node did not take the machine name as hostname: $node"
 grep -q "\"image_version\": *\"$CC_IMAGE_VERSION\"" <<<"$node" ||
 	fail "the node does not run the published image $CC_IMAGE_VERSION: $node"

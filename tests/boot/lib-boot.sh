@@ -53,9 +53,62 @@ with open(sys.argv[2], "ab", buffering=0) as out:
 ' "$BOOT_GW" "$TEST_TMP/syslog.remote" >/dev/null
 }
 
+# boot_stub_controller: the part of a controller a node needs to be asked
+# anything: registration (any token; the node key it hands out is written to
+# $TEST_TMP/node.key, cloudd's api-key-file format, and exported as
+# NODE_KEY_FILE for node_curl), heartbeats, and a desired-state watch that
+# never has a document. Listens on $BOOT_GW:8079, sets BOOT_CONTROLLER (the
+# controller URL boot_render_ipxe puts on the kernel command line); the
+# node's boot script then needs cloud.token=... among its kernel arguments.
+boot_stub_controller() {
+	NODE_KEY_FILE="$TEST_TMP/node.key"
+	node_key_new "$NODE_KEY_FILE" "ak-boot-$TEST_ID"
+	export NODE_KEY_FILE
+	BOOT_CONTROLLER="http://$BOOT_GW:8079"
+	cat >"$TEST_TMP/stub-controller.py" <<'PY'
+import json, re, sys, time, urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+sys.path.insert(0, sys.argv[3])
+import nodesign
+key, secret = nodesign.read_key_file(sys.argv[2])
+class Stub(BaseHTTPRequestHandler):
+    def reply(self, status, doc=None):
+        data = json.dumps(doc).encode() if doc is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/v1/nodes/register":
+            print("register", json.loads(body).get("sysinfo", {}).get("boot_mac"), flush=True)
+            self.reply(201, {"node_id": "n-b00700000000000b", "key": key, "secret": secret,
+                             "role": "hypervisor", "heartbeat_interval": 5})
+        elif re.fullmatch(r"/v1/nodes/[^/]+/heartbeat", path):
+            self.reply(200, {"state": "up", "heartbeat_interval": 5})
+        else:
+            self.reply(204)
+    def do_PUT(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.reply(204)
+    def do_GET(self):
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        time.sleep(min(int(q.get("wait", ["1"])[0]), 5))
+        self.reply(204)
+    def log_message(self, fmt, *args):
+        print(self.command, self.path, flush=True)
+ThreadingHTTPServer((sys.argv[1], 8079), Stub).serve_forever()
+PY
+	bg_ns "$BOOT_NS" "$TEST_TMP/stub-controller.log" python3 -u "$TEST_TMP/stub-controller.py" "$BOOT_GW" "$NODE_KEY_FILE" \
+		"$ROOT/tests" >/dev/null
+	wait_for 30 "the stub controller on $BOOT_CONTROLLER" in_ns "$BOOT_NS" curl -s -o /dev/null "$BOOT_CONTROLLER/"
+}
+
 # boot_render_ipxe ROLE EXTRA_KERNEL_ARGS: (re)write boot.ipxe from the template.
 boot_render_ipxe() {
-	sed -e "s|@IMAGE_URL@|$BOOT_HTTP/image|" -e "s|@CONTROLLER@|$BOOT_HTTP|" \
+	sed -e "s|@IMAGE_URL@|$BOOT_HTTP/image|" -e "s|@CONTROLLER@|${BOOT_CONTROLLER:-$BOOT_HTTP}|" \
 		-e "s|@ROLE@|$1|" -e "s|@KERNEL_ARGS@|$2|" "$ROOT/pxe/boot.ipxe.in" >"$BOOT_WWW/boot.ipxe"
 }
 
@@ -116,6 +169,10 @@ boot_last_stage() {
 
 # http_get URL: body of URL fetched from inside the lab namespace
 http_get() { in_ns "$BOOT_NS" curl -fsS --max-time 5 "$1"; }
+# node_get URL: the same, signed with the node's key ($NODE_KEY_FILE, boot_stub_controller)
+node_get() { node_curl "$BOOT_NS" "$1" -fsS --max-time 5; }
+# http_code URL: the status of an unsigned GET of URL
+http_code() { in_ns "$BOOT_NS" curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1"; }
 
 # boot_node_ip NAME: the address /init reported on the console for the boot NIC
 boot_node_ip() {
@@ -123,11 +180,14 @@ boot_node_ip() {
 		tail -1 | awk '{ print $5 }' | tr -d /
 }
 
-# boot_and_check NAME NIC MAC: netboot a VM with that NIC and MAC, then check
-# from the namespace that cloudd answers /health and that /v1/sysinfo reports
-# the MAC given to the VM as its boot MAC and among its NICs.
+# boot_and_check NAME NIC MAC: netboot a VM with that NIC and MAC (its boot
+# script names the stub controller: boot_stub_controller first), then check
+# from the namespace that cloudd answers /health to anyone, /v1/sysinfo only
+# to a request signed with the node key it registered with, and that
+# /v1/sysinfo reports the MAC given to the VM as its boot MAC and among its NICs.
 boot_and_check() {
-	local name="$1" nic="$2" mac="$3" ip sysinfo
+	local name="$1" nic="$2" mac="$3" ip sysinfo code
+	[ -n "${BOOT_CONTROLLER:-}" ] || fail "boot_and_check needs boot_stub_controller (the node's key comes from registration)"
 	boot_vm "$name" "$nic" "$mac"
 	boot_wait_console 300 "$name" 'cloudd-init: \[network\]'
 	ip=$(boot_node_ip "$name")
@@ -135,7 +195,11 @@ boot_and_check() {
 	log "$name: $(boot_last_stage "$name")"
 	wait_for 240 "cloudd on $ip:8081 to answer /health" http_get "http://$ip:8081/health"
 	log "$name: GET /health: $(http_get "http://$ip:8081/health")"
-	sysinfo=$(http_get "http://$ip:8081/v1/sysinfo") || fail "GET /v1/sysinfo on $ip:8081 failed"
+	code=$(http_code "http://$ip:8081/v1/sysinfo")
+	[ "$code" = 401 ] || fail "$name: an unsigned GET /v1/sysinfo got $code, want 401"
+	wait_for 60 "$name to register with the stub controller" grep -q "register $mac" "$TEST_TMP/stub-controller.log"
+	wait_for 30 "a signed GET /v1/sysinfo on $ip:8081" node_get "http://$ip:8081/v1/sysinfo"
+	sysinfo=$(node_get "http://$ip:8081/v1/sysinfo") || fail "GET /v1/sysinfo on $ip:8081 failed"
 	printf '%s\n' "$sysinfo" >"$TEST_TMP/$name.sysinfo.json"
 	python3 - "$mac" "$TEST_TMP/$name.sysinfo.json" <<'PY' || fail "$name: /v1/sysinfo does not report MAC $mac (see $TEST_TMP/$name.sysinfo.json)"
 import json, sys
@@ -147,5 +211,5 @@ print("sysinfo: hostname=%s boot_mac=%s boot_interface=%s nics=%s" % (
     doc.get("hostname"), boot, doc.get("boot_interface"), ",".join(nics)))
 sys.exit(0 if boot == mac and mac in nics else 1)
 PY
-	log "$name: PASS: $nic booted, cloudd answers on $ip:8081 and reports boot MAC $mac"
+	log "$name: PASS: $nic booted, cloudd answers on $ip:8081 (unsigned: 401 for /v1/sysinfo) and reports boot MAC $mac"
 }

@@ -13,6 +13,7 @@
 # node_of ID          the lab number of the node the instance runs on
 # node_filters_at I   when node I last applied its filters and how often it has (its GET /v1/filters)
 # guest_pids ID..     "id=pid" of each instance, from its node's GET /v1/state
+#                     (both signed with the node key the controller keeps: lab.sh node-get)
 
 export LAB_NS="clab$TEST_ID"
 export LAB_DIR="$TEST_TMP/lab"
@@ -85,15 +86,14 @@ node_of() {
 node_addr() { jget "$(cctl_json nodes show "$1")" 'd["address"]'; }
 
 node_filters_at() {
-	ip netns exec "$LAB_NS" curl -sf --max-time 2 "http://$(node_addr "$(printf '52:54:00:1a:00:%02x' "$1")"):8081/v1/filters" |
+	lab node-get "$1" /v1/filters |
 		python3 -c 'import json, sys; l = json.load(sys.stdin)["last_apply"]; print(l["at"], l["full"], l["incremental"])'
 }
 
 guest_pids() {
-	local id addr
+	local id
 	for id in "$@"; do
-		addr=$(node_addr "$(inst_field "$id" node)")
-		ip netns exec "$LAB_NS" curl -sf --max-time 5 "http://$addr:8081/v1/state" |
+		lab node-get "$(node_of "$id")" /v1/state |
 			python3 -c 'import json, sys
 for i in json.load(sys.stdin)["instances"]:
     if i["id"] == sys.argv[1]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cloudd serves /health, /metrics, /v1/sysinfo on its interface; 404/405/413 JSON errors; clean SIGTERM
+# cloudd serves /health, /metrics to anyone, /v1/sysinfo to signed requests on its interface; 401 before 404; 405/413 JSON errors; clean SIGTERM
 # timeout: 120
 . "$(dirname "$0")/../lib.sh"
 require_root
@@ -22,10 +22,16 @@ listen-interface = prov0
 syslog = no
 max-body = 4K
 boot-env = $TEST_TMP/boot.env
+api-key-file = $TEST_TMP/node.key
 CONF
+NODE_KEY_FILE="$TEST_TMP/node.key"
+node_key_new "$NODE_KEY_FILE" ak-test-001
 printf 'BOOT_MAC=52:54:00:c1:0d:01\nBOOT_IF=prov0\n' >"$TEST_TMP/boot.env"
 
 log "configuration check"
+rc=0; "$CLOUDD" -n --config "$TEST_TMP/cloudd.conf" --api-key-file /nonexistent/key 2>"$TEST_TMP/err" || rc=$?
+[ "$rc" -eq 100 ] || fail "missing api-key-file: exit $rc, want 100"
+grep -q 'api-key-file: /nonexistent/key' "$TEST_TMP/err" || fail "missing api-key-file not named: $(cat "$TEST_TMP/err")"
 in_ns "$ns" "$CLOUDD" -n --config "$TEST_TMP/cloudd.conf" || fail "cloudd -n rejected a good configuration"
 rc=0; in_ns "$ns" "$CLOUDD" -n --config "$TEST_TMP/cloudd.conf" --listen nonsense 2>"$TEST_TMP/err" || rc=$?
 [ "$rc" -eq 100 ] || fail "bad --listen: exit $rc, want 100"
@@ -60,8 +66,10 @@ log "/health"
 status 200 "$url/health"
 [ "$(json 'd["status"]')" = ok ] || fail "/health status is not ok: $(cat "$TEST_TMP/body")"
 
-log "/v1/sysinfo"
-status 200 "$url/v1/sysinfo"
+log "/v1/sysinfo: 401 unsigned, 200 signed"
+status 401 "$url/v1/sysinfo"
+[ "$(json 'd["error"]["code"]')" = unauthorized ] || fail "401 is not a JSON error: $(cat "$TEST_TMP/body")"
+status 200 -H "Authorization: $(node_auth GET "$url/v1/sysinfo")" "$url/v1/sysinfo"
 [ "$(json 'd["boot_mac"]')" = 52:54:00:c1:0d:01 ] || fail "boot_mac wrong: $(cat "$TEST_TMP/body")"
 [ "$(json '[n["mac"] for n in d["nics"] if n["name"]=="prov0"][0]')" = 52:54:00:c1:0d:01 ] ||
 	fail "prov0 MAC missing from nics: $(cat "$TEST_TMP/body")"
@@ -69,8 +77,9 @@ status 200 "$url/v1/sysinfo"
 [ "$(json 'type(d["kvm"]["usable"]).__name__')" = bool ] || fail "kvm.usable missing"
 [ "$(json 'd["kernel"]["release"]')" = "$(uname -r)" ] || fail "kernel release wrong"
 
-log "errors: 404, 405, 413"
-status 404 "$url/no/such/path"
+log "errors: 401 before 404, 405, 413"
+status 401 "$url/no/such/path"
+status 404 -H "Authorization: $(node_auth GET "$url/no/such/path")" "$url/no/such/path"
 [ "$(json 'd["error"]["code"]')" = not_found ] || fail "404 is not a JSON error: $(cat "$TEST_TMP/body")"
 status 405 -X POST "$url/health"
 [ "$(json 'd["error"]["code"]')" = method_not_allowed ] || fail "405 is not a JSON error"
@@ -87,6 +96,8 @@ for re in '^cloudd_build_info{version="[^"]*"} 1$' '^cloudd_uptime_seconds [0-9.
 	'^process_resident_memory_bytes [1-9][0-9]*$' \
 	'^cloudd_http_requests_total{method="GET",route="/health",code="200"} [3-9]$' \
 	'^cloudd_http_requests_total{method="GET",route="unmatched",code="404"} 1$' \
+	'^cloudd_http_requests_total{method="GET",route="refused",code="401"} 2$' \
+	'^cloudd_http_requests_total{method="GET",route="/v1/sysinfo",code="200"} 1$' \
 	'^cloudd_http_requests_total{method="POST",route="unmatched",code="413"} 1$'; do
 	grep -q "$re" "$TEST_TMP/metrics" || fail "/metrics lacks $re; got: $(cat "$TEST_TMP/metrics")"
 done

@@ -13,17 +13,20 @@ ns="cl-state-$TEST_ID"
 netns_add "$ns"
 state="$TEST_TMP/state.json"
 url=http://127.0.0.1:8081
+NODE_KEY_FILE="$TEST_TMP/node.key"
+node_key_new "$NODE_KEY_FILE"
 
 # put FILE: replace the state file atomically, as a controller agent or an operator would
 put() { cp "$1" "$state.tmp" && mv "$state.tmp" "$state"; }
-get_state() { in_ns "$ns" curl -sf "$url/v1/state" >"$TEST_TMP/actual.json"; }
+get_state() { node_curl "$ns" "$url/v1/state" -sf >"$TEST_TMP/actual.json"; }
+state_has() { node_curl "$ns" "$url/v1/state" -sf | grep -q "$1"; }
 field() { python3 -c "import json; d=json.load(open('$TEST_TMP/actual.json')); print($1)"; }
 
 # the documented example, at revision 7
 cp "$FIX/good.json" "$TEST_TMP/good.json"
 put "$TEST_TMP/good.json"
 pid=$(bg_ns "$ns" "$TEST_TMP/cloudd.log" "$CLOUDD" --listen 127.0.0.1:8081 --syslog no \
-	--state "$state" --run-dir "$TEST_TMP/run" --data-dir "$TEST_TMP/data")
+	--state "$state" --run-dir "$TEST_TMP/run" --data-dir "$TEST_TMP/data" --api-key-file "$NODE_KEY_FILE")
 wait_for 10 "cloudd /health" in_ns "$ns" curl -sf "$url/health"
 get_state
 [ "$(field 'd["revision"]')" = 7 ] || fail "revision 7 not applied: $(cat "$TEST_TMP/actual.json")"
@@ -65,11 +68,16 @@ for line in open(sys.argv[2]):
     n += 1
 PY
 # one python process inside the namespace writes each document and polls /v1/state
-count=$(in_ns "$ns" python3 - "$TEST_TMP/bad" "$state" "$url" <<'PY'
+count=$(in_ns "$ns" python3 - "$TEST_TMP/bad" "$state" "$url" "$ROOT/tests" "$NODE_KEY_FILE" <<'PY'
 import glob, json, os, sys, time, urllib.request
 bad, state, url = sys.argv[1:4]
+sys.path.insert(0, sys.argv[4])
+import nodesign
+key_id, secret = nodesign.read_key_file(sys.argv[5])
 def actual():
-    with urllib.request.urlopen(url + "/v1/state", timeout=5) as r:
+    auth = nodesign.authorization(key_id, secret, "GET", url + "/v1/state", int(time.time()) + 60)
+    req = urllib.request.Request(url + "/v1/state", headers={"Authorization": auth})
+    with urllib.request.urlopen(req, timeout=5) as r:
         return json.load(r)
 rejected = actual()["rejected_total"]
 n = 0
@@ -104,7 +112,7 @@ grep -q 'rejected: instances\[0\].nics\[0\].mac: not a MAC address' "$TEST_TMP/c
 
 log "back to the applied document clears the error"
 put "$TEST_TMP/good.json"
-wait_for 10 "last_error cleared" sh -c "in_ns() { ip netns exec \"\$@\"; }; ip netns exec $ns curl -sf $url/v1/state | grep -q '\"last_error\":null'"
+wait_for 10 "last_error cleared" state_has '"last_error":null'
 
 log "a newer valid revision is applied; an older one is ignored"
 python3 -c "
@@ -113,9 +121,9 @@ d['instances'] = [i for i in d['instances'] if i['id'] != 'i-0002']
 json.dump(d, open('$TEST_TMP/r500.json', 'w'))
 d['revision'] = 400; json.dump(d, open('$TEST_TMP/r400.json', 'w'))"
 put "$TEST_TMP/r500.json"
-wait_for 10 "revision 500" sh -c "ip netns exec $ns curl -sf $url/v1/state | grep -q '\"revision\":500'"
+wait_for 10 "revision 500" state_has '"revision":500'
 put "$TEST_TMP/r400.json"
-wait_for 10 "revision 400 refused" sh -c "ip netns exec $ns curl -sf $url/v1/state | grep -q 'older than the applied revision 500'"
+wait_for 10 "revision 400 refused" state_has 'older than the applied revision 500'
 get_state
 [ "$(field 'd["revision"]')" = 500 ] || fail "an older revision replaced a newer one"
 
@@ -125,9 +133,9 @@ kill -HUP "$pid"
 wait_for 5 "SIGHUP logged" sh -c "[ \$(grep -c 'SIGHUP: re-reading' '$TEST_TMP/cloudd.log') -gt $before ]"
 
 log "console and metrics"
-code=$(in_ns "$ns" curl -s -o "$TEST_TMP/body" -w '%{http_code}' "$url/v1/instances/i-9999/console")
+code=$(node_curl "$ns" "$url/v1/instances/i-9999/console" -s -o "$TEST_TMP/body" -w '%{http_code}')
 [ "$code" = 404 ] || fail "console of an unknown instance: $code"
-code=$(in_ns "$ns" curl -s -o "$TEST_TMP/body" -w '%{http_code}' "$url/v1/instances/i-0001/console?bytes=zero")
+code=$(node_curl "$ns" "$url/v1/instances/i-0001/console?bytes=zero" -s -o "$TEST_TMP/body" -w '%{http_code}')
 [ "$code" = 400 ] || fail "console with a bad byte count: $code"
 in_ns "$ns" curl -sf "$url/metrics" >"$TEST_TMP/metrics"
 grep -q '^cloudd_state_revision 500$' "$TEST_TMP/metrics" || fail "cloudd_state_revision missing"

@@ -19,6 +19,8 @@ RUN="$TEST_TMP/run"
 DATA="$TEST_TMP/data"
 STATE="$TEST_TMP/state.json"
 URL=http://127.0.0.1:8081
+NODE_KEY_FILE="$TEST_TMP/node.key"
+node_key_new "$NODE_KEY_FILE"
 mkdir -p "$RUN" "$DATA"
 netns_add "$NS"
 
@@ -92,12 +94,12 @@ state 1 running running
 CLOUDD_PID=""
 start_cloudd() {
 	nsenter --net="/run/netns/$NS" "$CLOUDD" --listen 127.0.0.1:8081 --syslog no --state "$STATE" --run-dir "$RUN" \
-		--data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy "$POLICY" >>"$TEST_TMP/cloudd.log" 2>&1 &
+		--data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy "$POLICY" --api-key-file "$NODE_KEY_FILE" >>"$TEST_TMP/cloudd.log" 2>&1 &
 	CLOUDD_PID=$!
 	cleanup_add "kill -9 $CLOUDD_PID 2>/dev/null"
 	wait_for 20 "cloudd /health" in_ns "$NS" curl -sf "$URL/health"
 }
-api() { in_ns "$NS" curl -sf "$URL$1"; }
+api() { node_curl "$NS" "$URL$1" -sf; }
 # st EXPR: EXPR evaluated on /v1/state (d); inst ID: that instance's entry
 st() { api /v1/state | python3 -c "import json,sys; d=json.load(sys.stdin); inst=lambda i: [x for x in d['instances'] if x['id']==i][0]; print(eval(sys.argv[1]))" "$1" 2>/dev/null; }
 is() { [ "$(st "$1")" = "$2" ]; }
@@ -141,7 +143,7 @@ log "invalid documents while the guests run: each rejected with the field named,
 p1=$(pid_of i-1)
 p2=$(pid_of i-2)
 cp "$STATE" "$TEST_TMP/good.json"
-count=$(in_ns "$NS" python3 - "$TEST_TMP/good.json" "$STATE" "$URL" <<'PY'
+count=$(in_ns "$NS" python3 - "$TEST_TMP/good.json" "$STATE" "$URL" "$ROOT/tests" "$NODE_KEY_FILE" <<'PY'
 import copy, json, os, sys, time, urllib.request
 good, state, url = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
 # (path, new value or DELETE, expected error substring)
@@ -184,8 +186,13 @@ cases = [
     ("instances.0.nics", [{"mac": "52:54:zz:00:00:01", "ipv4": "198.51.100.20"}], "instances[0].nics[0].mac: not a MAC address"),
     ("instances.0.nics", [{"mac": "52:54:00:00:00:01", "ipv4": "203.0.113.10"}], "instances[0].nics[0].ipv4: 203.0.113.10 is outside the guest subnet"),
 ]
+sys.path.insert(0, sys.argv[4])
+import nodesign
+key_id, secret = nodesign.read_key_file(sys.argv[5])
 def actual():
-    with urllib.request.urlopen(url + "/v1/state", timeout=5) as r:
+    auth = nodesign.authorization(key_id, secret, "GET", url + "/v1/state", int(time.time()) + 60)
+    req = urllib.request.Request(url + "/v1/state", headers={"Authorization": auth})
+    with urllib.request.urlopen(req, timeout=5) as r:
         return json.load(r)
 applied = actual()["revision"]
 rejected = actual()["rejected_total"]
@@ -239,14 +246,15 @@ wait "$CLOUDD_PID" 2>/dev/null || true
 alive "$p1" && alive "$p2" || fail "a guest died with cloudd"
 start_cloudd
 grep -q "disk $(basename "$LOOP"): use (selected)" "$TEST_TMP/cloudd.log" || fail "the labelled disk was not reused"
-wait_for 30 "adopted" sh -c "ip netns exec $NS curl -sf $URL/v1/state | grep instance-adopt >/dev/null"
+state_has() { api /v1/state | grep -q "$1"; }
+wait_for 30 "adopted" state_has instance-adopt
 wait_for 20 "pids reported" is "[inst('i-1')['pid'], inst('i-2')['pid']]" "[$p1, $p2]"
 [ "$(pid_of i-1)" = "$p1" ] && [ "$(pid_of i-2)" = "$p2" ] || fail "guests were restarted instead of adopted"
 
 log "QEMU of i-1 killed from outside: reported with its reason, restarted per policy, its disk data kept"
 kill -9 "$p1"
 wait_for 60 "i-1 restarted" sh -c "p=\$(cat '$RUN/guests/i-1/pid' 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != '$p1' ]"
-wait_for 30 "last_exit reported" sh -c "ip netns exec $NS curl -sf $URL/v1/state | grep 'without a SHUTDOWN event' >/dev/null"
+wait_for 30 "last_exit reported" state_has 'without a SHUTDOWN event'
 [ "$(st "inst('i-1')['restarts']")" -ge 1 ] || fail "restart not counted: $(st "inst('i-1')")"
 wait_for 90 "i-1 second boot (its disk counter kept)" console_has i-1 "guestkit: disk boot 2"
 alive "$p2" || fail "i-2 was hurt"

@@ -12,7 +12,7 @@ filter_need_kernel "$0" "$@"
 # a failure shows cloudd's side (the VM's files are gone with it)
 fail() {
 	[ -f "$TEST_TMP/cloudd.log" ] && tail -40 "$TEST_TMP/cloudd.log" >&2
-	[ -n "${NS:-}" ] && in_ns "$NS" curl -s --max-time 5 "http://127.0.0.1:8081/v1/state" >&2
+	[ -n "${NS:-}" ] && node_curl "$NS" "http://127.0.0.1:8081/v1/state" -s --max-time 5 >&2
 	printf '\nFAIL: %s\n' "$*" >&2
 	exit 1
 }
@@ -26,6 +26,8 @@ RUN="$TEST_TMP/run"
 DATA="$TEST_TMP/data"
 STATE="$TEST_TMP/state.json"
 URL=http://127.0.0.1:8081
+NODE_KEY_FILE="$TEST_TMP/node.key"
+node_key_new "$NODE_KEY_FILE"
 MAC=52:54:00:12:34:42
 mkdir -p "$RUN" "$DATA"
 netns_add "$NS"
@@ -52,12 +54,12 @@ cat >"$STATE" <<EOF
       "cloud_init": { "hostname": "net-one" } } ] }
 EOF
 
-api() { in_ns "$NS" curl -sf "$URL$1"; }
+api() { node_curl "$NS" "$URL$1" -sf; }
 console_has() { local c; c=$(api "/v1/instances/$1/console") && grep -q "$2" <<<"$c"; }
 
 log "cloudd converges: bridge, filters, guest DHCP, then the guest"
 pid=$(bg_ns "$NS" "$TEST_TMP/cloudd.log" "$CLOUDD" --listen 127.0.0.1:8081 --syslog no --state "$STATE" \
-	--run-dir "$RUN" --data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy none)
+	--run-dir "$RUN" --data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy none --api-key-file "$NODE_KEY_FILE")
 cleanup_add "kill -9 $pid"
 wait_for 20 "cloudd /health" api /health
 wait_for 120 "the guest's QEMU" test -s "$RUN/guests/i-net/pid"
@@ -68,12 +70,16 @@ wait_for 600 "the guest's DHCP lease through its filters" console_has i-net "gue
 console_has i-net "guestkit: hostname net-one" || fail "the seed's hostname is not on the console"
 grep -q "$MAC" "$RUN/dhcp/"* 2>/dev/null || fail "no static lease for $MAC in $RUN/dhcp"
 
-log "the guest answers ping from the node (allowed by its security group)"
+log "the guest answers ping from the node (allowed by its security group; the replies pass the host guard as established)"
+in_ns "$NS" nft list table inet cloudd_host >/dev/null || fail "no host guard (table inet cloudd_host) with the guest network"
+replies() { in_ns "$NS" nft list chain inet cloudd_host from_guests | sed -n 's/.*established,related counter packets \([0-9]*\).*/\1/p'; }
+r0=$(replies)
 ok=0
 for _ in 1 2 3; do
 	if in_ns "$NS" ping -q -n -c 2 -W 5 198.51.100.42 >/dev/null 2>&1; then ok=1; break; fi
 done
 [ "$ok" = 1 ] || fail "no ping reply from the guest"
+[ "$(replies)" -gt "$r0" ] || fail "the ping replies did not come through the host guard's established rule"
 api /v1/state | python3 -c "
 import json, sys
 d = json.load(sys.stdin)

@@ -18,6 +18,8 @@ RUN="$TEST_TMP/run"
 DATA="$TEST_TMP/data"
 STATE="$TEST_TMP/state.json"
 URL=http://127.0.0.1:8081
+NODE_KEY_FILE="$TEST_TMP/node.key"
+node_key_new "$NODE_KEY_FILE"
 mkdir -p "$RUN" "$DATA"
 netns_add "$NS"
 
@@ -59,12 +61,12 @@ state 1 0 running
 CLOUDD_PID=""
 start_cloudd() {
 	nsenter --net="/run/netns/$NS" "$CLOUDD" --listen 127.0.0.1:8081 --syslog no --state "$STATE" --run-dir "$RUN" \
-		--data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy "$POLICY" >>"$TEST_TMP/cloudd.log" 2>&1 &
+		--data-dir "$DATA" --accel tcg --converge-interval 1 --disk-policy "$POLICY" --api-key-file "$NODE_KEY_FILE" >>"$TEST_TMP/cloudd.log" 2>&1 &
 	CLOUDD_PID=$!
 	cleanup_add "kill -9 $CLOUDD_PID 2>/dev/null"
 	wait_for 20 "cloudd /health" in_ns "$NS" curl -sf "$URL/health"
 }
-api() { in_ns "$NS" curl -sf "$URL$1"; }
+api() { node_curl "$NS" "$URL$1" -sf; }
 st() { api /v1/state | python3 -c "import json,sys; d=json.load(sys.stdin); inst=lambda i: [x for x in d['instances'] if x['id']==i][0]; ev=lambda a,i: [e['result'] for e in d['events'] if e['action']==a and e.get('instance')==i]; print(eval(sys.argv[1]))" "$1" 2>/dev/null; }
 is() { [ "$(st "$1")" = "$2" ]; }
 console_has() { local c; c=$(api "/v1/instances/$1/console") && grep -q "$2" <<<"$c"; }

@@ -59,6 +59,17 @@ hb1=$(node_field "$MAC" last_heartbeat_at)
 wait_for 10 "heartbeats advance" heartbeat_after "$MAC" "$hb1"
 grep -q '"load1"' <<<"$(api GET "/v1/nodes/$nid")" || fail "the heartbeat status is not stored"
 
+log "the node answers requests signed with the key the controller keeps for it, and nothing else"
+nurl=http://127.0.0.1:8081/v1/sysinfo
+ncode() { in_ns "$CC_NS" curl -s -o "$TEST_TMP/nbody" -w '%{http_code}' "$@" "$nurl"; }
+[ "$(ncode)" = 401 ] || fail "an unsigned /v1/sysinfo was not refused: $(cat "$TEST_TMP/nbody")"
+[ "$(ncode -H "Authorization: $(node_auth --db "$CC_DATA/controller.db" --node "$MAC" GET "$nurl")")" = 200 ] ||
+	fail "/v1/sysinfo signed with the controller's key for the node: $(cat "$TEST_TMP/nbody")"
+grep -q "\"boot_mac\":\"$MAC\"" "$TEST_TMP/nbody" || fail "sysinfo of the node: $(cat "$TEST_TMP/nbody")"
+# the node's own signature (node-to-controller) is no key to the node
+[ "$(ncode -H "Authorization: $(node_auth --db "$CC_DATA/controller.db" --node "$MAC" --node-secret GET "$nurl")")" = 401 ] ||
+	fail "a request signed with the node's secret itself was accepted"
+
 log "the token cannot be used again (409); unknown and mismatching tokens are refused"
 api_expect 409 POST /v1/nodes/register "{\"token\":\"$t2\",\"sysinfo\":{}}" --unsigned >/dev/null
 api_expect 409 POST /v1/nodes/register "{\"token\":\"$t1\",\"sysinfo\":{}}" --unsigned >/dev/null # spent with t2

@@ -14,12 +14,14 @@ fake_nodes_prepare
 fake_node n1 52:54:00:00:42:01 4 4096 50
 N1=$FN_ID
 
-log "a simulated node: watches its document and reports every instance in its desired power state; serves consoles on :8081"
+log "a simulated node: watches its document and reports every instance in its desired power state; serves consoles on :8081 to the controller's signed requests only"
 cat >"$TEST_TMP/node.py" <<'PY'
 # node.py -- follows the controller's watch like cloudd would, without guests
 import hashlib, hmac, http.client, json, sys, threading, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 node, key, secret = sys.argv[1:4]
+sys.path.insert(0, sys.argv[4])
+import nodesign
 def call(method, path, query="", body=b""):
     exp = int(time.time()) + 120
     sts = "\n".join(["CLOUDD-HMAC-SHA256", method, path, query, hashlib.sha256(body).hexdigest(), str(exp)])
@@ -31,7 +33,20 @@ def call(method, path, query="", body=b""):
     r = c.getresponse()
     return r.status, r.read()
 class Console(BaseHTTPRequestHandler):
+    # as cloudd checks it: the node's key id, signed with the key derived from its secret
+    def signed(self):
+        got = self.headers.get("Authorization", "")
+        try:
+            fields = dict(f.split("=", 1) for f in got.split(" ", 1)[1].split(","))
+            want = nodesign.authorization(key, secret, "GET", "http://node" + self.path, int(fields["expires"]))
+        except (IndexError, KeyError, ValueError):
+            return False
+        return got == want and abs(int(fields["expires"]) - time.time()) <= 180
     def do_GET(self):
+        if not self.signed():
+            print("console request not signed by the controller:", self.headers.get("Authorization"), flush=True)
+            self.send_response(401); self.send_header("Content-Length", "0"); self.end_headers()
+            return
         data = ("console of %s\n" % self.path.split("/")[3]).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(data))); self.end_headers()
         self.wfile.write(data)
@@ -48,7 +63,7 @@ while True:
         st, _ = call("PUT", "/v1/nodes/%s/actual-state" % node, "", json.dumps({"revision": rev, "instances": insts}).encode())
         print("revision", rev, "reported", len(insts), "->", st, flush=True)
 PY
-bg_ns "$CC_NS" "$TEST_TMP/node.log" python3 "$TEST_TMP/node.py" "$N1" "$FN_KEY" "$FN_SECRET" >/dev/null
+bg_ns "$CC_NS" "$TEST_TMP/node.log" python3 "$TEST_TMP/node.py" "$N1" "$FN_KEY" "$FN_SECRET" "$ROOT/tests" >/dev/null
 wait_for 10 "the simulated node reports" grep -q reported "$TEST_TMP/node.log"
 
 log "admin: account, user key (its configuration printed once), public template"

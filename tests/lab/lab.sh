@@ -10,6 +10,8 @@ usage: lab.sh [up] [--nodes N]   start the lab (default 2 nodes); safe to re-run
        lab.sh restart-controller stop and start cloud-controller (same data)
        lab.sh node-kill I        kill node I's QEMU (a power cut: no shutdown)
        lab.sh node-start I       start node I again (it netboots, its disk kept)
+       lab.sh node-get I PATH    GET PATH from node I's cloudd (port 8081), signed as the
+                                 controller signs (the node key it keeps for the node)
 
 The lab lives in one network namespace (cloudd-lab) with no route out:
   provisioning network 192.0.2.0/24 on bridge brprov: cloud-controller on
@@ -319,6 +321,23 @@ node_kill() {
 	say "node $1 killed"
 }
 
+# node_get I PATH: what node I's cloudd answers to a GET of PATH, signed with
+# the key the controller keeps for the node (cloudd answers nothing else but
+# /health and /metrics; tests/nodesign.py reads the key from the database)
+node_get() {
+	local mac addr url auth
+	node_index "${1:-}"
+	[[ "${2:-}" == /* ]] || die "expected a path such as /v1/state, got '${2:-}'" 100
+	mac=$(node_mac "$1")
+	addr=$(ctl -o json nodes show "$mac" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("address") or "")') ||
+		die "node $1 ($mac) is not registered"
+	[ -n "$addr" ] || die "node $1 ($mac) has no address"
+	url="http://$addr:8081$2"
+	auth=$(python3 "$ROOT/tests/nodesign.py" --db "$LAB_DIR/controller/controller.db" --node "$mac" GET "$url") ||
+		die "no key for node $1 in $LAB_DIR/controller/controller.db"
+	in_ns curl -sf --max-time 5 -H "Authorization: $auth" "$url" || die "GET $url failed"
+}
+
 nodes_up_one() {
 	ctl machines add "$(node_mac "$1")" --name "lab-node$1" --role hypervisor >/dev/null 2>&1 || true
 	node_start "$1"
@@ -363,7 +382,7 @@ lab_status() {
 main() {
 	local cmd=up
 	case "${1:-}" in
-	up | down | status | restart-controller | node-kill | node-start) cmd="$1"; shift ;;
+	up | down | status | restart-controller | node-kill | node-start | node-get) cmd="$1"; shift ;;
 	-h | --help | help) usage; exit 0 ;;
 	esac
 	case "$cmd" in
@@ -374,6 +393,7 @@ main() {
 	node-kill) node_kill "${1:-}" ;;
 	node-start) node_index "${1:-}"; alive "$(pid_of "lab-node$1")" && die "node $1 is running"
 		node_start "$1"; say "node $1 started (netbooting)" ;;
+	node-get) node_get "$@" ;;
 	esac
 }
 

@@ -144,6 +144,115 @@ TEST(httpd_dispatch_replies_json_errors_and_counts)
 	httpd_free(srv);
 }
 
+static int gate_calls;
+
+/* lets /health through, answers 401 for everything else */
+static int test_gate(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	(void)ctx;
+	gate_calls++;
+	if (strcmp(req->path, "/health") == 0)
+		return 0;
+	return httpd_reply_error(resp, 401, "unauthorized", "not signed") < 0 ? -1 : 1;
+}
+
+static int broken_gate(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	(void)req, (void)resp, (void)ctx;
+	errno = ENOMEM;
+	return -1;
+}
+
+TEST(httpd_gate_runs_before_routing)
+{
+	struct httpd *srv = make_server();
+	struct httpd_request req;
+	struct httpd_response resp;
+	struct buf m = BUF_INIT;
+
+	CHECK(srv != NULL);
+	CHECK_INT(httpd_set_gate(srv, test_gate, NULL), 0);
+	handler_calls = gate_calls = 0;
+	/* a route, an unknown path and a known path with another method: all refused alike */
+	const char *const paths[][2] = { { "GET", "/v1/instances/i-1" }, { "GET", "/no/such/path" },
+					 { "PUT", "/v1/instances/i-1" } };
+	for (size_t i = 0; i < 3; i++) {
+		req = (struct httpd_request){ .method = paths[i][0], .path = paths[i][1], .body = "" };
+		httpd_response_init(&resp);
+		CHECK_INT(httpd_dispatch(srv, &req, &resp), -2);
+		CHECK_INT(resp.status, 401);
+		CHECK_CONTAINS(resp.body.data, "\"unauthorized\"");
+		httpd_response_free(&resp);
+	}
+	CHECK_INT(handler_calls, 0);
+	/* what the gate lets through is routed as before */
+	req = (struct httpd_request){ .method = "GET", .path = "/health", .body = "" };
+	httpd_response_init(&resp);
+	CHECK_INT(httpd_dispatch(srv, &req, &resp), 0);
+	CHECK_INT(resp.status, 200);
+	httpd_response_free(&resp);
+	req = (struct httpd_request){ .method = "POST", .path = "/health", .body = "" };
+	httpd_response_init(&resp);
+	CHECK_INT(httpd_dispatch(srv, &req, &resp), -405);
+	httpd_response_free(&resp);
+	/* a held request called again is not gated twice */
+	req = (struct httpd_request){ .method = "GET", .path = "/v1/instances/i-2", .body = "", .held = &m };
+	httpd_response_init(&resp);
+	CHECK_INT(httpd_dispatch(srv, &req, &resp), 1);
+	CHECK_INT(resp.status, 200);
+	httpd_response_free(&resp);
+	CHECK_INT(gate_calls, 5);
+	CHECK_INT(httpd_metrics(srv, "g", &m), 0);
+	CHECK_CONTAINS(m.data, "g{method=\"GET\",route=\"refused\",code=\"401\"} 2\n");
+	CHECK_CONTAINS(m.data, "g{method=\"PUT\",route=\"refused\",code=\"401\"} 1\n");
+	CHECK_CONTAINS(m.data, "g{method=\"POST\",route=\"unmatched\",code=\"405\"} 1\n");
+	buf_free(&m);
+	/* a gate that fails gives 500, never the route */
+	CHECK_INT(httpd_set_gate(srv, broken_gate, NULL), 0);
+	req = (struct httpd_request){ .method = "GET", .path = "/health", .body = "" };
+	httpd_response_init(&resp);
+	CHECK_INT(httpd_dispatch(srv, &req, &resp), -2);
+	CHECK_INT(resp.status, 500);
+	httpd_response_free(&resp);
+	httpd_free(srv);
+}
+
+static int upload_begin(struct httpd_request *req, struct httpd_response *resp, void *ctx, void **state)
+{
+	(void)req, (void)resp, (void)ctx, (void)state;
+	return 0;
+}
+static int upload_data(void *state, const void *data, size_t len)
+{
+	(void)state, (void)data, (void)len;
+	return 0;
+}
+static int upload_end(struct httpd_request *req, struct httpd_response *resp, void *state)
+{
+	(void)req, (void)state;
+	return httpd_reply_text(resp, 200, "text/plain", "", 0);
+}
+static void upload_release(void *state)
+{
+	(void)state;
+}
+
+TEST(httpd_gate_refuses_upload_routes)
+{
+	static const struct httpd_upload_ops ops = { upload_begin, upload_data, upload_end, upload_release, 1024 };
+	struct httpd *srv = make_server();
+	struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	CHECK(srv != NULL);
+	CHECK_INT(httpd_route_upload(srv, "PUT", "/file", &ops, NULL), 0);
+	CHECK_INT(httpd_set_gate(srv, test_gate, NULL), 0);
+	errno = 0;
+	CHECK_INT(httpd_start(srv, (struct sockaddr *)&lo, sizeof(lo), &limits), -1);
+	CHECK_INT(errno, EINVAL);
+	httpd_free(srv);
+}
+
 TEST(httpd_unknown_methods_are_one_label)
 {
 	struct httpd *srv = make_server();

@@ -132,3 +132,15 @@ TEST(constant_time_equal)
 	CHECK(!sign_equal("abcdef", "abcdeg", 6));
 	CHECK(!sign_equal("xbcdef", "abcdef", 6));
 }
+
+/* the controller-to-node key: HMAC-SHA256(node secret, context), never the node's own secret */
+TEST(node_key_vector)
+{
+	char key[SIGN_HEX_LEN + 1];
+
+	sign_node_key("s3cret", key);
+	CHECK_STR(key, "3f49e7ad3f6c7443f2ebbcd5544452f6bf4c73f9b44845da2e264d24cc508e49");
+	CHECK(strcmp(key, "s3cret") != 0);
+	sign_node_key("s3cret2", key);
+	CHECK(strcmp(key, "3f49e7ad3f6c7443f2ebbcd5544452f6bf4c73f9b44845da2e264d24cc508e49") != 0);
+}
