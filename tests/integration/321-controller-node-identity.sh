@@ -86,7 +86,11 @@ nid=$(node_field "$MAC" id)
 key1=$(cred_field "$node_dir" key)
 secret1=$(cred_field "$node_dir" secret)
 [ "$(cred_field "$node_dir" boot_id)" = 11111111-1111-4111-8111-111111111111 ] || fail "the credential is not stamped with the boot id"
-state_json() { in_ns "$CC_NS" curl -sf http://127.0.0.1:8081/v1/state; }
+# the node's state, read as the controller reads it (signed with the key it keeps for the node)
+state_json() {
+	local url=http://127.0.0.1:8081/v1/state
+	in_ns "$CC_NS" curl -sf -H "Authorization: $(node_auth --db "$CC_DATA/controller.db" --node "$MAC" GET "$url")" "$url"
+}
 has_revision() { [ "$(state_json | jq -r .revision)" -ge 1 ] 2>/dev/null; }
 wait_for 30 "the node converges on the controller's document" has_revision
 wait_for 10 "the node keeps the document" test -f "$node_dir/desired-state.json"
