@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # two tenants on a 2-node lab through cloudctl: a group's port reaches across nodes and no other, a new rule applies on both nodes, leaving the group cuts access, the other tenant is kept out, a controller restart restarts no guest, stop/start, a node's power cut (instances unknown, node down) and its return (instances running, data kept), delete
-# timeout: 1800
+# timeout: 2700
 . "$ROOT/tests/lib.sh"
 . "$ROOT/tests/e2e/lib-e2e.sh"
 
@@ -98,8 +98,8 @@ lab node-start "$NB" >/dev/null || fail "starting node $NB"
 wait_for 600 "node $NB up again" node_is "$(inst_field "$B" node)" up
 wait_for 600 "b running again" inst_state_is "$B" running
 boots_above() { [ "$(disk_boots "$1")" -gt "$2" ]; }
-wait_for 300 "b boots from its kept disk" boots_above "$B" "$boots"
-wait_for 300 "a reaches b on $P after b's node came back" probe_is "$A" "$BIP" $P open
+wait_for 900 "b boots from its kept disk" boots_above "$B" "$boots"
+wait_for 600 "a reaches b on $P after b's node came back" probe_is "$A" "$BIP" $P open
 log "node $NB back: b running, disk boot $(disk_boots "$B") (data kept), a reaches it"
 
 # delete: gone, and its address is free again

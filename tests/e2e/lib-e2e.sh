@@ -32,14 +32,24 @@ e2e_lab_up() {
 lab() { CLOUDD_OUT="$OUT" "$ROOT/tests/lab/lab.sh" "$@"; }
 
 # a failing case keeps every instance's console in $TEST_TMP/console-ID.txt
-# (the lab is still up: its teardown runs on exit) and shows their last lines
+# (the lab is still up: its teardown runs on exit) and shows their last lines,
+# then the last lines of each node's serial console and the node's GET /v1/state
 fail() {
-	local id
+	local id f i
 	for id in $(cctl -o json instance list 2>/dev/null |
 		python3 -c 'import json, sys; print(" ".join(i["id"] for i in json.load(sys.stdin)))' 2>/dev/null); do
 		cctl instance console "$id" 2>&1 | tr -d '\r' >"$TEST_TMP/console-$id.txt"
 		printf -- '--- console of %s (last lines; all in %s)\n' "$id" "$TEST_TMP/console-$id.txt" >&2
 		tail -5 "$TEST_TMP/console-$id.txt" | cut -c1-160 >&2
+	done
+	# each node's serial console (kernel and cloudd messages) and its view of its guests
+	for f in "$LAB_DIR"/lab-node*.console; do
+		[ -f "$f" ] || continue
+		printf -- '--- %s (last lines)\n' "$f" >&2
+		tail -15 "$f" | tr -d '\r' | cut -c1-200 >&2
+		i=${f##*lab-node} i=${i%.console}
+		printf -- '--- node %s: GET /v1/state\n' "$i" >&2
+		CLOUDD_OUT="$OUT" timeout 10 "$ROOT/tests/lab/lab.sh" node-get "$i" /v1/state 2>&1 | cut -c1-2000 >&2 || true
 	done
 	printf 'FAIL: %s\n' "$*" >&2
 	exit 1
