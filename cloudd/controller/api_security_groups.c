@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "controller.h"
-#include "../node/secgroup.h"
+#include "secgroup.h"
 
-#define SG_MAX_RULES 1024
+#define SG_MAX_RULES SECGROUP_MAX_RULES /* a node refuses a group with more */
 
 int sg_rule_check(json_t *rule, char *why, size_t whylen)
 {
@@ -37,7 +37,7 @@ int sg_rule_check(json_t *rule, char *why, size_t whylen)
 	return -1;
 }
 
-static json_t *rules_json(struct db *db, const char *group_id)
+json_t *sg_rules_json(struct db *db, const char *group_id, int with_ids)
 {
 	sqlite3_stmt *st = db_prepare(db, "SELECT id, direction, protocol, ports, icmp_type, icmp_code, cidr, remote_group_id"
 					  " FROM security_group_rules WHERE group_id = ? ORDER BY created_at, id");
@@ -49,8 +49,16 @@ static json_t *rules_json(struct db *db, const char *group_id)
 	}
 	db_bind_text(st, 1, group_id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *r = json_pack("{s:s,s:s,s:s}", "id", db_col_text(st, 0), "direction", db_col_text(st, 1),
-				      "protocol", db_col_text(st, 2));
+		json_t *r = with_ids ? json_pack("{s:s,s:s,s:s}", "id", db_col_text(st, 0), "direction", db_col_text(st, 1),
+						 "protocol", db_col_text(st, 2))
+				     : json_pack("{s:s,s:s}", "direction", db_col_text(st, 1), "protocol", db_col_text(st, 2));
+
+		if (r == NULL || json_array_append_new(rules, r) < 0) {
+			sqlite3_finalize(st);
+			json_decref(rules);
+			errno = ENOMEM;
+			return NULL;
+		}
 		if (db_col_text(st, 3))
 			json_object_set_new(r, "ports", json_string(db_col_text(st, 3)));
 		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
@@ -61,7 +69,6 @@ static json_t *rules_json(struct db *db, const char *group_id)
 			json_object_set_new(r, "cidr", json_string(db_col_text(st, 6)));
 		if (db_col_text(st, 7))
 			json_object_set_new(r, "group", json_string(db_col_text(st, 7)));
-		json_array_append_new(rules, r);
 	}
 	sqlite3_finalize(st);
 	return rules;
@@ -84,7 +91,7 @@ json_t *sg_find(struct db *db, const char *ref, const char *scope, int with_rule
 				"name", db_col_text(st, 2), "description", db_col_text(st, 3), "created_at",
 				util_time_json(sqlite3_column_int64(st, 4)), "instances", (json_int_t)sqlite3_column_int64(st, 5));
 		if (doc && with_rules) {
-			json_t *rules = rules_json(db, db_col_text(st, 0));
+			json_t *rules = sg_rules_json(db, db_col_text(st, 0), 1);
 			json_object_set_new(doc, "rules", rules ? rules : json_array());
 		}
 	}

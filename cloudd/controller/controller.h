@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "defaults.h"
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
@@ -283,11 +284,10 @@ int nodes_issue_token(struct controller *ctl, const char *mac, const char *machi
 
 /* --- node_client.c ----------------------------------------------------------- */
 
-#define NODE_CLIENT_PORT 8081	  /* cloudd's HTTP port on every node */
 #define NODE_CLIENT_LIFETIME 60	  /* seconds a signature on a node request is valid (the node allows clock skew) */
 
 /*
- * GET http://NODE-ADDRESS:8081 + path (+ the query args) from cloudd,
+ * GET http://NODE-ADDRESS:NODE_API_PORT + path (+ the query args) from cloudd,
  * signed (sign.h) with the node's key id and sign_node_key() of its secret:
  * cloudd accepts nothing else but /health and /metrics. Returns 0 when an
  * answer arrived (any status), or -1 with out->error and errno: ENOENT no
@@ -397,6 +397,12 @@ int sg_rule_check(json_t *rule, char *why, size_t whylen);
 int ssh_key_check(const char *text, char type[32], int *bits, char *why, size_t whylen);
 json_t *template_find(struct db *db, const char *ref, const char *scope);
 json_t *sg_find(struct db *db, const char *ref, const char *scope, int with_rules);
+/*
+ * A group's rules as stored, in creation order: with their ids for the API,
+ * without them (with_ids 0) in the node's format (desired.c reads them with
+ * sg_rule_parse). A new reference, or NULL.
+ */
+json_t *sg_rules_json(struct db *db, const char *group_id, int with_ids);
 
 /* --- ipam.c ---------------------------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* node_client.c -- the controller's requests to a node's cloudd (port 8081), signed with a key derived from the node's secret */
+/* node_client.c -- the controller's requests to a node's cloudd (port NODE_API_PORT), signed with a key derived from the node's secret */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +70,7 @@ int node_client_get(struct controller *ctl, const char *node_id, const char *pat
 	sign_node_key(secret, sign_key);
 	explicit_bzero(secret, sizeof(secret));
 	if (snprintf(url, sizeof(url), "http://%s%s%s:%d", strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "",
-		     NODE_CLIENT_PORT) >= (int)sizeof(url)) {
+		     NODE_API_PORT) >= (int)sizeof(url)) {
 		explicit_bzero(sign_key, sizeof(sign_key));
 		snprintf(out->error, sizeof(out->error), "node address too long");
 		errno = ENAMETOOLONG;

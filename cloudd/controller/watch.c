@@ -5,12 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actual.h"
 #include "controller.h"
-#include "../node/state.h"
+#include "desired.h"
 
 #define WATCH_WAIT_DEFAULT 30 /* seconds a watch is held without a change */
 #define WATCH_WAIT_MAX 60
-#define WATCH_ACTUAL_MAX_INSTANCES 4096
 
 /* A held watch; owned by its connection (freed when the connection ends). */
 struct watch_waiter {
@@ -301,20 +301,20 @@ static int watch_get(struct controller *ctl, const struct auth_principal *who,
 	return 0;
 }
 
-/* Maps a reported status to the instance's state. */
-static const char *watch_status_state(const char *status, const char *desired)
+/* Maps a reported instance (NULL: not reported) to the instance's state. */
+static const char *watch_status_state(const struct actual_instance *rep)
 {
-	if (status == NULL)
+	if (rep == NULL)
 		return "pending";
-	if (strcmp(status, "running") == 0)
-		return "running";
-	if (strcmp(status, "error") == 0)
-		return "error";
-	if (strcmp(status, "stopped") == 0)
-		return desired && strcmp(desired, "running") == 0 ? "starting" : "stopped";
-	if (strcmp(status, "stopping") == 0)
-		return "stopping";
-	return "starting"; /* pending */
+	switch (rep->status) {
+	case ACTUAL_RUNNING: return "running";
+	case ACTUAL_ERROR: return "error";
+	case ACTUAL_STOPPED:
+		return rep->has_desired && rep->desired == STATE_POWER_RUNNING ? "starting" : "stopped";
+	case ACTUAL_STOPPING: return "stopping";
+	case ACTUAL_PENDING: break;
+	}
+	return "starting";
 }
 
 /* PUT /v1/nodes/{id}/actual-state: cloudd's GET /v1/state document. */
@@ -322,32 +322,25 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id");
-	json_t *doc, *insts, *o;
+	struct actual_doc report;
+	struct errmsg err = { 0 };
+	json_t *doc;
 	sqlite3_stmt *upd = NULL, *sel = NULL, *op = NULL;
-	char *text = NULL;
-	size_t i;
+	char *text = NULL, msg[600];
 	int rc = 0, found = 0, touched = 0;
 
 	if (who->role == AUTH_ROLE_NODE && strcmp(who->node_id, id) != 0)
 		return httpd_reply_error(resp, 403, "forbidden", "a node's key may only report for its own node (%s)", who->node_id);
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
-	insts = json_object_get(doc, "instances");
-	if (insts && !json_is_array(insts)) {
-		httpd_reply_error(resp, 400, "bad_field", "instances: expected an array");
-		goto out;
-	}
-	if (json_array_size(insts) > WATCH_ACTUAL_MAX_INSTANCES) {
-		httpd_reply_error(resp, 413, "too_large", "instances: at most %d", WATCH_ACTUAL_MAX_INSTANCES);
-		goto out;
-	}
-	json_array_foreach(insts, i, o) {
-		json_t *e = json_object_get(o, "error");
-		if (!json_is_object(o) || !json_is_string(json_object_get(o, "id")) ||
-		    !json_is_string(json_object_get(o, "status")) || (e && !json_is_string(e) && !json_is_null(e))) {
-			httpd_reply_error(resp, 400, "bad_field", "instances[%zu]: expected {\"id\":..., \"status\":..., ...}", i);
-			goto out;
-		}
+	if (actual_from_json(doc, &report, &err) < 0) {
+		errmsg_str(&err, msg, sizeof(msg));
+		if (errno == E2BIG)
+			httpd_reply_error(resp, 413, "too_large", "%s", msg);
+		else
+			httpd_reply_error(resp, 400, "bad_field", "%s", msg);
+		json_decref(doc);
+		return 0;
 	}
 	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL) {
 		rc = -1;
@@ -383,18 +376,12 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 	db_bind_text(sel, 1, id);
 	while (sqlite3_step(sel) == SQLITE_ROW) {
 		const char *iid = db_col_text(sel, 0), *power = db_col_text(sel, 1), *opid = db_col_text(sel, 2);
-		json_t *rep = NULL;
-		json_array_foreach(insts, i, o)
-			if (strcmp(json_string_value(json_object_get(o, "id")), iid) == 0) {
-				rep = o;
-				break;
-			}
+		const struct actual_instance *rep = actual_find_instance(&report, iid);
+
 		if (strcmp(power, "deleted") == 0) {
 			/* gone from the node, or stopped there with its volumes removed: forget it */
-			const char *st = rep ? json_string_value(json_object_get(rep, "status")) : NULL;
-			if (rep == NULL || (strcmp(st, "stopped") == 0 &&
-					    json_is_string(json_object_get(rep, "desired")) &&
-					    strcmp(json_string_value(json_object_get(rep, "desired")), "deleted") == 0)) {
+			if (rep == NULL || (rep->status == ACTUAL_STOPPED && rep->has_desired &&
+					    rep->desired == STATE_POWER_DELETED)) {
 				const char *p[1] = { iid };
 				if (db_exec(&ctl->db, "DELETE FROM instances WHERE id = ?", 1, p) < 0) {
 					rc = -1;
@@ -412,10 +399,8 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 			continue;
 		}
 		{
-			const char *status = rep ? json_string_value(json_object_get(rep, "status")) : NULL;
-			const char *desired = rep ? json_string_value(json_object_get(rep, "desired")) : NULL;
-			const char *state = watch_status_state(status, desired);
-			const char *reason = rep ? json_string_value(json_object_get(rep, "error")) : NULL;
+			const char *state = watch_status_state(rep);
+			const char *reason = rep ? rep->error : NULL;
 			sqlite3_reset(upd);
 			db_bind_text(upd, 1, state);
 			db_bind_text(upd, 2, reason);
@@ -427,7 +412,7 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 			}
 			if (sqlite3_column_int64(sel, 3) > 0) {
 				/* rebooting: once stopped, it is to run again */
-				if (status && strcmp(status, "stopped") == 0) {
+				if (rep && rep->status == ACTUAL_STOPPED) {
 					const char *p[1] = { iid };
 					if (db_exec(&ctl->db, "UPDATE instances SET reboot_count = 0 WHERE id = ?", 1, p) < 0 ||
 					    desired_touch_node(&ctl->db, id) < 0) {
@@ -470,6 +455,7 @@ out_unlock:
 		watch_notify(ctl);
 out:
 	free(text);
+	actual_free(&report);
 	json_decref(doc);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "defaults.h"
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
@@ -19,7 +20,7 @@
 
 /* Defaults (paths, limits and their units) */
 #define CLOUDD_DEFAULT_CONFIG "/etc/cloudd/cloudd.conf"
-#define CLOUDD_DEFAULT_LISTEN ":8081"
+#define CLOUDD_DEFAULT_LISTEN NODE_API_LISTEN /* defaults.h */
 #define CLOUDD_DEFAULT_BOOT_ENV "/run/cloudd/boot.env" /* written by the image's /init */
 #define CLOUDD_DEFAULT_RUN_DIR "/run/cloudd"
 #define CLOUDD_DEFAULT_DATA_DIR "/var/lib/cloudd"

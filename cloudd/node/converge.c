@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cloudd.h"
+#include "actual.h"
 #include "converge.h"
 #include "fsutil.h"
 #include "jsonutil.h"
@@ -1015,83 +1016,104 @@ int converge_start(struct converge *c)
 
 /* --- reporting ------------------------------------------------------------------ */
 
+_Static_assert((int)CONV_PENDING == (int)ACTUAL_PENDING && (int)CONV_RUNNING == (int)ACTUAL_RUNNING &&
+		       (int)CONV_STOPPING == (int)ACTUAL_STOPPING && (int)CONV_STOPPED == (int)ACTUAL_STOPPED &&
+		       (int)CONV_ERROR == (int)ACTUAL_ERROR,
+	       "an instance's status is reported as it is");
+
+/*
+ * The report is an actual_doc (proto/actual.h) rendered by actual_to_json.
+ * Its strings and JSON values are borrowed from c under the lock: only its
+ * arrays are freed here, never with actual_free.
+ */
 json_t *converge_actual(struct converge *c)
 {
-	json_t *doc, *insts, *tpls, *orph;
+	struct actual_doc a;
+	json_t *doc = NULL;
+	size_t n = 0;
 
-	doc = json_object();
-	insts = json_array();
-	tpls = json_array();
-	orph = json_array();
-	if (doc == NULL || insts == NULL || tpls == NULL || orph == NULL) {
-		json_decref(doc), json_decref(insts), json_decref(tpls), json_decref(orph);
-		return NULL;
-	}
+	memset(&a, 0, sizeof(a));
 	pthread_mutex_lock(&c->lock);
-	json_object_set_new(doc, "revision", c->has_desired ? json_integer(c->desired.revision) : json_null());
-	json_object_set_new(doc, "source", c->has_desired ? json_string(c->desired_source) : json_null());
-	json_object_set_new(doc, "applied_at", c->has_desired ? json_string(c->applied_at) : json_null());
-	json_object_set_new(doc, "converged", json_boolean(c->has_desired && c->converged));
-	json_object_set_new(doc, "last_error", c->last_error ? json_incref(c->last_error) : json_null());
-	json_object_set_new(doc, "rejected_total", json_integer((json_int_t)c->rejected));
-	if (c->has_desired && c->desired.has_network)
-		json_object_set_new(doc, "network",
-				    json_pack("{s:s,s:b,s:s?}", "bridge", c->desired.network.bridge, "applied",
-					      strcmp(c->network_hash, c->desired.network_hash) == 0, "error",
-					      c->network_error[0] ? c->network_error : NULL));
+	a.has_desired = c->has_desired;
+	a.revision = c->desired.revision;
+	a.source = c->desired_source;
+	a.applied_at = c->applied_at;
+	a.converged = c->has_desired && c->converged;
+	a.last_error = c->last_error;
+	a.rejected_total = (long long)c->rejected;
+	a.events = c->events;
+	a.templates = calloc(c->desired.n_templates + 1, sizeof(*a.templates));
+	a.instances = calloc(c->desired.n_instances + c->n_inst + 1, sizeof(*a.instances));
+	a.orphan_volumes = calloc(c->n_volumes + 1, sizeof(*a.orphan_volumes));
+	if (a.templates == NULL || a.instances == NULL || a.orphan_volumes == NULL)
+		goto out;
+	if (c->has_desired && c->desired.has_network) {
+		a.has_network = 1;
+		snprintf(a.network_bridge, sizeof(a.network_bridge), "%s", c->desired.network.bridge);
+		a.network_applied = strcmp(c->network_hash, c->desired.network_hash) == 0;
+		a.network_error = c->network_error[0] ? c->network_error : NULL;
+	}
 	for (size_t i = 0; c->has_desired && i < c->desired.n_templates; i++) {
 		const struct state_template *t = &c->desired.templates[i];
-		const struct conv_template *ct = NULL;
+		struct actual_template *at = &a.templates[a.n_templates++];
+		struct conv_template *ct = NULL;
+
 		for (size_t j = 0; j < c->n_tpl; j++)
 			if (strcmp(c->tpl[j].id, t->id) == 0)
 				ct = &c->tpl[j];
-		json_array_append_new(tpls, json_pack("{s:s,s:s,s:b,s:s?}", "id", t->id, "format",
-						      state_format_name(t->format), "ready",
-						      ct && ct->sha256[0], "error",
-						      ct && ct->error[0] ? ct->error : NULL));
+		memcpy(at->id, t->id, sizeof(at->id));
+		at->format = t->format;
+		at->ready = ct && ct->sha256[0];
+		at->error = ct && ct->error[0] ? ct->error : NULL;
 	}
-	json_object_set_new(doc, "templates", tpls);
 	/* desired instances first, in document order, then what is being forgotten */
 	for (size_t i = 0; c->has_desired && i < c->desired.n_instances; i++) {
 		const struct state_instance *di = &c->desired.instances[i];
-		const struct conv_instance *r = NULL;
-		json_t *o;
+		struct actual_instance *ai = &a.instances[a.n_instances++];
+		struct conv_instance *r = NULL;
+
 		for (size_t j = 0; j < c->n_inst; j++)
 			if (strcmp(c->inst[j].id, di->id) == 0)
 				r = &c->inst[j];
-		o = json_pack("{s:s,s:s,s:s}", "id", di->id, "desired", state_power_name(di->power), "status",
-			      r ? conv_status_names[r->status] : (di->power == STATE_POWER_RUNNING ? "pending" : "stopped"));
-		if (o && r) {
-			if (r->pid > 0)
-				json_object_set_new(o, "pid", json_integer(r->pid));
-			json_object_set_new(o, "restarts", json_integer(r->restarts));
-			json_object_set_new(o, "reboot", json_integer(r->reboot_done));
-			if (r->hold)
-				json_object_set_new(o, "held", json_string("restart policy"));
-			if (r->error[0])
-				json_object_set_new(o, "error", json_string(r->error));
-			if (r->last_exit)
-				json_object_set_new(o, "last_exit", json_incref(r->last_exit));
+		memcpy(ai->id, di->id, sizeof(ai->id));
+		ai->has_desired = 1;
+		ai->desired = di->power;
+		if (r == NULL) {
+			ai->status = di->power == STATE_POWER_RUNNING ? ACTUAL_PENDING : ACTUAL_STOPPED;
+			continue;
 		}
-		if (o)
-			json_array_append_new(insts, o);
+		ai->status = (enum actual_status)r->status;
+		ai->has_runtime = 1;
+		ai->pid = r->pid > 0 ? r->pid : 0;
+		ai->restarts = r->restarts;
+		ai->reboot = r->reboot_done;
+		ai->held = r->hold;
+		ai->error = r->error[0] ? r->error : NULL;
+		ai->last_exit = r->last_exit;
 	}
 	for (size_t j = 0; j < c->n_inst; j++) {
+		struct actual_instance *ai;
+
 		if (c->has_desired && state_find_instance(&c->desired, c->inst[j].id))
 			continue;
-		json_array_append_new(insts, json_pack("{s:s,s:n,s:s}", "id", c->inst[j].id, "desired",
-						       "status", conv_status_names[c->inst[j].status]));
+		ai = &a.instances[a.n_instances++];
+		memcpy(ai->id, c->inst[j].id, sizeof(ai->id));
+		ai->status = (enum actual_status)c->inst[j].status;
 	}
-	json_object_set_new(doc, "instances", insts);
 	for (size_t i = 0; i < c->n_volumes; i++) {
-		const struct state_instance *di = c->has_desired ? state_find_instance(&c->desired, c->volumes[i].instance) : NULL;
-		if (di == NULL)
-			json_array_append_new(orph, json_pack("{s:s,s:s}", "instance", c->volumes[i].instance,
-							      "disk", c->volumes[i].disk));
+		if (c->has_desired && state_find_instance(&c->desired, c->volumes[i].instance))
+			continue;
+		memcpy(a.orphan_volumes[n].instance, c->volumes[i].instance, sizeof(a.orphan_volumes[n].instance));
+		memcpy(a.orphan_volumes[n].disk, c->volumes[i].disk, sizeof(a.orphan_volumes[n].disk));
+		n++;
 	}
-	json_object_set_new(doc, "orphan_volumes", orph);
-	json_object_set_new(doc, "events", json_deep_copy(c->events));
+	a.n_orphan_volumes = n;
+	doc = actual_to_json(&a);
+out:
 	pthread_mutex_unlock(&c->lock);
+	free(a.templates);
+	free(a.instances);
+	free(a.orphan_volumes);
 	return doc;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "filter.h"
+#include "fsutil.h"
 #include "log.h"
 #include "port.h"
 
@@ -568,20 +569,24 @@ static void filter_usage(FILE *to)
 static int filter_load(const char *path, struct filter_model *model)
 {
 	struct errmsg err = { 0 };
-	json_error_t jerr;
-	char text[800];
-	json_t *doc;
+	struct state_doc doc;
+	struct buf text = BUF_INIT;
+	char msg[800];
 	int rc;
 
-	doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (doc == NULL) {
-		fprintf(stderr, "cloudd filter: %s:%d:%d: %s\n", path, jerr.line, jerr.column, jerr.text);
+	if (fs_read_file(path, STATE_MAX_BYTES + 1, &text) < 0) {
+		fprintf(stderr, "cloudd filter: %s: %s\n", path, strerror(errno));
+		buf_free(&text);
 		return -1;
 	}
-	rc = filter_model_from_doc(doc, model, &err);
-	json_decref(doc);
+	rc = state_parse_filters(text.data ? text.data : "", text.len, &doc, &err);
+	buf_free(&text);
+	if (rc == 0) {
+		rc = filter_model_from_doc(&doc, model, &err);
+		state_free(&doc);
+	}
 	if (rc < 0)
-		fprintf(stderr, "cloudd filter: %s: %s\n", path, errmsg_str(&err, text, sizeof(text)));
+		fprintf(stderr, "cloudd filter: %s: %s\n", path, errmsg_str(&err, msg, sizeof(msg)));
 	return rc;
 }
 

@@ -8,7 +8,9 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "desired.h"
 #include "errmsg.h"
+#include "port.h"
 #include "secgroup.h"
 
 /*
@@ -20,7 +22,8 @@
  *
  * The flow for the daemon:
  *
- *     filter_model_from_doc(doc, &model, &err)   validate + build (pure)
+ *     state_parse(text, len, &doc, &err)         validate (proto/desired.c)
+ *     filter_model_from_doc(&doc, &model, &err)  build (pure)
  *     filter_sync(&model, &err)                  apply: full replace on the
  *                                                first call, then incremental
  *     filter_metrics(&buf), filter_status_json() for /metrics, GET /v1/filters
@@ -40,13 +43,13 @@
 #define FILTER_PRIORITY "-190"
 #define FILTER_NFT_DEFAULT "nft" /* found in PATH; CLOUDD_NFT overrides */
 #define FILTER_MAX_PORTS 4096
-#define FILTER_MAX_GROUPS_PER_NIC 16
+#define FILTER_MAX_GROUPS_PER_NIC STATE_MAX_NIC_GROUPS
 #define FILTER_DROPS_SET_SIZE 65536 /* (port, reason) drop counters */
 
 /* One guest NIC, as the filters see it. */
 struct filter_port {
-	char ifname[16];     /* port_ifname(instance, nic) */
-	char instance[SECGROUP_ID_MAX];
+	char ifname[GUEST_IFNAME_MAX]; /* port_ifname(instance, nic) */
+	char instance[STATE_ID_MAX];
 	int nic;	     /* index in instances[].nics[] */
 	uint8_t mac[6];
 	int has_ipv4;
@@ -68,14 +71,14 @@ struct filter_model {
 /* --- model (filter_model.c) --- */
 
 /*
- * Builds the model from a whole desired-state document: `security_groups`
- * (secgroup_parse) and the NICs of every instance whose power is not
- * "deleted" (mac, ipv4, ipv6, security_groups). Validates what it reads, with
- * errors naming the field ("instances[0].nics[1].security_groups[0]: no
- * security group \"db\""), including two NICs whose port names collide; other
- * instance fields are the engine's validator's business. 0, or -1 with err.
+ * Builds the model from a parsed desired-state document (state_parse, or
+ * state_parse_filters for `cloudd filter`): its security groups and the NICs
+ * of every instance whose power is not "deleted", this node's NICs added to
+ * the members of their groups. The parser has checked every field and
+ * reference; this fails only past FILTER_MAX_PORTS or on ENOMEM. 0, or -1
+ * with err.
  */
-int filter_model_from_doc(json_t *doc, struct filter_model *out, struct errmsg *err);
+int filter_model_from_doc(const struct state_doc *doc, struct filter_model *out, struct errmsg *err);
 void filter_model_free(struct filter_model *model);
 int filter_model_copy(struct filter_model *dst, const struct filter_model *src);
 const struct filter_port *filter_model_port(const struct filter_model *model, const char *ifname);

@@ -1,4 +1,4 @@
-/* filter_model.c -- the filter model (ports and groups) built from a desired-state document */
+/* filter_model.c -- the filter model (ports and groups) built from a parsed desired-state document */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,26 +22,6 @@ void filter_ipv6_link_local(const uint8_t mac[6], uint8_t out[16])
 	out[13] = mac[3];
 	out[14] = mac[4];
 	out[15] = mac[5];
-}
-
-static int filter_parse_mac(const char *text, uint8_t mac[6])
-{
-	unsigned v[6];
-	char end;
-	size_t i;
-
-	if (strlen(text) != 17)
-		return -1;
-	for (i = 0; i < 17; i++) {
-		char c = text[i];
-		if (i % 3 == 2 ? c != ':' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return -1;
-	}
-	if (sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
-		return -1;
-	for (i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
-	return 0;
 }
 
 void filter_model_free(struct filter_model *model)
@@ -94,194 +74,75 @@ static int filter_port_cmp(const void *a, const void *b)
 	return strcmp(((const struct filter_port *)a)->ifname, ((const struct filter_port *)b)->ifname);
 }
 
-/* Reads the filter-relevant fields of one NIC. */
-static int filter_parse_nic(json_t *nic, const struct secgroup_set *groups, struct filter_port *port,
-			    const char *path, struct errmsg *err)
+/* The filter-relevant fields of one NIC, checked already by the parser. */
+static void filter_port_from_nic(const struct state_nic *nic, struct filter_port *port)
 {
-	char field[256];
-	json_t *v, *item;
-	struct sg_addr addr;
-	size_t k;
+	unsigned v[6];
 
-	if (!json_is_object(nic)) {
-		errmsg_set(err, path, "must be an object");
-		return -1;
-	}
-	sg_field(field, sizeof(field), "%s.mac", path);
-	v = json_object_get(nic, "mac");
-	if (!json_is_string(v) || filter_parse_mac(json_string_value(v), port->mac) < 0) {
-		errmsg_set(err, field, "not a MAC address%s%.40s%s", json_is_string(v) ? ": \"" : "",
-			   json_is_string(v) ? json_string_value(v) : "", json_is_string(v) ? "\"" : "");
-		return -1;
-	}
-	if (port->mac[0] & 0x01) {
-		errmsg_set(err, field, "a multicast MAC address cannot be a NIC's: \"%s\"", json_string_value(v));
-		return -1;
-	}
-	if (memcmp(port->mac, "\0\0\0\0\0\0", 6) == 0) {
-		errmsg_set(err, field, "the all-zero MAC address cannot be a NIC's");
-		return -1;
-	}
+	if (sscanf(nic->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6)
+		for (size_t i = 0; i < 6; i++)
+			port->mac[i] = (uint8_t)v[i];
 	filter_ipv6_link_local(port->mac, port->ipv6_ll);
-
-	v = json_object_get(nic, "ipv4");
-	if (v != NULL) {
-		sg_field(field, sizeof(field), "%s.ipv4", path);
-		if (!json_is_string(v) || sg_parse_addr(json_string_value(v), &addr) < 0 || addr.family != AF_INET) {
-			errmsg_set(err, field, "not an IPv4 address");
-			return -1;
-		}
-		memcpy(port->ipv4, addr.addr, 4);
-		port->has_ipv4 = 1;
-	}
-	v = json_object_get(nic, "ipv6");
-	if (v != NULL) {
-		sg_field(field, sizeof(field), "%s.ipv6", path);
-		if (!json_is_string(v) || sg_parse_addr(json_string_value(v), &addr) < 0 || addr.family != AF_INET6) {
-			errmsg_set(err, field, "not an IPv6 address");
-			return -1;
-		}
-		memcpy(port->ipv6, addr.addr, 16);
-		port->has_ipv6 = 1;
-	}
-	v = json_object_get(nic, "security_groups");
-	if (v != NULL) {
-		sg_field(field, sizeof(field), "%s.security_groups", path);
-		if (!json_is_array(v)) {
-			errmsg_set(err, field, "must be an array of security group ids");
-			return -1;
-		}
-		if (json_array_size(v) > FILTER_MAX_GROUPS_PER_NIC) {
-			errmsg_set(err, field, "more than %d groups", FILTER_MAX_GROUPS_PER_NIC);
-			return -1;
-		}
-		json_array_foreach(v, k, item) {
-			const char *id = json_string_value(item);
-			size_t j;
-
-			sg_field(field, sizeof(field), "%s.security_groups[%zu]", path, k);
-			if (id == NULL || !secgroup_id_valid(id)) {
-				errmsg_set(err, field, "not a security group id");
-				return -1;
-			}
-			if (secgroup_find(groups, id) == NULL) {
-				errmsg_set(err, field, "no security group \"%s\" in this document", id);
-				return -1;
-			}
-			for (j = 0; j < port->n_groups; j++) {
-				if (strcmp(port->groups[j], id) == 0) {
-					errmsg_set(err, field, "group \"%s\" listed twice", id);
-					return -1;
-				}
-			}
-			snprintf(port->groups[port->n_groups++], SECGROUP_ID_MAX, "%s", id);
-		}
-	}
-	return 0;
+	port->has_ipv4 = nic->ipv4[0] && inet_pton(AF_INET, nic->ipv4, port->ipv4) == 1;
+	port->has_ipv6 = nic->ipv6[0] && inet_pton(AF_INET6, nic->ipv6, port->ipv6) == 1;
+	for (size_t k = 0; k < nic->n_groups; k++)
+		memcpy(port->groups[k], nic->groups[k], sizeof(port->groups[k]));
+	port->n_groups = nic->n_groups;
 }
 
-int filter_model_from_doc(json_t *doc, struct filter_model *out, struct errmsg *err)
+int filter_model_from_doc(const struct state_doc *doc, struct filter_model *out, struct errmsg *err)
 {
 	char field[256];
-	json_t *instances, *inst, *nics, *nic, *v;
-	size_t i, j, n = 0, cap = 0;
+	size_t i, j, n = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(doc)) {
-		errmsg_set(err, "", "the desired state must be a JSON object");
+	for (i = 0; i < doc->n_instances; i++)
+		if (doc->instances[i].power != STATE_POWER_DELETED)
+			n += doc->instances[i].n_nics;
+	if (n > FILTER_MAX_PORTS) {
+		errmsg_set(err, "instances", "more than %d NICs on one node", FILTER_MAX_PORTS);
 		return -1;
 	}
-	if (secgroup_parse(json_object_get(doc, "security_groups"), &out->groups, err) < 0)
+	if (secgroup_set_copy(&out->groups, &doc->groups) < 0) {
+		errmsg_set(err, "security_groups", "out of memory");
 		return -1;
-
-	instances = json_object_get(doc, "instances");
-	if (instances != NULL && !json_is_array(instances)) {
-		errmsg_set(err, "instances", "must be an array");
-		goto err_free;
 	}
-	json_array_foreach(instances, i, inst) {
-		const char *id;
+	if (n > 0) {
+		out->ports = calloc(n, sizeof(*out->ports));
+		if (out->ports == NULL)
+			goto err_nomem;
+	}
+	for (i = 0; i < doc->n_instances; i++) {
+		const struct state_instance *in = &doc->instances[i];
 
-		sg_field(field, sizeof(field), "instances[%zu]", i);
-		if (!json_is_object(inst)) {
-			errmsg_set(err, field, "must be an object");
-			goto err_free;
-		}
-		sg_field(field, sizeof(field), "instances[%zu].id", i);
-		id = json_string_value(json_object_get(inst, "id"));
-		if (id == NULL || !secgroup_id_valid(id)) {
-			errmsg_set(err, field, "must match ^[a-z0-9][a-z0-9-]{0,62}$");
-			goto err_free;
-		}
-		v = json_object_get(inst, "power");
-		if (json_is_string(v) && strcmp(json_string_value(v), "deleted") == 0)
+		if (in->power == STATE_POWER_DELETED)
 			continue;
-		nics = json_object_get(inst, "nics");
-		if (nics == NULL)
-			continue;
-		if (!json_is_array(nics)) {
-			sg_field(field, sizeof(field), "instances[%zu].nics", i);
-			errmsg_set(err, field, "must be an array");
-			goto err_free;
-		}
-		json_array_foreach(nics, j, nic) {
-			struct filter_port *port;
+		for (j = 0; j < in->n_nics; j++) {
+			struct filter_port *port = &out->ports[out->n_ports++];
 
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				struct filter_port *grown = realloc(out->ports, ncap * sizeof(*grown));
-
-				if (grown == NULL) {
-					errmsg_set(err, "instances", "out of memory");
-					goto err_free;
-				}
-				out->ports = grown;
-				cap = ncap;
-			}
-			sg_field(field, sizeof(field), "instances[%zu].nics[%zu]", i, j);
-			if (n >= FILTER_MAX_PORTS) {
-				errmsg_set(err, field, "more than %d NICs on one node", FILTER_MAX_PORTS);
-				goto err_free;
-			}
-			port = &out->ports[n];
-			memset(port, 0, sizeof(*port));
-			snprintf(port->instance, sizeof(port->instance), "%s", id);
+			memcpy(port->instance, in->id, sizeof(port->instance));
 			port->nic = (int)j;
-			if (port_ifname(id, (int)j, port->ifname, sizeof(port->ifname)) < 0) {
-				errmsg_set(err, field, "cannot name its port");
-				goto err_free;
-			}
-			n++;
-			out->n_ports = n;
-			if (filter_parse_nic(nic, &out->groups, port, field, err) < 0)
-				goto err_free;
+			memcpy(port->ifname, in->nics[j].ifname, sizeof(in->nics[j].ifname));
+			filter_port_from_nic(&in->nics[j], port);
 		}
 	}
-	if (n > 1)
-		qsort(out->ports, n, sizeof(*out->ports), filter_port_cmp);
-	for (i = 1; i < n; i++) {
-		if (strcmp(out->ports[i - 1].ifname, out->ports[i].ifname) == 0) {
-			const struct filter_port *a = &out->ports[i - 1], *b = &out->ports[i];
-
-			if (strcmp(a->instance, b->instance) == 0) {
-				sg_field(field, sizeof(field), "instances[id=%s]", a->instance);
-				errmsg_set(err, field, "instance id used twice");
-			} else {
-				sg_field(field, sizeof(field), "instances[id=%s].nics[%d]", b->instance, b->nic);
-				errmsg_set(err, field, "its port name %s collides with instance %s NIC %d; change an instance id",
-					   b->ifname, a->instance, a->nic);
-			}
-			goto err_free;
-		}
-	}
+	/* the parser refused two NICs with one port name: sorted, they are unique */
+	if (out->n_ports > 1)
+		qsort(out->ports, out->n_ports, sizeof(*out->ports), filter_port_cmp);
 	/* this node's NICs are members of their groups */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < out->n_ports; i++) {
 		const struct filter_port *port = &out->ports[i];
 
 		for (j = 0; j < port->n_groups; j++) {
 			struct secgroup *group = secgroup_find(&out->groups, port->groups[j]);
 			struct sg_addr addr;
 
+			if (group == NULL) { /* cannot happen: the parser checked the reference */
+				sg_field(field, sizeof(field), "instances[id=%s].nics[%d].security_groups[%zu]",
+					 port->instance, port->nic, j);
+				errmsg_set(err, field, "no security group \"%s\" in this document", port->groups[j]);
+				goto err_free;
+			}
 			memset(&addr, 0, sizeof(addr));
 			if (port->has_ipv4) {
 				addr.family = AF_INET;

@@ -1148,7 +1148,7 @@ static int gb_network_apply(void *ctx, const struct state_doc *doc, struct errms
 	}
 	/* filters first: a tap is never on the bridge without its filter */
 	memset(&model, 0, sizeof(model));
-	if (filter_model_from_doc(doc->root, &model, err) < 0)
+	if (filter_model_from_doc(doc, &model, err) < 0)
 		return -1;
 	if (b->skip_filters) {
 		log_warn("guest network: filters NOT applied (test backend without bridge conntrack)");

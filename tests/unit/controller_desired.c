@@ -6,8 +6,8 @@
 #include "controller.h"
 #include "unit.h"
 
-/* the node's own parser (built into the controller by state_check.c): whatever the controller renders, cloudd must accept */
-#include "../node/state.h"
+/* the node's own parser (proto/desired.c, linked into both): whatever the controller renders, cloudd must accept */
+#include "desired.h"
 
 static int node_accepts(json_t *doc)
 {

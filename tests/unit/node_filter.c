@@ -1,6 +1,7 @@
 /* node_filter.c -- unit tests for the filter model and the nftables script generator */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "unit.h"
 #include "../../cloudd/node/filter.h"
@@ -27,36 +28,34 @@ static char *read_file(const char *path)
 	return data;
 }
 
-/* Loads a model from a fixture document; returns -1 with err on a validation error. */
-static int load_model(const char *fixture, struct filter_model *model, struct errmsg *err)
+/* Builds a model from a document's text, parsed as `cloudd filter` parses it; -1 with err when refused. */
+static int load_text(const char *text, struct filter_model *model, struct errmsg *err)
 {
-	json_error_t jerr;
-	json_t *doc = json_load_file(unit_fixture(fixture), 0, &jerr);
+	struct state_doc doc;
 	int rc;
 
+	memset(model, 0, sizeof(*model));
 	memset(err, 0, sizeof(*err));
-	if (doc == NULL) {
-		snprintf(err->msg, sizeof(err->msg), "cannot load %s: %s", fixture, jerr.text);
-		return -2;
-	}
-	rc = filter_model_from_doc(doc, model, err);
-	json_decref(doc);
+	rc = state_parse_filters(text, strlen(text), &doc, err);
+	if (rc < 0)
+		return rc;
+	rc = filter_model_from_doc(&doc, model, err);
+	state_free(&doc);
 	return rc;
 }
 
-static int load_text(const char *text, struct filter_model *model, struct errmsg *err)
+/* Loads a model from a fixture document; returns -1 with err on a validation error. */
+static int load_model(const char *fixture, struct filter_model *model, struct errmsg *err)
 {
-	json_error_t jerr;
-	json_t *doc = json_loads(text, 0, &jerr);
+	char *text = read_file(unit_fixture(fixture));
 	int rc;
 
-	memset(err, 0, sizeof(*err));
-	if (doc == NULL) {
-		printf("bad test JSON: %s\n", jerr.text);
+	if (text == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "cannot load %s", fixture);
 		return -2;
 	}
-	rc = filter_model_from_doc(doc, model, err);
-	json_decref(doc);
+	rc = load_text(text, model, err);
+	free(text);
 	return rc;
 }
 
@@ -165,7 +164,7 @@ TEST(filter_model_rejects_bad_nics_naming_the_field)
 		{ "{\"security_groups\":[{\"id\":\"web\"}],\"instances\":[{\"id\":\"i-1\",\"nics\":[{\"mac\":\"52:54:00:00:00:01\",\"security_groups\":[\"web\",\"web\"]}]}]}", "instances[0].nics[0].security_groups[1]", "twice" },
 		{ "{\"instances\":[{\"id\":\"I-1\",\"nics\":[]}]}", "instances[0].id", "must match" },
 		{ "{\"instances\":[{\"id\":\"i-1\",\"nics\":[]},{\"id\":\"i-2\",\"nics\":{}}]}", "instances[1].nics", "array" },
-		{ "{\"instances\":[{\"id\":\"i-1\",\"nics\":[{\"mac\":\"52:54:00:00:00:01\"}]},{\"id\":\"i-1\",\"nics\":[{\"mac\":\"52:54:00:00:00:02\"}]}]}", "instances[id=i-1]", "used twice" },
+		{ "{\"instances\":[{\"id\":\"i-1\",\"nics\":[{\"mac\":\"52:54:00:00:00:01\"}]},{\"id\":\"i-1\",\"nics\":[{\"mac\":\"52:54:00:00:00:02\"}]}]}", "instances[1].id", "duplicate instance id" }, /* the parser's check */
 		{ "{\"security_groups\":[{\"id\":\"a\",\"rules\":[{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"ports\":\"0\",\"cidr\":\"10.0.0.0/8\"}]}]}", "security_groups[0].rules[0].ports", "out of range" },
 		{ "[]", "", "JSON object" },
 	};

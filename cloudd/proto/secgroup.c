@@ -1,4 +1,4 @@
-/* secgroup.c -- security groups of the desired state: parsed, validated, in C structs */
+/* secgroup.c -- security groups of the desired state: parsed and validated into C structs, rendered back to JSON */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -386,7 +386,7 @@ static int sg_parse_byte(json_t *rule, const char *name, int *out, const char *p
 	return 0;
 }
 
-static int sg_parse_rule(json_t *obj, struct sg_rule *rule, const char *path, struct errmsg *err)
+int sg_rule_parse(json_t *obj, struct sg_rule *rule, const char *path, struct errmsg *err)
 {
 	static const char *const known[] = { "direction", "protocol", "ports", "icmp_type",
 					     "icmp_code", "cidr", "group", "description", NULL };
@@ -607,7 +607,7 @@ static int sg_parse_group(json_t *obj, struct secgroup *group, const char *path,
 		}
 		json_array_foreach(v, i, item) {
 			sg_field(field, sizeof(field), "%s.rules[%zu]", path, i);
-			if (sg_parse_rule(item, &group->rules[i], field, err) < 0)
+			if (sg_rule_parse(item, &group->rules[i], field, err) < 0)
 				return -1;
 			group->n_rules = i + 1;
 		}
@@ -678,4 +678,77 @@ int secgroup_parse(json_t *array, struct secgroup_set *out, struct errmsg *err)
 err_free:
 	secgroup_set_free(out);
 	return -1;
+}
+
+/* --- rendering ----------------------------------------------------------------- */
+
+/* Sets key to value (a new reference) unless value is NULL; counts failures in *bad. */
+static void sg_set(json_t *obj, const char *key, json_t *value, int *bad)
+{
+	if (obj == NULL || value == NULL) {
+		json_decref(value);
+		(*bad)++;
+	} else if (json_object_set_new(obj, key, value) < 0) {
+		(*bad)++;
+	}
+}
+
+static void sg_append(json_t *arr, json_t *value, int *bad)
+{
+	if (arr == NULL || value == NULL) {
+		json_decref(value);
+		(*bad)++;
+	} else if (json_array_append_new(arr, value) < 0) {
+		(*bad)++;
+	}
+}
+
+json_t *sg_rule_to_json(const struct sg_rule *rule)
+{
+	json_t *obj = json_object();
+	char text[64];
+	int bad = 0;
+
+	sg_set(obj, "direction", json_string(rule->direction == SG_EGRESS ? "egress" : "ingress"), &bad);
+	sg_set(obj, "protocol", json_string(sg_protocol_name(rule->protocol)), &bad);
+	if (rule->port_min > 0) {
+		if (rule->port_min == rule->port_max)
+			snprintf(text, sizeof(text), "%d", rule->port_min);
+		else
+			snprintf(text, sizeof(text), "%d-%d", rule->port_min, rule->port_max);
+		sg_set(obj, "ports", json_string(text), &bad);
+	}
+	if (rule->icmp_type >= 0)
+		sg_set(obj, "icmp_type", json_integer(rule->icmp_type), &bad);
+	if (rule->icmp_code >= 0)
+		sg_set(obj, "icmp_code", json_integer(rule->icmp_code), &bad);
+	if (rule->has_cidr)
+		sg_set(obj, "cidr", json_string(sg_addr_str(&rule->cidr, 1, text, sizeof(text))), &bad);
+	else
+		sg_set(obj, "group", json_string(rule->group), &bad);
+	if (bad) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+json_t *secgroup_to_json(const struct secgroup *g)
+{
+	json_t *obj = json_object(), *members = json_array(), *rules = json_array();
+	char text[64];
+	int n_bad = 0, *bad = &n_bad;
+
+	sg_set(obj, "id", json_string(g->id), bad);
+	for (size_t i = 0; i < g->n_members; i++)
+		sg_append(members, json_string(sg_addr_str(&g->members[i], 0, text, sizeof(text))), bad);
+	sg_set(obj, "members", members, bad);
+	for (size_t i = 0; i < g->n_rules; i++)
+		sg_append(rules, sg_rule_to_json(&g->rules[i]), bad);
+	sg_set(obj, "rules", rules, bad);
+	if (n_bad) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
 }

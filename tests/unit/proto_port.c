@@ -1,8 +1,8 @@
-/* node_port.c -- unit tests for the guest NIC port names */
+/* proto_port.c -- unit tests for the guest NIC port names */
 #include <errno.h>
 
 #include "unit.h"
-#include "../../cloudd/node/port.h"
+#include "port.h"
 
 TEST(port_name_is_fnv1a_of_instance_and_index)
 {

@@ -1,4 +1,4 @@
-/* secgroup.h -- security groups of the desired state: parsed, validated, in C structs */
+/* secgroup.h -- security groups of the desired state: parsed and validated into C structs, rendered back to JSON */
 #ifndef CLOUDD_SECGROUP_H
 #define CLOUDD_SECGROUP_H
 
@@ -7,12 +7,8 @@
 
 #include <jansson.h>
 
+#include "defaults.h"
 #include "errmsg.h"
-
-#define SECGROUP_ID_MAX 64	    /* bytes with the NUL: ids are ^[a-z0-9][a-z0-9-]{0,62}$ */
-#define SECGROUP_MAX_GROUPS 4096    /* per document */
-#define SECGROUP_MAX_RULES 1024	    /* per group */
-#define SECGROUP_MAX_MEMBERS 65536  /* per group */
 
 enum sg_direction { SG_INGRESS, SG_EGRESS };
 
@@ -58,6 +54,19 @@ struct secgroup_set {
  */
 int secgroup_parse(json_t *array, struct secgroup_set *out, struct errmsg *err);
 void secgroup_set_free(struct secgroup_set *set);
+/*
+ * Parses one rule object (the API checks a rule alone with it); path prefixes
+ * the fields in err. A rule's group is only checked to be an id here:
+ * secgroup_parse checks that the document has it. 0, or -1 with err.
+ */
+int sg_rule_parse(json_t *obj, struct sg_rule *rule, const char *path, struct errmsg *err);
+
+/*
+ * The renderers: what they write, secgroup_parse and sg_rule_parse read back
+ * to the same structs. A new reference, or NULL on ENOMEM.
+ */
+json_t *secgroup_to_json(const struct secgroup *group);
+json_t *sg_rule_to_json(const struct sg_rule *rule);
 struct secgroup *secgroup_find(const struct secgroup_set *set, const char *id);
 
 /* true when group has at least one egress rule (egress becomes default-deny) */

@@ -1,9 +1,9 @@
-/* node_secgroup.c -- unit tests for parsing and validating security groups */
+/* proto_secgroup.c -- unit tests for parsing and validating security groups */
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include "unit.h"
-#include "../../cloudd/node/secgroup.h"
+#include "secgroup.h"
 
 /* Parses text (the security_groups array); returns the parser's result. */
 static int parse(const char *text, struct secgroup_set *set, struct errmsg *err)

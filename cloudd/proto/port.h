@@ -4,8 +4,11 @@
 
 #include <stddef.h>
 
+#include "defaults.h"
+
 /* "cv" + 8 hex digits + NUL: fits IFNAMSIZ (16) with room to spare */
 #define PORT_IFNAME_LEN 11
+_Static_assert(PORT_IFNAME_LEN <= GUEST_IFNAME_MAX, "a port name is an interface name");
 
 /*
  * Writes the interface name of NIC nic_index of instance instance_id into out

@@ -1,0 +1,1112 @@
+/* desired.c -- the desired-state document (controller -> node): parse and validate into C structs, render back to JSON */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "desired.h"
+#include "jsonutil.h"
+
+/* How much of a document a parse requires (state_parse_filters). */
+enum state_scope { STATE_SCOPE_FULL, STATE_SCOPE_FILTERS };
+
+static const char *const state_formats[] = { "qcow2", "raw", "kernel", NULL };
+static const char *const state_powers[] = { "running", "stopped", "deleted", NULL };
+static const char *const state_restarts[] = { "on-failure", "always", "never", NULL };
+
+const char *state_power_name(enum state_power power)
+{
+	return state_powers[power];
+}
+
+const char *state_format_name(enum state_format format)
+{
+	return state_formats[format];
+}
+
+int state_id_valid(const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len > 63)
+		return 0;
+	if (!(islower((unsigned char)id[0]) || isdigit((unsigned char)id[0])))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if (!(islower((unsigned char)id[i]) || isdigit((unsigned char)id[i]) || id[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* 64-bit FNV-1a of a canonical JSON text, as 16 hex digits. */
+static void state_hash_json(json_t *v, char out[17])
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = text ? text : ""; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ULL;
+	}
+	free(text);
+	snprintf(out, 17, "%016llx", h);
+}
+
+static int state_id(json_t *obj, const char *path, const char *key, char *out,
+		    struct errmsg *err)
+{
+	char p[JU_PATH_MAX];
+
+	if (ju_string_copy(obj, path, key, 1, out, STATE_ID_MAX, err) < 0)
+		return -1;
+	if (!state_id_valid(out)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, key),
+			   "not an identifier: must match ^[a-z0-9][a-z0-9-]{0,62}$: \"%s\"", out);
+		return -1;
+	}
+	return 0;
+}
+
+static int state_ifname(json_t *obj, const char *path, const char *key, int required,
+			char *out, struct errmsg *err)
+{
+	char p[JU_PATH_MAX];
+	int rc = ju_string_copy(obj, path, key, required, out, 16, err);
+
+	if (rc <= 0)
+		return rc;
+	for (const char *c = out; *c; c++) {
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.') {
+			errmsg_set(err, ju_path(p, sizeof(p), path, key),
+				   "not an interface name: \"%s\"", out);
+			return -1;
+		}
+	}
+	if (out[0] == '\0') {
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "empty interface name");
+		return -1;
+	}
+	return 1;
+}
+
+static int state_ipv4(json_t *obj, const char *path, const char *key, int required,
+		      struct in_addr *out, char *text, size_t textlen, struct errmsg *err)
+{
+	char p[JU_PATH_MAX], buf[64];
+	int rc = ju_string_copy(obj, path, key, required, buf, sizeof(buf), err);
+
+	if (rc <= 0)
+		return rc;
+	if (inet_pton(AF_INET, buf, out) != 1) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "not an IPv4 address: \"%s\"", buf);
+		return -1;
+	}
+	if (text) {
+		if (strlen(buf) >= textlen)
+			return -1; /* cannot happen: inet_pton accepted it */
+		strcpy(text, buf);
+	}
+	return 1;
+}
+
+/* "A.B.C.D/N" with host bits allowed: an interface address and its subnet */
+static int state_ifaddr4(const char *text, struct in_addr *addr, int *prefix)
+{
+	char buf[32], *slash, *end;
+	long n;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	strcpy(buf, text);
+	slash = strchr(buf, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if (inet_pton(AF_INET, buf, addr) != 1 || !isdigit((unsigned char)slash[1]))
+		return -1;
+	n = strtol(slash + 1, &end, 10);
+	if (*end || n < 1 || n > 30)
+		return -1;
+	*prefix = (int)n;
+	return 0;
+}
+
+static int state_ifaddr6(const char *text, struct in6_addr *addr, int *prefix)
+{
+	char buf[64], *slash, *end;
+	long n;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	strcpy(buf, text);
+	slash = strchr(buf, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if (inet_pton(AF_INET6, buf, addr) != 1 || !isdigit((unsigned char)slash[1]))
+		return -1;
+	n = strtol(slash + 1, &end, 10);
+	if (*end || n < 8 || n > 128)
+		return -1;
+	*prefix = (int)n;
+	return 0;
+}
+
+static int state_in_subnet4(struct in_addr a, struct in_addr net, int prefix)
+{
+	uint32_t mask = prefix ? htonl(~0U << (32 - prefix)) : 0;
+
+	return (a.s_addr & mask) == (net.s_addr & mask);
+}
+
+static int state_in_subnet6(const struct in6_addr *a, const struct in6_addr *net, int prefix)
+{
+	int bytes = prefix / 8, bits = prefix % 8;
+
+	if (memcmp(a->s6_addr, net->s6_addr, (size_t)bytes) != 0)
+		return 0;
+	if (bits == 0)
+		return 1;
+	return ((a->s6_addr[bytes] ^ net->s6_addr[bytes]) & (0xff << (8 - bits))) == 0;
+}
+
+static int state_network(json_t *obj, struct state_network *net, struct errmsg *err)
+{
+	static const char *const keys[] = { "bridge", "uplink", "address", "gateway", "dns",
+					    "address6", NULL };
+	const char *path = "network";
+	char buf[64], p[JU_PATH_MAX];
+	json_t *dns;
+	int rc;
+
+	if (ju_check_keys(obj, path, keys, err) < 0 ||
+	    state_ifname(obj, path, "bridge", 1, net->bridge, err) < 0 ||
+	    state_ifname(obj, path, "uplink", 0, net->uplink, err) < 0)
+		return -1;
+	if (net->uplink[0] && strcmp(net->uplink, net->bridge) == 0) {
+		errmsg_set(err, "network.uplink", "the same interface as the bridge");
+		return -1;
+	}
+	if (ju_string_copy(obj, path, "address", 1, buf, sizeof(buf), err) < 0)
+		return -1;
+	if (state_ifaddr4(buf, &net->address, &net->prefix) < 0) {
+		errmsg_set(err, "network.address", "not an IPv4 address with a prefix of 1..30 (CIDR): \"%s\"", buf);
+		return -1;
+	}
+	if (strlen(buf) >= sizeof(net->address_text)) {
+		errmsg_set(err, "network.address", "too long: \"%s\"", buf);
+		return -1;
+	}
+	strcpy(net->address_text, buf);
+	rc = state_ipv4(obj, path, "gateway", 0, &net->gateway, NULL, 0, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !state_in_subnet4(net->gateway, net->address, net->prefix)) {
+		errmsg_set(err, "network.gateway", "outside the subnet of network.address %s",
+			   net->address_text);
+		return -1;
+	}
+	if (ju_array(obj, path, "dns", 0, STATE_MAX_DNS, &dns, err) < 0)
+		return -1;
+	for (size_t i = 0; dns && i < json_array_size(dns); i++) {
+		json_t *v = json_array_get(dns, i);
+		ju_index(p, sizeof(p), "network.dns", i);
+		if (!json_is_string(v) || inet_pton(AF_INET, json_string_value(v), &net->dns[i]) != 1) {
+			errmsg_set(err, p, "not an IPv4 address");
+			return -1;
+		}
+		net->n_dns++;
+	}
+	rc = ju_string_copy(obj, path, "address6", 0, net->address6_text,
+			    sizeof(net->address6_text), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (state_ifaddr6(net->address6_text, &net->address6, &net->prefix6) < 0) {
+			errmsg_set(err, "network.address6",
+				   "not an IPv6 address with a prefix of 8..128 (CIDR): \"%s\"",
+				   net->address6_text);
+			return -1;
+		}
+		net->has_address6 = 1;
+	}
+	return 0;
+}
+
+static int state_hex64(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
+			return 0;
+	return 1;
+}
+
+/* {url|path, sha256, size} of a template file; obj holds the fields directly */
+static int state_source(json_t *obj, const char *path, struct state_source *src,
+			struct errmsg *err)
+{
+	char p[JU_PATH_MAX];
+	long long size;
+	int has_url, has_path;
+
+	has_url = ju_string_copy(obj, path, "url", 0, src->url, sizeof(src->url), err);
+	if (has_url < 0)
+		return -1;
+	has_path = ju_string_copy(obj, path, "path", 0, src->path, sizeof(src->path), err);
+	if (has_path < 0)
+		return -1;
+	if (has_url == has_path) {
+		errmsg_set(err, path[0] ? path : "template", "needs exactly one of url and path");
+		return -1;
+	}
+	if (has_url && strncmp(src->url, "http://", 7) != 0) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "url"), "not an http:// URL: \"%s\"", src->url);
+		return -1;
+	}
+	if (has_url) {
+		for (const char *c = src->url; *c; c++) {
+			if (*c <= ' ' || *c == 0x7f) {
+				errmsg_set(err, ju_path(p, sizeof(p), path, "url"), "contains a space or control character");
+				return -1;
+			}
+		}
+	}
+	if (has_path && src->path[0] != '/') {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "path"), "not an absolute path: \"%s\"", src->path);
+		return -1;
+	}
+	if (ju_string_copy(obj, path, "sha256", 1, src->sha256, sizeof(src->sha256) + 1, err) < 0)
+		return -1;
+	if (!state_hex64(src->sha256)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "sha256"),
+			   "not a SHA-256 checksum (64 lower-case hex digits)");
+		return -1;
+	}
+	if (ju_int(obj, path, "size", 0, 1, (long long)(STATE_MAX_DISK_MIB << 20), &size, err) < 0)
+		return -1;
+	src->size = ju_int(obj, path, "size", 0, 1, (long long)(STATE_MAX_DISK_MIB << 20), &size, NULL) == 1
+			    ? (unsigned long long)size : 0;
+	return 0;
+}
+
+static int state_template(json_t *obj, const char *path, struct state_template *t,
+			  struct errmsg *err)
+{
+	static const char *const disk_keys[] = { "id", "format", "url", "path", "sha256", "size", NULL };
+	static const char *const kernel_keys[] = { "id", "format", "kernel", "initrd", "cmdline", NULL };
+	static const char *const file_keys[] = { "url", "path", "sha256", "size", NULL };
+	char p[JU_PATH_MAX];
+	json_t *k;
+	int fmt, rc;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (state_id(obj, path, "id", t->id, err) < 0 ||
+	    ju_enum(obj, path, "format", 1, state_formats, &fmt, err) < 0)
+		return -1;
+	t->format = (enum state_format)fmt;
+	if (t->format != STATE_FMT_KERNEL) {
+		if (ju_check_keys(obj, path, disk_keys, err) < 0)
+			return -1;
+		return state_source(obj, path, &t->disk, err);
+	}
+	if (ju_check_keys(obj, path, kernel_keys, err) < 0 ||
+	    ju_object(obj, path, "kernel", 1, &k, err) < 0 ||
+	    ju_check_keys(k, ju_path(p, sizeof(p), path, "kernel"), file_keys, err) < 0 ||
+	    state_source(k, p, &t->kernel, err) < 0)
+		return -1;
+	rc = ju_object(obj, path, "initrd", 0, &k, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (ju_check_keys(k, ju_path(p, sizeof(p), path, "initrd"), file_keys, err) < 0 ||
+		    state_source(k, p, &t->initrd, err) < 0)
+			return -1;
+		t->has_initrd = 1;
+	}
+	if (ju_string_copy(obj, path, "cmdline", 0, t->cmdline, sizeof(t->cmdline), err) < 0)
+		return -1;
+	for (const char *c = t->cmdline; *c; c++) {
+		if (iscntrl((unsigned char)*c)) {
+			errmsg_set(err, ju_path(p, sizeof(p), path, "cmdline"), "contains a control character");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int state_mac(const char *text, char out[18])
+{
+	unsigned v[6];
+	char tail;
+
+	if (strlen(text) != 17 ||
+	    sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		if (!isxdigit((unsigned char)text[i * 3]) || !isxdigit((unsigned char)text[i * 3 + 1]) ||
+		    (i < 5 && text[i * 3 + 2] != ':'))
+			return -1;
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", v[0], v[1], v[2], v[3], v[4], v[5]);
+	return 0;
+}
+
+/* RFC 1123 host name: labels of letters, digits and inner hyphens */
+static int state_hostname_valid(const char *s)
+{
+	size_t label = 0, len = strlen(s);
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (size_t i = 0; i <= len; i++) {
+		char c = s[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int state_cloud_init(json_t *obj, const char *path, struct state_cloud_init *ci,
+			    struct errmsg *err)
+{
+	static const char *const keys[] = { "hostname", "ssh_keys", "user_data", NULL };
+	char p[JU_PATH_MAX];
+	const char *ud;
+	json_t *keys_arr;
+	int rc;
+
+	ci->present = 1;
+	if (ju_check_keys(obj, path, keys, err) < 0)
+		return -1;
+	rc = ju_string_copy(obj, path, "hostname", 0, ci->hostname, sizeof(ci->hostname), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !state_hostname_valid(ci->hostname)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "hostname"), "not a host name: \"%s\"", ci->hostname);
+		return -1;
+	}
+	if (ju_array(obj, path, "ssh_keys", 0, STATE_MAX_SSH_KEYS, &keys_arr, err) < 0)
+		return -1;
+	if (keys_arr && json_array_size(keys_arr)) {
+		ci->ssh_keys = calloc(json_array_size(keys_arr), sizeof(char *));
+		if (ci->ssh_keys == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(keys_arr); i++) {
+			json_t *v = json_array_get(keys_arr, i);
+			const char *s = json_string_value(v);
+			char kp[JU_PATH_MAX];
+
+			ju_index(kp, sizeof(kp), ju_path(p, sizeof(p), path, "ssh_keys"), i);
+			if (s == NULL || json_string_length(v) == 0 ||
+			    json_string_length(v) > STATE_MAX_SSH_KEY_LEN || strpbrk(s, "\r\n") ||
+			    strlen(s) != json_string_length(v)) {
+				errmsg_set(err, kp, "not an SSH public key (one line, at most %d bytes)",
+					   STATE_MAX_SSH_KEY_LEN);
+				return -1;
+			}
+			if (strncmp(s, "ssh-", 4) != 0 && strncmp(s, "ecdsa-", 6) != 0 &&
+			    strncmp(s, "sk-", 3) != 0) {
+				errmsg_set(err, kp, "not an SSH public key (must start with ssh-, ecdsa- or sk-)");
+				return -1;
+			}
+			ci->ssh_keys[i] = strdup(s);
+			if (ci->ssh_keys[i] == NULL)
+				goto err_nomem;
+			ci->n_ssh_keys++;
+		}
+	}
+	if (ju_string(obj, path, "user_data", 0, STATE_MAX_USER_DATA, &ud, err) < 0)
+		return -1;
+	if (ud) {
+		ci->user_data = strdup(ud);
+		if (ci->user_data == NULL)
+			goto err_nomem;
+	}
+	return 0;
+err_nomem:
+	errmsg_set(err, path, "out of memory");
+	return -1;
+}
+
+static int state_nic(json_t *obj, const char *path, const struct state_doc *doc,
+		     enum state_scope scope, const char *instance_id, size_t index,
+		     struct state_nic *nic, struct errmsg *err)
+{
+	static const char *const keys[] = { "mac", "ipv4", "ipv6", "security_groups", NULL };
+	char buf[64], p[JU_PATH_MAX];
+	struct in_addr a4;
+	struct in6_addr a6;
+	json_t *groups;
+	unsigned first;
+	int rc;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (ju_check_keys(obj, path, keys, err) < 0 ||
+	    ju_string_copy(obj, path, "mac", 1, buf, sizeof(buf), err) < 0)
+		return -1;
+	ju_path(p, sizeof(p), path, "mac");
+	if (state_mac(buf, nic->mac) < 0) {
+		errmsg_set(err, p, "not a MAC address: \"%s\"", buf);
+		return -1;
+	}
+	sscanf(nic->mac, "%2x", &first);
+	if (first & 1) {
+		errmsg_set(err, p, "a multicast address: \"%s\"", buf);
+		return -1;
+	}
+	if (strcmp(nic->mac, "00:00:00:00:00:00") == 0) {
+		errmsg_set(err, p, "the all-zero address");
+		return -1;
+	}
+	if (!doc->has_network && scope == STATE_SCOPE_FULL) {
+		errmsg_set(err, "network", "required when instances have NICs");
+		return -1;
+	}
+	rc = state_ipv4(obj, path, "ipv4", scope == STATE_SCOPE_FULL, &a4, nic->ipv4, sizeof(nic->ipv4), err);
+	if (rc < 0)
+		return -1;
+	ju_path(p, sizeof(p), path, "ipv4");
+	if (rc == 1 && doc->has_network) { /* only the filters' scope reads a NIC without both */
+		uint32_t mask = htonl(~0U << (32 - doc->network.prefix));
+
+		if (!state_in_subnet4(a4, doc->network.address, doc->network.prefix)) {
+			errmsg_set(err, p, "%s is outside the guest subnet %s", nic->ipv4, doc->network.address_text);
+			return -1;
+		}
+		if (a4.s_addr == doc->network.address.s_addr || a4.s_addr == doc->network.gateway.s_addr ||
+		    (a4.s_addr & ~mask) == 0 || (a4.s_addr & ~mask) == ~mask) {
+			errmsg_set(err, p, "%s is the node's, the gateway's, the network or the broadcast address",
+				   nic->ipv4);
+			return -1;
+		}
+	}
+	if (ju_string_copy(obj, path, "ipv6", 0, nic->ipv6, sizeof(nic->ipv6), err) < 0)
+		return -1;
+	if (nic->ipv6[0]) {
+		ju_path(p, sizeof(p), path, "ipv6");
+		if (inet_pton(AF_INET6, nic->ipv6, &a6) != 1) {
+			errmsg_set(err, p, "not an IPv6 address: \"%s\"", nic->ipv6);
+			return -1;
+		}
+		if (doc->network.has_address6 &&
+		    !state_in_subnet6(&a6, &doc->network.address6, doc->network.prefix6)) {
+			errmsg_set(err, p, "%s is outside the guest subnet %s", nic->ipv6,
+				   doc->network.address6_text);
+			return -1;
+		}
+	}
+	if (ju_array(obj, path, "security_groups", 0, STATE_MAX_NIC_GROUPS, &groups, err) < 0)
+		return -1;
+	for (size_t i = 0; groups && i < json_array_size(groups); i++) {
+		const char *g = json_string_value(json_array_get(groups, i));
+		char gp[JU_PATH_MAX];
+
+		ju_index(gp, sizeof(gp), ju_path(p, sizeof(p), path, "security_groups"), i);
+		if (g == NULL || secgroup_find(&doc->groups, g) == NULL) {
+			errmsg_set(err, gp, "no security group \"%s\" in this document", g ? g : "(not a string)");
+			return -1;
+		}
+		for (size_t j = 0; j < nic->n_groups; j++) {
+			if (strcmp(nic->groups[j], g) == 0) {
+				errmsg_set(err, gp, "\"%s\" listed twice", g);
+				return -1;
+			}
+		}
+		snprintf(nic->groups[nic->n_groups++], STATE_ID_MAX, "%s", g);
+	}
+	if (port_ifname(instance_id, (int)index, nic->ifname, sizeof(nic->ifname)) < 0) {
+		errmsg_set(err, path, "cannot name the tap: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int state_disk(json_t *obj, const char *path, const struct state_doc *doc,
+		      struct state_disk *disk, struct errmsg *err)
+{
+	static const char *const keys[] = { "id", "size_mib", "template", "format", NULL };
+	static const char *const disk_formats[] = { "qcow2", "raw", NULL };
+	const struct state_template *t;
+	char p[JU_PATH_MAX];
+	long long size;
+	int fmt, rc;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (ju_check_keys(obj, path, keys, err) < 0 || state_id(obj, path, "id", disk->id, err) < 0 ||
+	    ju_int(obj, path, "size_mib", 1, 1, (long long)STATE_MAX_DISK_MIB, &size, err) < 0)
+		return -1;
+	disk->size_mib = (unsigned long long)size;
+	rc = ju_enum(obj, path, "format", 0, disk_formats, &fmt, err);
+	if (rc < 0)
+		return -1;
+	disk->format = rc == 1 ? (enum state_format)fmt : STATE_FMT_QCOW2;
+	rc = ju_string_copy(obj, path, "template", 0, disk->template_id, sizeof(disk->template_id), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		ju_path(p, sizeof(p), path, "template");
+		t = state_find_template(doc, disk->template_id);
+		if (t == NULL) {
+			errmsg_set(err, p, "no template \"%s\" in this document", disk->template_id);
+			return -1;
+		}
+		if (t->format == STATE_FMT_KERNEL) {
+			errmsg_set(err, p, "\"%s\" is a kernel template, not a disk image", disk->template_id);
+			return -1;
+		}
+		if (t->disk.size && disk->size_mib * 1024 * 1024 < t->disk.size) {
+			errmsg_set(err, ju_path(p, sizeof(p), path, "size_mib"),
+				   "%llu MiB is smaller than template \"%s\" (%llu bytes)", disk->size_mib,
+				   t->id, t->disk.size);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
+			  enum state_scope scope, struct state_instance *in, struct errmsg *err)
+{
+	static const char *const keys[] = { "id", "name", "vcpus", "memory_mib", "power", "restart",
+					    "delete_volumes", "reboot", "stop", "boot", "disks", "nics",
+					    "cloud_init", NULL };
+	static const char *const stops[] = { "graceful", "force", NULL };
+	static const char *const boot_keys[] = { "template", NULL };
+	char p[JU_PATH_MAX], ip[JU_PATH_MAX];
+	json_t *arr, *boot, *ci, *spec;
+	int full = scope == STATE_SCOPE_FULL;
+	long long n;
+	int v, rc;
+
+	if (!json_is_object(obj)) {
+		errmsg_set(err, path, "must be an object");
+		return -1;
+	}
+	if (ju_check_keys(obj, path, keys, err) < 0 || state_id(obj, path, "id", in->id, err) < 0)
+		return -1;
+	rc = ju_string_copy(obj, path, "name", 0, in->name, sizeof(in->name), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !state_hostname_valid(in->name)) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "name"), "not a host name: \"%s\"", in->name);
+		return -1;
+	}
+	/* the filters' scope reads only ids, power and NICs: hardware is optional there */
+	n = 0;
+	if (ju_int(obj, path, "vcpus", full, 1, STATE_MAX_VCPUS, &n, err) < 0)
+		return -1;
+	in->vcpus = (unsigned)n;
+	n = 0;
+	if (ju_int(obj, path, "memory_mib", full, STATE_MIN_MEMORY_MIB, STATE_MAX_MEMORY_MIB, &n, err) < 0)
+		return -1;
+	in->memory_mib = (unsigned)n;
+	rc = ju_enum(obj, path, "power", full, state_powers, &v, err);
+	if (rc < 0)
+		return -1;
+	in->power = rc == 1 ? (enum state_power)v : STATE_POWER_RUNNING;
+	rc = ju_enum(obj, path, "restart", 0, state_restarts, &v, err);
+	if (rc < 0)
+		return -1;
+	in->restart = rc == 1 ? (enum state_restart)v : STATE_RESTART_ON_FAILURE;
+	if (ju_bool(obj, path, "delete_volumes", 0, &in->delete_volumes, err) < 0)
+		return -1;
+	if (in->delete_volumes && in->power != STATE_POWER_DELETED) {
+		errmsg_set(err, ju_path(p, sizeof(p), path, "delete_volumes"),
+			   "only allowed with power \"deleted\"");
+		return -1;
+	}
+	rc = ju_int(obj, path, "reboot", 0, 0, STATE_MAX_REBOOT, &n, err);
+	if (rc < 0)
+		return -1;
+	in->reboot = rc == 1 ? n : 0;
+	rc = ju_enum(obj, path, "stop", 0, stops, &v, err);
+	if (rc < 0)
+		return -1;
+	in->stop_force = rc == 1 && v == 1;
+	rc = ju_object(obj, path, "boot", 0, &boot, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		const struct state_template *t;
+		ju_path(p, sizeof(p), path, "boot");
+		if (ju_check_keys(boot, p, boot_keys, err) < 0 ||
+		    ju_string_copy(boot, p, "template", 1, in->boot_template, sizeof(in->boot_template), err) < 0)
+			return -1;
+		t = state_find_template(doc, in->boot_template);
+		ju_path(ip, sizeof(ip), p, "template");
+		if (t == NULL) {
+			errmsg_set(err, ip, "no template \"%s\" in this document", in->boot_template);
+			return -1;
+		}
+		if (t->format != STATE_FMT_KERNEL) {
+			errmsg_set(err, ip, "\"%s\" is a disk image, not a kernel template", in->boot_template);
+			return -1;
+		}
+	}
+
+	if (ju_array(obj, path, "disks", 0, STATE_MAX_DISKS, &arr, err) < 0)
+		return -1;
+	if (arr && json_array_size(arr)) {
+		in->disks = calloc(json_array_size(arr), sizeof(*in->disks));
+		if (in->disks == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(ip, sizeof(ip), ju_path(p, sizeof(p), path, "disks"), i);
+			if (state_disk(json_array_get(arr, i), ip, doc, &in->disks[i], err) < 0)
+				return -1;
+			for (size_t j = 0; j < i; j++) {
+				if (strcmp(in->disks[j].id, in->disks[i].id) == 0) {
+					errmsg_set(err, ju_path(p, sizeof(p), ip, "id"),
+						   "\"%s\" is also disks[%zu]", in->disks[i].id, j);
+					return -1;
+				}
+			}
+			in->n_disks++;
+		}
+	}
+	if (full && in->boot_template[0] == '\0' && in->n_disks == 0 && in->power != STATE_POWER_DELETED) {
+		errmsg_set(err, path, "nothing to boot: no boot.template and no disks");
+		return -1;
+	}
+
+	if (ju_array(obj, path, "nics", 0, STATE_MAX_NICS, &arr, err) < 0)
+		return -1;
+	if (arr && json_array_size(arr)) {
+		in->nics = calloc(json_array_size(arr), sizeof(*in->nics));
+		if (in->nics == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(ip, sizeof(ip), ju_path(p, sizeof(p), path, "nics"), i);
+			if (state_nic(json_array_get(arr, i), ip, doc, scope, in->id, i, &in->nics[i], err) < 0)
+				return -1;
+			in->n_nics++;
+		}
+	}
+
+	rc = ju_object(obj, path, "cloud_init", 0, &ci, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && state_cloud_init(ci, ju_path(p, sizeof(p), path, "cloud_init"), &in->cloud_init, err) < 0)
+		return -1;
+
+	/*
+	 * what a change of needs a restart: everything but name, power, policies,
+	 * reboot, and the NICs' security groups (only the filters change)
+	 */
+	spec = json_deep_copy(obj);
+	if (spec == NULL)
+		goto err_nomem;
+	json_object_del(spec, "name");
+	json_object_del(spec, "power");
+	json_object_del(spec, "restart");
+	json_object_del(spec, "delete_volumes");
+	json_object_del(spec, "reboot");
+	json_object_del(spec, "stop");
+	{
+		json_t *nics = json_object_get(spec, "nics"), *nic;
+		size_t i;
+		json_array_foreach(nics, i, nic)
+			json_object_del(nic, "security_groups");
+	}
+	state_hash_json(spec, in->spec_hash);
+	json_decref(spec);
+	return 0;
+err_nomem:
+	errmsg_set(err, path, "out of memory");
+	return -1;
+}
+
+/* Checks that MACs, IPv4 and IPv6 addresses and tap names are unique across all NICs. */
+static int state_check_unique_nics(const struct state_doc *doc, struct errmsg *err)
+{
+	for (size_t i = 0; i < doc->n_instances; i++) {
+		const struct state_instance *a = &doc->instances[i];
+		for (size_t n = 0; n < a->n_nics; n++) {
+			for (size_t j = 0; j <= i; j++) {
+				const struct state_instance *b = &doc->instances[j];
+				for (size_t m = 0; m < (j == i ? n : b->n_nics); m++) {
+					const struct state_nic *x = &a->nics[n], *y = &b->nics[m];
+					const char *what = NULL;
+					char p[JU_PATH_MAX];
+
+					if (strcmp(x->mac, y->mac) == 0)
+						what = "mac";
+					else if (strcmp(x->ipv4, y->ipv4) == 0)
+						what = "ipv4";
+					else if (x->ipv6[0] && strcmp(x->ipv6, y->ipv6) == 0)
+						what = "ipv6";
+					else if (strcmp(x->ifname, y->ifname) == 0)
+						what = "tap name";
+					if (what) {
+						snprintf(p, sizeof(p), "instances[%zu].nics[%zu].%s", i, n,
+							 strcmp(what, "tap name") ? what : "mac");
+						errmsg_set(err, p, "%s also used by instances[%zu].nics[%zu] (%s)",
+							   what, j, m, b->id);
+						return -1;
+					}
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int state_from_json_scope(json_t *root, enum state_scope scope, struct state_doc *out,
+				 struct errmsg *err)
+{
+	static const char *const keys[] = { "version", "revision", "network", "templates",
+					    "security_groups", "instances", NULL };
+	struct state_doc doc;
+	char p[JU_PATH_MAX];
+	json_t *arr, *net;
+	int rc;
+
+	memset(&doc, 0, sizeof(doc));
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(root)) {
+		errmsg_set(err, "", "the document must be a JSON object");
+		return -1;
+	}
+	doc.version = 1;
+	if (ju_check_keys(root, "", keys, err) < 0 ||
+	    ju_int(root, "", "version", scope == STATE_SCOPE_FULL, 1, 1000, &doc.version, err) < 0)
+		goto err;
+	if (doc.version != 1) {
+		errmsg_set(err, "version", "unsupported schema version %lld (this cloudd reads 1)", doc.version);
+		goto err;
+	}
+	if (ju_int(root, "", "revision", scope == STATE_SCOPE_FULL, 0, 0x7fffffffffffffffLL, &doc.revision, err) < 0)
+		goto err;
+	rc = ju_object(root, "", "network", 0, &net, err);
+	if (rc < 0 || (rc == 1 && state_network(net, &doc.network, err) < 0))
+		goto err;
+	doc.has_network = rc == 1;
+
+	if (ju_array(root, "", "templates", 0, STATE_MAX_TEMPLATES, &arr, err) < 0)
+		goto err;
+	if (arr && json_array_size(arr)) {
+		doc.templates = calloc(json_array_size(arr), sizeof(*doc.templates));
+		if (doc.templates == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(p, sizeof(p), "templates", i);
+			if (state_template(json_array_get(arr, i), p, &doc.templates[i], err) < 0)
+				goto err;
+			if (state_find_template(&doc, doc.templates[i].id)) {
+				char ip[JU_PATH_MAX];
+				errmsg_set(err, ju_path(ip, sizeof(ip), p, "id"), "duplicate template id \"%s\"",
+					   doc.templates[i].id);
+				goto err;
+			}
+			doc.n_templates++;
+		}
+	}
+
+	if (ju_array(root, "", "security_groups", 0, SECGROUP_MAX_GROUPS, &arr, err) < 0 ||
+	    secgroup_parse(arr, &doc.groups, err) < 0)
+		goto err;
+
+	if (ju_array(root, "", "instances", 0, STATE_MAX_INSTANCES, &arr, err) < 0)
+		goto err;
+	if (arr && json_array_size(arr)) {
+		doc.instances = calloc(json_array_size(arr), sizeof(*doc.instances));
+		if (doc.instances == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			ju_index(p, sizeof(p), "instances", i);
+			doc.n_instances++; /* so that state_free frees a half-parsed instance */
+			if (state_instance(json_array_get(arr, i), p, &doc, scope, &doc.instances[i], err) < 0)
+				goto err;
+			for (size_t j = 0; j < i; j++) {
+				if (strcmp(doc.instances[j].id, doc.instances[i].id) == 0) {
+					char ip[JU_PATH_MAX];
+					errmsg_set(err, ju_path(ip, sizeof(ip), p, "id"),
+						   "duplicate instance id \"%s\" (also instances[%zu])",
+						   doc.instances[i].id, j);
+					goto err;
+				}
+			}
+		}
+	}
+	if (state_check_unique_nics(&doc, err) < 0)
+		goto err;
+	{
+		/* network hash: the network and every NIC (leases, taps and filters) */
+		json_t *h = json_pack("{s:O?,s:O?,s:[]}", "network", json_object_get(root, "network"),
+				      "security_groups", json_object_get(root, "security_groups"), "nics");
+		if (h == NULL)
+			goto err_nomem;
+		for (size_t i = 0; i < doc.n_instances; i++) {
+			if (doc.instances[i].power == STATE_POWER_DELETED)
+				continue;
+			json_array_append(json_object_get(h, "nics"),
+					  json_object_get(json_array_get(json_object_get(root, "instances"), i), "nics"));
+		}
+		state_hash_json(h, doc.network_hash);
+		json_decref(h);
+	}
+	*out = doc;
+	return 0;
+
+err_nomem:
+	errmsg_set(err, "", "out of memory");
+err:
+	state_free(&doc);
+	return -1;
+}
+
+int state_from_json(json_t *root, struct state_doc *out, struct errmsg *err)
+{
+	return state_from_json_scope(root, STATE_SCOPE_FULL, out, err);
+}
+
+static int state_parse_scope(const char *text, size_t len, enum state_scope scope, struct state_doc *out,
+			     struct errmsg *err)
+{
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > STATE_MAX_BYTES) {
+		errmsg_set(err, "", "document larger than %d bytes", STATE_MAX_BYTES);
+		return -1;
+	}
+	root = ju_parse(text, len, err);
+	if (root == NULL)
+		return -1;
+	rc = state_from_json_scope(root, scope, out, err);
+	json_decref(root);
+	return rc;
+}
+
+int state_parse(const char *text, size_t len, struct state_doc *out, struct errmsg *err)
+{
+	return state_parse_scope(text, len, STATE_SCOPE_FULL, out, err);
+}
+
+int state_parse_filters(const char *text, size_t len, struct state_doc *out, struct errmsg *err)
+{
+	return state_parse_scope(text, len, STATE_SCOPE_FILTERS, out, err);
+}
+
+void state_free(struct state_doc *doc)
+{
+	for (size_t i = 0; i < doc->n_instances; i++) {
+		struct state_instance *in = &doc->instances[i];
+		free(in->disks);
+		free(in->nics);
+		for (size_t k = 0; k < in->cloud_init.n_ssh_keys; k++)
+			free(in->cloud_init.ssh_keys[k]);
+		free(in->cloud_init.ssh_keys);
+		free(in->cloud_init.user_data);
+	}
+	free(doc->instances);
+	free(doc->templates);
+	secgroup_set_free(&doc->groups);
+	memset(doc, 0, sizeof(*doc));
+}
+
+const struct state_template *state_find_template(const struct state_doc *doc, const char *id)
+{
+	for (size_t i = 0; i < doc->n_templates; i++)
+		if (strcmp(doc->templates[i].id, id) == 0)
+			return &doc->templates[i];
+	return NULL;
+}
+
+const struct state_instance *state_find_instance(const struct state_doc *doc, const char *id)
+{
+	for (size_t i = 0; i < doc->n_instances; i++)
+		if (strcmp(doc->instances[i].id, id) == 0)
+			return &doc->instances[i];
+	return NULL;
+}
+
+/* --- rendering -------------------------------------------------------------------- */
+
+/*
+ * The renderer writes what the parser reads: every field the struct holds,
+ * optional ones only when set, so that state_from_json(state_to_json(doc))
+ * gives doc back. Any allocation failure makes the whole render fail.
+ */
+
+/* Sets key to value (a new reference) unless value is NULL; counts failures in *bad. */
+static void state_set(json_t *obj, const char *key, json_t *value, int *bad)
+{
+	if (obj == NULL || value == NULL) {
+		json_decref(value);
+		(*bad)++;
+	} else if (json_object_set_new(obj, key, value) < 0) {
+		(*bad)++;
+	}
+}
+
+static void state_append(json_t *arr, json_t *value, int *bad)
+{
+	if (arr == NULL || value == NULL) {
+		json_decref(value);
+		(*bad)++;
+	} else if (json_array_append_new(arr, value) < 0) {
+		(*bad)++;
+	}
+}
+
+static json_t *state_source_json(const struct state_source *src, json_t *obj, int *bad)
+{
+	if (src->url[0])
+		state_set(obj, "url", json_string(src->url), bad);
+	else
+		state_set(obj, "path", json_string(src->path), bad);
+	state_set(obj, "sha256", json_string(src->sha256), bad);
+	if (src->size)
+		state_set(obj, "size", json_integer((json_int_t)src->size), bad);
+	return obj;
+}
+
+static json_t *state_template_json(const struct state_template *t, int *bad)
+{
+	json_t *obj = json_object();
+
+	state_set(obj, "id", json_string(t->id), bad);
+	state_set(obj, "format", json_string(state_format_name(t->format)), bad);
+	if (t->format != STATE_FMT_KERNEL)
+		return state_source_json(&t->disk, obj, bad);
+	state_set(obj, "kernel", state_source_json(&t->kernel, json_object(), bad), bad);
+	if (t->has_initrd)
+		state_set(obj, "initrd", state_source_json(&t->initrd, json_object(), bad), bad);
+	if (t->cmdline[0])
+		state_set(obj, "cmdline", json_string(t->cmdline), bad);
+	return obj;
+}
+
+static json_t *state_network_json(const struct state_network *net, int *bad)
+{
+	json_t *obj = json_object();
+	char text[INET_ADDRSTRLEN];
+
+	state_set(obj, "bridge", json_string(net->bridge), bad);
+	if (net->uplink[0])
+		state_set(obj, "uplink", json_string(net->uplink), bad);
+	state_set(obj, "address", json_string(net->address_text), bad);
+	if (net->gateway.s_addr && inet_ntop(AF_INET, &net->gateway, text, sizeof(text)))
+		state_set(obj, "gateway", json_string(text), bad);
+	if (net->n_dns) {
+		json_t *dns = json_array();
+
+		for (size_t i = 0; i < net->n_dns; i++)
+			if (inet_ntop(AF_INET, &net->dns[i], text, sizeof(text)))
+				state_append(dns, json_string(text), bad);
+		state_set(obj, "dns", dns, bad);
+	}
+	if (net->has_address6)
+		state_set(obj, "address6", json_string(net->address6_text), bad);
+	return obj;
+}
+
+static json_t *state_instance_json(const struct state_instance *in, int *bad)
+{
+	static const char *const restarts[] = { "on-failure", "always", "never" };
+	json_t *obj = json_object(), *disks = json_array(), *nics = json_array();
+
+	state_set(obj, "id", json_string(in->id), bad);
+	if (in->name[0])
+		state_set(obj, "name", json_string(in->name), bad);
+	state_set(obj, "vcpus", json_integer(in->vcpus), bad);
+	state_set(obj, "memory_mib", json_integer(in->memory_mib), bad);
+	state_set(obj, "power", json_string(state_power_name(in->power)), bad);
+	state_set(obj, "restart", json_string(restarts[in->restart]), bad);
+	if (in->delete_volumes)
+		state_set(obj, "delete_volumes", json_true(), bad);
+	if (in->reboot > 0)
+		state_set(obj, "reboot", json_integer(in->reboot), bad);
+	if (in->stop_force)
+		state_set(obj, "stop", json_string("force"), bad);
+	if (in->boot_template[0])
+		state_set(obj, "boot", json_pack("{s:s}", "template", in->boot_template), bad);
+	for (size_t i = 0; i < in->n_disks; i++) {
+		const struct state_disk *d = &in->disks[i];
+		json_t *disk = json_pack("{s:s,s:I,s:s}", "id", d->id, "size_mib", (json_int_t)d->size_mib, "format",
+					 state_format_name(d->format));
+
+		if (d->template_id[0])
+			state_set(disk, "template", json_string(d->template_id), bad);
+		state_append(disks, disk, bad);
+	}
+	state_set(obj, "disks", disks, bad);
+	for (size_t i = 0; i < in->n_nics; i++) {
+		const struct state_nic *n = &in->nics[i];
+		json_t *nic = json_pack("{s:s}", "mac", n->mac), *groups = json_array();
+
+		if (n->ipv4[0])
+			state_set(nic, "ipv4", json_string(n->ipv4), bad);
+		if (n->ipv6[0])
+			state_set(nic, "ipv6", json_string(n->ipv6), bad);
+		for (size_t g = 0; g < n->n_groups; g++)
+			state_append(groups, json_string(n->groups[g]), bad);
+		state_set(nic, "security_groups", groups, bad);
+		state_append(nics, nic, bad);
+	}
+	state_set(obj, "nics", nics, bad);
+	if (in->cloud_init.present) {
+		const struct state_cloud_init *ci = &in->cloud_init;
+		json_t *c = json_object(), *keys = json_array();
+
+		if (ci->hostname[0])
+			state_set(c, "hostname", json_string(ci->hostname), bad);
+		for (size_t k = 0; k < ci->n_ssh_keys; k++)
+			state_append(keys, json_string(ci->ssh_keys[k]), bad);
+		state_set(c, "ssh_keys", keys, bad);
+		if (ci->user_data)
+			state_set(c, "user_data", json_string(ci->user_data), bad);
+		state_set(obj, "cloud_init", c, bad);
+	}
+	return obj;
+}
+
+json_t *state_to_json(const struct state_doc *doc)
+{
+	json_t *root = json_object(), *arr;
+	int bad = 0;
+
+	state_set(root, "version", json_integer(doc->version ? doc->version : 1), &bad);
+	state_set(root, "revision", json_integer(doc->revision), &bad);
+	if (doc->has_network)
+		state_set(root, "network", state_network_json(&doc->network, &bad), &bad);
+	arr = json_array();
+	for (size_t i = 0; i < doc->n_templates; i++)
+		state_append(arr, state_template_json(&doc->templates[i], &bad), &bad);
+	state_set(root, "templates", arr, &bad);
+	arr = json_array();
+	for (size_t i = 0; i < doc->groups.n_groups; i++)
+		state_append(arr, secgroup_to_json(&doc->groups.groups[i]), &bad);
+	state_set(root, "security_groups", arr, &bad);
+	arr = json_array();
+	for (size_t i = 0; i < doc->n_instances; i++)
+		state_append(arr, state_instance_json(&doc->instances[i], &bad), &bad);
+	state_set(root, "instances", arr, &bad);
+	if (bad) {
+		json_decref(root);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return root;
+}
