@@ -5,9 +5,10 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "defaults.h"
 #include "errmsg.h"
 
-#define CLOUDINIT_MAX_NICS 8
+#define CLOUDINIT_MAX_NICS STATE_MAX_NICS /* every NIC a document may give an instance */
 #define CLOUDINIT_TOOL_TIMEOUT_MS 30000
 
 /*
