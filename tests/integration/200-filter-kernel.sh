@@ -29,14 +29,15 @@ filter_cloudd() {
 	fi
 	local dir="${FILTER_BUILD_DIR:-$OUT/build/filter-cli}" c="$ROOT/cloudd"
 	mkdir -p "$dir"
-	if [ ! -x "$dir/cloudd-filter" ] || [ -n "$(find "$c/lib" "$c/node" -newer "$dir/cloudd-filter" -name '*.[ch]' | head -1)" ]; then
+	if [ ! -x "$dir/cloudd-filter" ] || [ -n "$(find "$c/lib" "$c/proto" "$c/node" -newer "$dir/cloudd-filter" -name '*.[ch]' | head -1)" ]; then
 		cat >"$dir/main.c" <<'EOF'
 /* main.c -- `cloudd filter ...` alone, for the filter tests before the daemon's main dispatches to it */
 #include "filter.h"
 int main(int argc, char **argv) { return filter_cli(argc - 1, argv + 1); }
 EOF
-		gcc -std=c11 -D_GNU_SOURCE -O2 -I"$c/lib" -I"$c/node" -o "$dir/cloudd-filter.tmp" "$dir/main.c" \
-			"$c/lib/buf.c" "$c/lib/errmsg.c" "$c/lib/log.c" "$c/node/port.c" "$c/node/secgroup.c" "$c"/node/filter*.c -ljansson -lpthread >&2 ||
+		gcc -std=c11 -D_GNU_SOURCE -O2 -I"$c/lib" -I"$c/proto" -I"$c/node" -o "$dir/cloudd-filter.tmp" "$dir/main.c" \
+			"$c/lib/buf.c" "$c/lib/errmsg.c" "$c/lib/log.c" "$c/lib/jsonutil.c" "$c/lib/fsutil.c" "$c"/proto/*.c \
+			"$c"/node/filter*.c -ljansson -lpthread >&2 ||
 			return 1
 		mv "$dir/cloudd-filter.tmp" "$dir/cloudd-filter"
 	fi

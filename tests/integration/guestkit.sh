@@ -119,14 +119,14 @@ EOF
 guestkit_driver() {
 	local src="$ROOT/cloudd" objs=() f
 	GUESTKIT_DRIVER="$TEST_TMP/nodetool"
-	# the host objects of lib/ and node/ (except main.c), built by the Makefile's own rules
-	for f in "$src"/lib/*.c "$src"/node/*.c; do
+	# the host objects of lib/, proto/ and node/ (except main.c), built by the Makefile's own rules
+	for f in "$src"/lib/*.c "$src"/proto/*.c "$src"/node/*.c; do
 		[ "$(basename "$f")" = main.c ] && continue
 		f=${f#"$src"/}
 		objs+=("$OUT/build/host/${f%.c}.o")
 	done
 	make -s -C "$src" OUT="$OUT" -j2 "${objs[@]}" >/dev/null
-	gcc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -I"$src/lib" -I"$src/node" \
+	gcc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -I"$src/lib" -I"$src/proto" -I"$src/node" \
 		-o "$GUESTKIT_DRIVER" "$ROOT/tests/integration/nodetool.c" "${objs[@]}" \
 		-lcurl -lmicrohttpd -ljansson -lsqlite3 -lnettle -lpthread -lm
 }
