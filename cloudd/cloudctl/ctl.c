@@ -250,7 +250,7 @@ int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_
 	struct httpc_cred cred = { s->url, s->key, s->secret, 0 };
 	struct httpc_response r;
 	struct sha256_ctx sha;
-	unsigned char digest[SHA256_DIGEST_SIZE], chunk[65536];
+	unsigned char chunk[65536];
 	char hex[SIGN_HEX_LEN + 1];
 	unsigned long long len = 0;
 	size_t n;
@@ -273,9 +273,7 @@ int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_
 		fclose(f);
 		return EXIT_USAGE;
 	}
-	sha256_digest(&sha, sizeof(digest), digest);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	sign_sha256_final_hex(&sha, hex);
 	if (!s->json)
 		fprintf(stderr, "uploading %s: %llu bytes, sha256 %s\n", file, len, hex);
 	rc = httpc_signed_upload(&cred, "PUT", path, f, len, hex, CTL_UPLOAD_TIMEOUT, &r);
