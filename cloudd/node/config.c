@@ -148,3 +148,40 @@ int config_load(int argc, char **argv, struct cloudd_config *cfg, enum config_ac
 	conf_free(&c);
 	return rc;
 }
+
+int config_resolve_listen(struct cloudd_config *cfg, struct errmsg *err)
+{
+	struct ifaddrs *ifa, *i;
+	int found = 0;
+
+	if (cfg->listen_interface[0] == '\0')
+		return 0;
+	if (getifaddrs(&ifa) < 0) {
+		errmsg_set(err, "listen-interface", "getifaddrs: %s", strerror(errno));
+		return -1;
+	}
+	for (i = ifa; i; i = i->ifa_next) {
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    strcmp(i->ifa_name, cfg->listen_interface) == 0) {
+			struct sockaddr_in *dst = (struct sockaddr_in *)&cfg->listen_addr;
+			in_port_t port = cfg->listen_addr.ss_family == AF_INET6
+						 ? ((struct sockaddr_in6 *)&cfg->listen_addr)->sin6_port
+						 : dst->sin_port;
+			memset(&cfg->listen_addr, 0, sizeof(cfg->listen_addr));
+			dst->sin_family = AF_INET;
+			dst->sin_addr = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			dst->sin_port = port;
+			cfg->listen_len = sizeof(*dst);
+			found = 1;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	if (!found) {
+		errmsg_set(err, "listen-interface", "interface %s has no IPv4 address (or does not exist)",
+			   cfg->listen_interface);
+		errno = EADDRNOTAVAIL;
+		return -1;
+	}
+	return 0;
+}
