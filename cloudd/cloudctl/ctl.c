@@ -382,6 +382,28 @@ const char *ctl_opt(int argc, char **argv, int *i, const char *name)
 	return argv[*i];
 }
 
+int ctl_list(struct ctl_settings *s, const char *path, struct ctl_query *q, const struct ctl_column *cols, size_t ncols)
+{
+	struct ctl_query none = { .n = 0 };
+	json_t *items;
+	int rc;
+
+	if ((rc = ctl_list_all(s, path, q ? q : &none, &items)))
+		return rc;
+	rc = ctl_print_list(s, cols, ncols, items);
+	json_decref(items);
+	return rc;
+}
+
+int ctl_list_filtered(struct ctl_settings *s, const char *path, const struct ctl_flag *filters, size_t nfilters,
+		      int argc, char **argv, int start, const char *cmd, const struct ctl_column *cols, size_t ncols)
+{
+	struct ctl_query q = { .n = 0 };
+	int rc = ctl_flags(filters, nfilters, argc, argv, start, NULL, &q, cmd);
+
+	return rc ? rc : ctl_list(s, path, &q, cols, ncols);
+}
+
 /* The object that holds member ("a.b": object a, made when absent) and the last name in key. */
 static json_t *ctl_flag_target(json_t *body, const char *member, char *key, size_t keylen)
 {
@@ -537,14 +559,8 @@ static int ctl_nodes(struct ctl_settings *s, int argc, char **argv)
 			{ "--state", CTL_FLAG_QUERY, "state", NULL },
 			{ "--role", CTL_FLAG_QUERY, "role", NULL },
 		};
-		struct ctl_query q = { .n = 0 };
-		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 1, NULL, &q, "nodes list")))
-			return rc;
-		if ((rc = ctl_list_all(s, "/v1/nodes", &q, &doc)))
-			return rc;
-		rc = ctl_print_list(s, node_cols, sizeof(node_cols) / sizeof(node_cols[0]), doc);
-		json_decref(doc);
-		return rc;
+		return ctl_list_filtered(s, "/v1/nodes", flags, CTL_NFLAGS(flags), argc, argv, 1, "nodes list", node_cols,
+					 sizeof(node_cols) / sizeof(node_cols[0]));
 	}
 	if ((strcmp(argv[0], "show") == 0 || strcmp(argv[0], "rm") == 0) && argc == 2) {
 		int show = argv[0][0] == 's';
@@ -594,14 +610,8 @@ static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
 			{ "--role", CTL_FLAG_QUERY, "role", NULL },
 			{ "--state", CTL_FLAG_QUERY, "state", NULL },
 		};
-		struct ctl_query q = { .n = 0 };
-		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 1, NULL, &q, "machines list")))
-			return rc;
-		if ((rc = ctl_list_all(s, "/v1/machines", &q, &doc)))
-			return rc;
-		rc = ctl_print_list(s, machine_cols, sizeof(machine_cols) / sizeof(machine_cols[0]), doc);
-		json_decref(doc);
-		return rc;
+		return ctl_list_filtered(s, "/v1/machines", flags, CTL_NFLAGS(flags), argc, argv, 1, "machines list", machine_cols,
+					 sizeof(machine_cols) / sizeof(machine_cols[0]));
 	}
 	if (strcmp(argv[0], "add") == 0) {
 		if (argc < 2)
@@ -845,17 +855,8 @@ static int ctl_events(struct ctl_settings *s, int argc, char **argv)
 		{ "--type", CTL_FLAG_QUERY, "type", NULL },
 		{ "--subject", CTL_FLAG_QUERY, "subject", NULL },
 	};
-	struct ctl_query q = { .n = 0 };
-	json_t *doc;
-	int rc;
-
-	if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 0, NULL, &q, "events")))
-		return rc;
-	if ((rc = ctl_list_all(s, "/v1/events", &q, &doc)))
-		return rc;
-	rc = ctl_print_list(s, event_cols, sizeof(event_cols) / sizeof(event_cols[0]), doc);
-	json_decref(doc);
-	return rc;
+	return ctl_list_filtered(s, "/v1/events", flags, CTL_NFLAGS(flags), argc, argv, 0, "events", event_cols,
+				 sizeof(event_cols) / sizeof(event_cols[0]));
 }
 
 void ctl_usage(FILE *out)

@@ -66,6 +66,12 @@ int ctl_call(struct ctl_settings *s, const char *method, const char *path, const
 /* PUTs the file to path, streamed and signed over its SHA-256; the answer as ctl_call's. */
 int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_t **doc);
 int ctl_list_all(struct ctl_settings *s, const char *path, struct ctl_query *q, json_t **items);
+/* Every page of path (q: filters, or NULL) printed as a table of cols; 0 or an exit code. */
+int ctl_list(struct ctl_settings *s, const char *path, struct ctl_query *q, const struct ctl_column *cols, size_t ncols);
+/* ctl_list with the filters of argv[start..] (CTL_FLAG_QUERY flags; anything else is a usage error of cmd). */
+struct ctl_flag;
+int ctl_list_filtered(struct ctl_settings *s, const char *path, const struct ctl_flag *filters, size_t nfilters,
+		      int argc, char **argv, int start, const char *cmd, const struct ctl_column *cols, size_t ncols);
 void ctl_print_json(json_t *doc);
 int ctl_print_list(struct ctl_settings *s, const struct ctl_column *cols, size_t ncols, json_t *items);
 void ctl_print_object(struct ctl_settings *s, json_t *doc);

@@ -74,19 +74,6 @@ static int path_of(char *out, size_t len, const char *fmt, const char *a, const 
 }
 
 /* GET list, print as table. */
-static int list_cmd(struct ctl_settings *s, const char *path, struct ctl_query *q, const struct ctl_column *cols, size_t n)
-{
-	struct ctl_query none = { .n = 0 };
-	json_t *items;
-	int rc;
-
-	if ((rc = ctl_list_all(s, path, q ? q : &none, &items)))
-		return rc;
-	rc = ctl_print_list(s, cols, n, items);
-	json_decref(items);
-	return rc;
-}
-
 static int simple_cmd(struct ctl_settings *s, const char *method, const char *path, json_t *body)
 {
 	json_t *doc;
@@ -108,7 +95,7 @@ static int ctl_account(struct ctl_settings *s, int argc, char **argv)
 	if (argc == 2 && strcmp(argv[0], "create") == 0)
 		return simple_cmd(s, "POST", "/v1/accounts", json_pack("{s:s}", "name", argv[1]));
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/accounts", NULL, account_cols, NCOLS(account_cols));
+		return ctl_list(s, "/v1/accounts", NULL, account_cols, NCOLS(account_cols));
 	if (argc == 2 && strcmp(argv[0], "show") == 0) {
 		if (path_of(path, sizeof(path), "/v1/accounts/%s%s", argv[1], NULL) < 0)
 			return EXIT_USAGE;
@@ -150,9 +137,8 @@ static int ctl_api_key(struct ctl_settings *s, int argc, char **argv)
 	}
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
 		static const struct ctl_flag flags[] = { { "--account", CTL_FLAG_QUERY, "account", NULL } };
-		struct ctl_query q = { .n = 0 };
-		int rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 1, NULL, &q, "api-key list");
-		return rc ? rc : list_cmd(s, "/v1/api-keys", &q, key_cols, NCOLS(key_cols));
+		return ctl_list_filtered(s, "/v1/api-keys", flags, CTL_NFLAGS(flags), argc, argv, 1, "api-key list",
+					 key_cols, NCOLS(key_cols));
 	}
 	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
 		if (path_of(path, sizeof(path), "/v1/api-keys/%s%s", argv[1], NULL) < 0)
@@ -232,10 +218,8 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 			{ "--node", CTL_FLAG_QUERY, "node", NULL },
 			{ "--account", CTL_FLAG_QUERY, "account", NULL },
 		};
-		struct ctl_query q = { .n = 0 };
-		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 1, NULL, &q, "instance list")))
-			return rc;
-		return list_cmd(s, "/v1/instances", &q, instance_cols, NCOLS(instance_cols));
+		return ctl_list_filtered(s, "/v1/instances", flags, CTL_NFLAGS(flags), argc, argv, 1, "instance list",
+					 instance_cols, NCOLS(instance_cols));
 	}
 	if (argc < 2)
 		return ctl_usage_error("instance %s: expected an instance id or name", argv[0]);
@@ -313,7 +297,7 @@ static int ctl_instance_type(struct ctl_settings *s, int argc, char **argv)
 	char path[256];
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/instance-types", NULL, type_cols, NCOLS(type_cols));
+		return ctl_list(s, "/v1/instance-types", NULL, type_cols, NCOLS(type_cols));
 	if (argc >= 2 && path_of(path, sizeof(path), "/v1/instance-types/%s%s", argv[1], NULL) < 0)
 		return EXIT_USAGE;
 	if (argc >= 2 && strcmp(argv[0], "set") == 0) {
@@ -341,7 +325,7 @@ static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 	char path[256];
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/templates", NULL, template_cols, NCOLS(template_cols));
+		return ctl_list(s, "/v1/templates", NULL, template_cols, NCOLS(template_cols));
 	if (argc >= 2 && strcmp(argv[0], "register") == 0) {
 		static const struct ctl_flag flags[] = {
 			{ "--format", CTL_FLAG_STRING, "format", NULL },
@@ -433,7 +417,7 @@ static int ctl_ssh_key(struct ctl_settings *s, int argc, char **argv)
 	char path[256];
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/ssh-keys", NULL, sshkey_cols, NCOLS(sshkey_cols));
+		return ctl_list(s, "/v1/ssh-keys", NULL, sshkey_cols, NCOLS(sshkey_cols));
 	if (argc == 3 && strcmp(argv[0], "add") == 0) {
 		struct buf text = BUF_INIT;
 		size_t len;
@@ -466,7 +450,7 @@ static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
 	int rc;
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/security-groups", NULL, sg_cols, NCOLS(sg_cols));
+		return ctl_list(s, "/v1/security-groups", NULL, sg_cols, NCOLS(sg_cols));
 	if (argc >= 2 && strcmp(argv[0], "create") == 0) {
 		static const struct ctl_flag flags[] = {
 			{ "--description", CTL_FLAG_STRING, "description", NULL },

@@ -327,17 +327,15 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	return conf_check_unknown(c, err);
 }
 
+static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
+{
+	return config_from_conf(c, cfg, err);
+}
+
 int config_load(int argc, char **argv, struct ctl_config *cfg, enum config_action *action,
 		struct errmsg *err)
 {
-	struct conf c = CONF_INIT;
-	int rc;
-
 	memset(cfg, 0, sizeof(*cfg));
-	rc = conf_load_args(&c, argc, argv, config_options, CONFIG_NOPTIONS, CTL_DEFAULT_CONFIG,
-			    cfg->config_path, sizeof(cfg->config_path), action, err);
-	if (rc == 0 && (*action == CONFIG_RUN || *action == CONFIG_CHECK))
-		rc = config_from_conf(&c, cfg, err);
-	conf_free(&c);
-	return rc;
+	return conf_load_settings(argc, argv, config_options, CONFIG_NOPTIONS, CTL_DEFAULT_CONFIG, cfg->config_path,
+				  sizeof(cfg->config_path), action, config_apply, cfg, err);
 }

@@ -502,3 +502,18 @@ out:
 	free(longopts);
 	return rc;
 }
+
+int conf_load_settings(int argc, char **argv, const struct conf_option *opts, size_t nopts,
+		       const char *default_path, char *path, size_t pathlen, enum config_action *action,
+		       int (*apply)(struct conf *c, void *settings, struct errmsg *err), void *settings,
+		       struct errmsg *err)
+{
+	struct conf c = CONF_INIT;
+	int rc;
+
+	rc = conf_load_args(&c, argc, argv, opts, nopts, default_path, path, pathlen, action, err);
+	if (rc == 0 && (*action == CONFIG_RUN || *action == CONFIG_CHECK))
+		rc = apply(&c, settings, err);
+	conf_free(&c);
+	return rc;
+}

@@ -98,6 +98,14 @@ enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
 int conf_load_args(struct conf *c, int argc, char **argv, const struct conf_option *opts,
 		   size_t nopts, const char *default_path, char *path, size_t pathlen,
 		   enum config_action *action, struct errmsg *err);
+/*
+ * conf_load_args, then (to run or check) apply(c, settings, err) that reads
+ * the settings out of c; the whole of a daemon's config_load. 0 or -1 with err.
+ */
+int conf_load_settings(int argc, char **argv, const struct conf_option *opts, size_t nopts,
+		       const char *default_path, char *path, size_t pathlen, enum config_action *action,
+		       int (*apply)(struct conf *c, void *settings, struct errmsg *err), void *settings,
+		       struct errmsg *err);
 /* The "      --key ARG    help" lines of --help, one per option. */
 void conf_usage_options(FILE *out, const struct conf_option *opts, size_t nopts);
 
