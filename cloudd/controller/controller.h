@@ -300,6 +300,20 @@ int node_client_get(struct controller *ctl, const char *node_id, const char *pat
 
 /* --- api.c and api_*.c ------------------------------------------------------- */
 
+/*
+ * "I already replied", one convention everywhere:
+ * - a handler (api_fn) returns 0 once resp holds its answer, whatever the
+ *   status, and -1 with errno only when it has none (the server answers 500);
+ * - a helper that checks part of a request (api_parse_body, api_check_*,
+ *   api_page, api_get_string, tenant_owner, api_upload_authorize, ...)
+ *   returns 0 when the request goes on, API_REPLIED when it has filled resp
+ *   (a refusal, or a 500 it wrote itself): the handler then returns 0 (an
+ *   upload's begin() returns httpd's 1);
+ * - an operation (ops.h) never replies: it returns -1 with a struct op_error
+ *   that the handler renders with op_reply_error.
+ */
+#define API_REPLIED (-1)
+
 #define API_PUBLIC 0x1 /* no signature needed */
 #define API_ADMIN 0x2  /* admin keys only */
 #define API_NODE 0x4   /* node credentials allowed */
@@ -330,8 +344,8 @@ int api_route_upload(struct controller *ctl, const char *method, const char *pat
 /*
  * An upload's signature, before its body is read: the client declares the
  * body's SHA-256 in the header API_CONTENT_SHA256 and signs that digest (the
- * receiver compares it with what arrives). Returns 0 (who filled), or 1 when
- * it has replied (400, 401, 403).
+ * receiver compares it with what arrives). Returns 0 (who filled), or
+ * API_REPLIED (400, 401, 403).
  */
 #define API_CONTENT_SHA256 "X-Cloudd-Content-Sha256"
 int api_upload_authorize(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
@@ -466,8 +480,6 @@ void watch_notify(struct controller *ctl);
 void watch_tick(struct controller *ctl);
 void watch_shutdown(struct controller *ctl);
 int watch_register(struct controller *ctl);
-/* Instance state from the node's reports: "running", ..., "unknown". */
-const char *instance_state(const char *node_state, const char *reported);
 
 /* --- the controller ---------------------------------------------------------- */
 

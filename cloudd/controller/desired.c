@@ -120,12 +120,8 @@ static json_t *desired_members(struct db *db, const char *group_id)
 static json_t *desired_instance(struct db *db, sqlite3_stmt *st, json_t *groups_wanted, json_t *templates_wanted,
 				int kernel)
 {
-	/* id, name, vcpus, memory_mib, disk_gib, template_id, mac, ipv4, ipv6, power, ssh_keys, user_data */
+	/* id, name, vcpus, memory_mib, disk_gib, template_id, mac, ipv4, ipv6, power, ssh_keys, user_data, format, reboot */
 	const char *id = db_col_text(st, 0), *tpl = db_col_text(st, 5), *power = db_col_text(st, 9);
-
-	/* a reboot: stopped until the node reports it stopped (watch.c), then running again */
-	if (sqlite3_column_int64(st, 13) > 0 && strcmp(power, "running") == 0)
-		power = "stopped";
 	sqlite3_stmt *g;
 	json_t *inst, *disk, *nic, *sgs = json_array(), *ci, *keys;
 
@@ -163,6 +159,9 @@ static json_t *desired_instance(struct db *db, sqlite3_stmt *st, json_t *groups_
 			 "cloud_init", ci);
 	if (inst && kernel)
 		json_object_set_new(inst, "boot", json_pack("{s:s}", "template", tpl));
+	/* the reboot generation: raising it makes the node reset the guest once */
+	if (inst && sqlite3_column_int64(st, 13) > 0)
+		json_object_set_new(inst, "reboot", json_integer(sqlite3_column_int64(st, 13)));
 	if (inst && strcmp(power, "deleted") == 0)
 		json_object_set_new(inst, "delete_volumes", json_true());
 	return inst;
@@ -200,7 +199,7 @@ json_t *desired_render(struct controller *ctl, const char *node_id)
 	snprintf(uplink, sizeof(uplink), "%s", json_is_string(v) ? json_string_value(v) : ctl->cfg.guest_uplink);
 
 	st = db_prepare(db, "SELECT i.id, i.name, i.vcpus, i.memory_mib, i.disk_gib, i.template_id, i.mac, i.ipv4, i.ipv6,"
-			    " i.power, i.ssh_keys, i.user_data, t.format, i.reboot_count FROM instances i JOIN templates t ON t.id = i.template_id"
+			    " i.power, i.ssh_keys, i.user_data, t.format, i.reboot_generation FROM instances i JOIN templates t ON t.id = i.template_id"
 			    " WHERE i.node_id = ? ORDER BY i.created_at, i.id");
 	if (st == NULL)
 		goto err;

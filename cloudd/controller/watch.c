@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "controller.h"
+#include "ops.h"
 #include "../node/state.h"
 
 #define WATCH_WAIT_DEFAULT 30 /* seconds a watch is held without a change */
@@ -132,15 +132,6 @@ void watch_shutdown(struct controller *ctl)
 	if (watch_waker_started)
 		pthread_join(watch_waker_thread, NULL);
 	watch_waker_started = 0;
-}
-
-const char *instance_state(const char *node_state, const char *reported)
-{
-	if (node_state == NULL)
-		return reported ? reported : "pending";
-	if (strcmp(node_state, "up") != 0)
-		return "unknown";
-	return reported ? reported : "pending";
 }
 
 static long long watch_revision(struct controller *ctl, const char *node_id, int *has_address)
@@ -301,32 +292,18 @@ static int watch_get(struct controller *ctl, const struct auth_principal *who,
 	return 0;
 }
 
-/* Maps a reported status to the instance's state. */
-static const char *watch_status_state(const char *status, const char *desired)
-{
-	if (status == NULL)
-		return "pending";
-	if (strcmp(status, "running") == 0)
-		return "running";
-	if (strcmp(status, "error") == 0)
-		return "error";
-	if (strcmp(status, "stopped") == 0)
-		return desired && strcmp(desired, "running") == 0 ? "starting" : "stopped";
-	if (strcmp(status, "stopping") == 0)
-		return "stopping";
-	return "starting"; /* pending */
-}
-
-/* PUT /v1/nodes/{id}/actual-state: cloudd's GET /v1/state document. */
+/* PUT /v1/nodes/{id}/actual-state: cloudd's GET /v1/state document; instance_report draws the consequences. */
 static int watch_actual(struct controller *ctl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id");
+	struct instance_report *reps = NULL;
+	struct node_report report = { id, NULL, NULL, 0 };
+	struct op_error err;
 	json_t *doc, *insts, *o;
-	sqlite3_stmt *upd = NULL, *sel = NULL, *op = NULL;
 	char *text = NULL;
 	size_t i;
-	int rc = 0, found = 0, touched = 0;
+	int rc = 0;
 
 	if (who->role == AUTH_ROLE_NODE && strcmp(who->node_id, id) != 0)
 		return httpd_reply_error(resp, 403, "forbidden", "a node's key may only report for its own node (%s)", who->node_id);
@@ -341,134 +318,38 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 		httpd_reply_error(resp, 413, "too_large", "instances: at most %d", WATCH_ACTUAL_MAX_INSTANCES);
 		goto out;
 	}
+	if (json_array_size(insts) && (reps = calloc(json_array_size(insts), sizeof(*reps))) == NULL) {
+		rc = -1;
+		goto out;
+	}
 	json_array_foreach(insts, i, o) {
-		json_t *e = json_object_get(o, "error");
+		json_t *e = json_object_get(o, "error"), *d = json_object_get(o, "desired"), *g = json_object_get(o, "reboot");
 		if (!json_is_object(o) || !json_is_string(json_object_get(o, "id")) ||
-		    !json_is_string(json_object_get(o, "status")) || (e && !json_is_string(e) && !json_is_null(e))) {
-			httpd_reply_error(resp, 400, "bad_field", "instances[%zu]: expected {\"id\":..., \"status\":..., ...}", i);
+		    !json_is_string(json_object_get(o, "status")) || (e && !json_is_string(e) && !json_is_null(e)) ||
+		    (g && (!json_is_integer(g) || json_integer_value(g) < 0))) {
+			httpd_reply_error(resp, 400, "bad_field", "instances[%zu]: expected {\"id\":..., \"status\":..., ...}"
+					  " (\"reboot\": a generation >= 0)", i);
 			goto out;
 		}
+		reps[i] = (struct instance_report){ json_string_value(json_object_get(o, "id")),
+						    json_string_value(json_object_get(o, "status")),
+						    json_is_string(d) ? json_string_value(d) : NULL,
+						    json_is_string(e) ? json_string_value(e) : NULL,
+						    g ? (long long)json_integer_value(g) : -1 };
 	}
 	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL) {
 		rc = -1;
 		goto out;
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
-		rc = -1;
-		goto out_unlock;
-	}
-	{
-		const char *p[2] = { text, id };
-		if (db_exec(&ctl->db, "UPDATE nodes SET actual = ?, actual_at = strftime('%s','now') WHERE id = ?", 2, p) < 0) {
-			rc = -1;
-			goto out_rollback;
-		}
-		found = sqlite3_changes(ctl->db.h);
-	}
-	if (!found) {
-		db_rollback(&ctl->db);
-		httpd_reply_error(resp, 404, "not_found", "no node %.64s", id);
-		goto out_unlock;
-	}
-	upd = db_prepare(&ctl->db, "UPDATE instances SET state = ?1, state_reason = ?2, updated_at = strftime('%s','now')"
-				   " WHERE id = ?3 AND node_id = ?4 AND (state IS NOT ?1 OR state_reason IS NOT ?2)");
-	sel = db_prepare(&ctl->db, "SELECT id, power, operation_id, reboot_count FROM instances WHERE node_id = ?");
-	op = db_prepare(&ctl->db, "UPDATE operations SET state = ?1, reason = ?2, updated_at = strftime('%s','now')"
-				  " WHERE id = ?3 AND state = 'pending'");
-	if (upd == NULL || sel == NULL || op == NULL) {
-		rc = -1;
-		goto out_rollback;
-	}
-	db_bind_text(sel, 1, id);
-	while (sqlite3_step(sel) == SQLITE_ROW) {
-		const char *iid = db_col_text(sel, 0), *power = db_col_text(sel, 1), *opid = db_col_text(sel, 2);
-		json_t *rep = NULL;
-		json_array_foreach(insts, i, o)
-			if (strcmp(json_string_value(json_object_get(o, "id")), iid) == 0) {
-				rep = o;
-				break;
-			}
-		if (strcmp(power, "deleted") == 0) {
-			/* gone from the node, or stopped there with its volumes removed: forget it */
-			const char *st = rep ? json_string_value(json_object_get(rep, "status")) : NULL;
-			if (rep == NULL || (strcmp(st, "stopped") == 0 &&
-					    json_is_string(json_object_get(rep, "desired")) &&
-					    strcmp(json_string_value(json_object_get(rep, "desired")), "deleted") == 0)) {
-				const char *p[1] = { iid };
-				if (db_exec(&ctl->db, "DELETE FROM instances WHERE id = ?", 1, p) < 0) {
-					rc = -1;
-					goto out_rollback;
-				}
-				if (opid) {
-					sqlite3_reset(op);
-					db_bind_text(op, 1, "success");
-					db_bind_text(op, 2, NULL);
-					db_bind_text(op, 3, opid);
-					sqlite3_step(op);
-				}
-				touched = 1;
-			}
-			continue;
-		}
-		{
-			const char *status = rep ? json_string_value(json_object_get(rep, "status")) : NULL;
-			const char *desired = rep ? json_string_value(json_object_get(rep, "desired")) : NULL;
-			const char *state = watch_status_state(status, desired);
-			const char *reason = rep ? json_string_value(json_object_get(rep, "error")) : NULL;
-			sqlite3_reset(upd);
-			db_bind_text(upd, 1, state);
-			db_bind_text(upd, 2, reason);
-			db_bind_text(upd, 3, iid);
-			db_bind_text(upd, 4, id);
-			if (sqlite3_step(upd) != SQLITE_DONE) {
-				rc = -1;
-				goto out_rollback;
-			}
-			if (sqlite3_column_int64(sel, 3) > 0) {
-				/* rebooting: once stopped, it is to run again */
-				if (status && strcmp(status, "stopped") == 0) {
-					const char *p[1] = { iid };
-					if (db_exec(&ctl->db, "UPDATE instances SET reboot_count = 0 WHERE id = ?", 1, p) < 0 ||
-					    desired_touch_node(&ctl->db, id) < 0) {
-						rc = -1;
-						goto out_rollback;
-					}
-					touched = 1;
-				}
-				continue;
-			}
-			/* the instance's pending operation ends when it reaches its power state, or fails */
-			if (opid && (strcmp(state, "error") == 0 || strcmp(state, power) == 0)) {
-				char why[600];
-				snprintf(why, sizeof(why), "%s", reason ? reason : "the node reports an error");
-				sqlite3_reset(op);
-				db_bind_text(op, 1, strcmp(state, "error") == 0 ? "failure" : "success");
-				db_bind_text(op, 2, strcmp(state, "error") == 0 ? why : NULL);
-				db_bind_text(op, 3, opid);
-				sqlite3_step(op);
-			}
-		}
-	}
-	if (touched && desired_touch_node(&ctl->db, id) < 0) {
-		rc = -1;
-		goto out_rollback;
-	}
-	if (db_commit(&ctl->db) < 0)
-		rc = -1;
+	report.document = text;
+	report.instances = reps;
+	report.n_instances = json_array_size(insts);
+	if (instance_report(ctl, &report, &err) < 0)
+		rc = op_reply_error(resp, &err);
 	else
 		resp->status = 204;
-	goto out_unlock;
-out_rollback:
-	db_rollback(&ctl->db);
-out_unlock:
-	sqlite3_finalize(upd);
-	sqlite3_finalize(sel);
-	sqlite3_finalize(op);
-	db_unlock(&ctl->db);
-	if (touched && rc == 0)
-		watch_notify(ctl);
 out:
+	free(reps);
 	free(text);
 	json_decref(doc);
 	return rc;
