@@ -83,44 +83,24 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 	return rc;
 }
 
+static json_t *instance_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)ctx;
+	return instance_json(db, st);
+}
+
 static int instances_list(struct controller *ctl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "node", "account", NULL };
-	const char *cursor, *node = httpd_query(req, "node"), *account = httpd_query(req, "account");
-	long long limit, n = 0;
-	char next[64] = "";
-	sqlite3_stmt *st;
-	json_t *items;
+	const char *params[2] = { tenant_scope(who) ? tenant_scope(who) : httpd_query(req, "account"), httpd_query(req, "node") };
+	struct api_list l = { "SELECT " INSTANCE_COLS ", i.id FROM instances i LEFT JOIN nodes n ON n.id = i.node_id"
+			      " WHERE (?1 IS NULL OR i.id > ?1) AND (?3 IS NULL OR i.account_id = ?3) AND (?4 IS NULL OR i.node_id = ?4)"
+			      " ORDER BY i.id LIMIT ?2", params, 2, instance_row, NULL, NULL, 0 };
 
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	if (tenant_scope(who))
-		account = tenant_scope(who);
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " INSTANCE_COLS " FROM instances i LEFT JOIN nodes n ON n.id = i.node_id"
-				  " WHERE i.id > ?1 AND (?2 IS NULL OR i.account_id = ?2) AND (?3 IS NULL OR i.node_id = ?3)"
-				  " ORDER BY i.id LIMIT ?4");
-	if (st) {
-		db_bind_text(st, 1, cursor ? cursor : "");
-		db_bind_text(st, 2, account);
-		db_bind_text(st, 3, node);
-		sqlite3_bind_int64(st, 4, limit + 1);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			json_array_append_new(items, instance_json(&ctl->db, st));
-		}
-		sqlite3_finalize(st);
-	}
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int instances_show(struct controller *ctl, const struct auth_principal *who,

@@ -139,8 +139,9 @@ out:
 	return rc;
 }
 
-static json_t *sg_row(struct db *db, sqlite3_stmt *st)
+static json_t *sg_row(struct db *db, sqlite3_stmt *st, void *ctx)
 {
+	(void)ctx;
 	return sg_find(db, db_col_text(st, 0), NULL, 1);
 }
 
@@ -152,8 +153,17 @@ static json_t *sg_find_full(struct db *db, const char *ref, const char *scope)
 static int sg_list(struct controller *ctl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_rows(ctl, who, req, resp,
-			      "SELECT id FROM security_groups WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, name", sg_row);
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	const char *params[1] = { tenant_scope(who) };
+	/* the key "ACCOUNT.NAME" (neither holds a '.') compared as the pair it is */
+	struct api_list l = { "SELECT id, account_id || '.' || name FROM security_groups WHERE (?3 IS NULL OR account_id = ?3)"
+			      " AND (?1 IS NULL OR (account_id, name) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
+			      " ORDER BY account_id, name LIMIT ?2",
+			      params, 1, sg_row, NULL, NULL, 0 };
+
+	if (api_check_query(req, allowed, resp) < 0)
+		return 0;
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int sg_show(struct controller *ctl, const struct auth_principal *who,

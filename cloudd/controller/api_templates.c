@@ -243,13 +243,26 @@ out:
 	return rc;
 }
 
+static json_t *template_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)ctx;
+	return template_json(db, st);
+}
+
 static int templates_list(struct controller *ctl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_rows(ctl, who, req, resp,
-			      "SELECT " TEMPLATE_COLS " FROM templates WHERE ?1 IS NULL OR account_id = ?1 OR public = 1"
-			      " ORDER BY name, id",
-			      template_json);
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	const char *params[1] = { tenant_scope(who) };
+	/* the key "NAME.ID" (neither holds a '.') compared as the pair it is */
+	struct api_list l = { "SELECT " TEMPLATE_COLS ", name || '.' || id FROM templates WHERE (?3 IS NULL OR account_id = ?3 OR public = 1)"
+			      " AND (?1 IS NULL OR (name, id) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
+			      " ORDER BY name, id LIMIT ?2",
+			      params, 1, template_row, NULL, NULL, 0 };
+
+	if (api_check_query(req, allowed, resp) < 0)
+		return 0;
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int templates_show(struct controller *ctl, const struct auth_principal *who,
