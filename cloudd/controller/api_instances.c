@@ -130,7 +130,7 @@ static int instance_action_parse(struct httpd_request *req, struct httpd_respons
 static int instances_power(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
 			   struct httpd_response *resp, enum instance_power_action action)
 {
-	struct instance_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
+	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct op_error err;
 	json_t *operation;
 
@@ -162,7 +162,7 @@ static int instances_reboot(struct controller *ctl, const struct auth_principal 
 static int instances_delete(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
 			    struct httpd_response *resp)
 {
-	struct instance_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
+	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct op_error err;
 	json_t *operation;
 
@@ -176,7 +176,7 @@ static int instances_set_groups(struct controller *ctl, const struct auth_princi
 				struct httpd_response *resp)
 {
 	static const char *const fields[] = { "security_groups", NULL };
-	struct instance_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
+	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct op_error err;
 	json_t *doc, *instance;
 	int rc;

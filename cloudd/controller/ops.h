@@ -19,6 +19,13 @@ struct op_error {
 	int errnum;	   /* status 500: the errno of the failure */
 };
 
+/* A resource named by id or name in scope (an account, NULL for every one), on behalf of actor (a key id). */
+struct op_ref {
+	const char *ref;
+	const char *scope;
+	const char *actor;
+};
+
 /* --- ops.c ------------------------------------------------------------------- */
 
 /* Fills err with a refusal; returns -1. */
@@ -59,12 +66,6 @@ int instance_create(struct controller *ctl, const struct instance_create_req *r,
 
 enum instance_power_action { INSTANCE_START, INSTANCE_STOP, INSTANCE_REBOOT };
 
-/* An instance named by id or name in scope (an account, NULL for every one), on behalf of actor (a key id). */
-struct instance_ref {
-	const char *ref;
-	const char *scope;
-	const char *actor;
-};
 
 /*
  * start, stop, reboot: what the node must do, followed by *operation (done
@@ -73,12 +74,12 @@ struct instance_ref {
  * operation succeeds when it reports that generation. 404 not_found, 409
  * conflict (being deleted; reboot of a stopped instance).
  */
-int instance_power(struct controller *ctl, const struct instance_ref *r, enum instance_power_action action,
+int instance_power(struct controller *ctl, const struct op_ref *r, enum instance_power_action action,
 		   json_t **operation, struct op_error *err);
 /* Deletes: the address is released at once; the node removes the guest and its volumes. */
-int instance_delete(struct controller *ctl, const struct instance_ref *r, json_t **operation, struct op_error *err);
+int instance_delete(struct controller *ctl, const struct op_ref *r, json_t **operation, struct op_error *err);
 /* Replaces the instance's security groups (names or ids of its account); *instance is the result. */
-int instance_set_groups(struct controller *ctl, const struct instance_ref *r, json_t *groups, json_t **instance,
+int instance_set_groups(struct controller *ctl, const struct op_ref *r, json_t *groups, json_t **instance,
 			struct op_error *err);
 
 /* One instance of a node's actual-state report (cloudd's GET /v1/state). */
@@ -118,5 +119,38 @@ json_t *instance_find(struct db *db, const char *ref, const char *scope);
 		      " i.mac, i.ipv4, i.ipv6, i.power, i.state, i.state_reason, n.state, i.anti_affinity, i.node_labels," \
 		      " i.operation_id, i.created_at, i.updated_at, i.reboot_generation, i.reboot_reported"
 json_t *instance_json(struct db *db, sqlite3_stmt *st);
+
+/* --- ops_security_groups.c --------------------------------------------------- */
+
+#define SG_MAX_RULES 1024 /* rules per security group */
+
+struct sg_create_req {
+	const char *account;	 /* the owner */
+	const char *name;	 /* valid name */
+	const char *description; /* NULL: none */
+};
+
+/* A rule, its fields already checked as the node's documents require (sg_rule_check). */
+struct sg_rule_req {
+	const char *direction, *protocol;
+	const char *ports; /* NULL: none */
+	const char *cidr;  /* NULL, or group is NULL */
+	const char *group; /* a group of the same account by id or name, or NULL */
+	int has_icmp_type, has_icmp_code;
+	long long icmp_type, icmp_code;
+};
+
+/* Creates an empty group (ingress denied); *group its JSON. 409 conflict when the account has the name. */
+int sg_create(struct controller *ctl, const struct sg_create_req *r, json_t **group, struct op_error *err);
+/* Removes a group no instance uses and no other group's rule names: 404, 409 in_use. */
+int sg_delete(struct controller *ctl, const struct op_ref *group, struct op_error *err);
+/*
+ * Adds a rule; every node's document changes. *group is the group with its
+ * rules. 404 not_found, 422 unknown_group (the rule's group), too_many_rules.
+ */
+int sg_rule_add(struct controller *ctl, const struct op_ref *group, const struct sg_rule_req *rule, json_t **result,
+		struct op_error *err);
+/* Removes a rule of the group; every node's document changes. 404 for the group or the rule. */
+int sg_rule_delete(struct controller *ctl, const struct op_ref *group, const char *rule_id, struct op_error *err);
 
 #endif

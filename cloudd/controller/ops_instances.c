@@ -406,7 +406,7 @@ struct instance_facts {
 };
 
 /* Finds the instance under the lock: 0, or -1 with 404 (or 500). */
-static int instance_facts_get(struct db *db, const struct instance_ref *r, struct instance_facts *f, struct op_error *err)
+static int instance_facts_get(struct db *db, const struct op_ref *r, struct instance_facts *f, struct op_error *err)
 {
 	json_t *inst = instance_find(db, r->ref, r->scope);
 
@@ -465,7 +465,7 @@ static int instance_act_apply(struct db *db, const struct instance_facts *f, enu
 	return -1;
 }
 
-static int instance_act(struct controller *ctl, const struct instance_ref *r, enum instance_act act, json_t **operation,
+static int instance_act(struct controller *ctl, const struct op_ref *r, enum instance_act act, json_t **operation,
 			struct op_error *err)
 {
 	static const char *const names[] = { "start", "stop", "reboot", "delete" };
@@ -510,7 +510,7 @@ out_unlock:
 	return -1;
 }
 
-int instance_power(struct controller *ctl, const struct instance_ref *r, enum instance_power_action action,
+int instance_power(struct controller *ctl, const struct op_ref *r, enum instance_power_action action,
 		   json_t **operation, struct op_error *err)
 {
 	static const enum instance_act acts[] = { [INSTANCE_START] = ACT_START, [INSTANCE_STOP] = ACT_STOP,
@@ -519,12 +519,12 @@ int instance_power(struct controller *ctl, const struct instance_ref *r, enum in
 	return instance_act(ctl, r, acts[action], operation, err);
 }
 
-int instance_delete(struct controller *ctl, const struct instance_ref *r, json_t **operation, struct op_error *err)
+int instance_delete(struct controller *ctl, const struct op_ref *r, json_t **operation, struct op_error *err)
 {
 	return instance_act(ctl, r, ACT_DELETE, operation, err);
 }
 
-int instance_set_groups(struct controller *ctl, const struct instance_ref *r, json_t *groups_in, json_t **instance,
+int instance_set_groups(struct controller *ctl, const struct op_ref *r, json_t *groups_in, json_t **instance,
 			struct op_error *err)
 {
 	struct instance_facts f;

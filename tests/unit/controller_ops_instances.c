@@ -325,7 +325,7 @@ static int report1(struct controller *ctl, const char *node, const char *id, con
 
 static int power(struct controller *ctl, const char *ref, enum instance_power_action a, char op[40], struct op_error *err)
 {
-	struct instance_ref r = { ref, NULL, "ak-test" };
+	struct op_ref r = { ref, NULL, "ak-test" };
 	json_t *o = NULL;
 
 	memset(err, 0, sizeof(*err));
@@ -434,7 +434,7 @@ TEST(power_reboot_generation_and_reports)
 	CHECK_INT(power(ctl, "nothere", INSTANCE_STOP, op, &err), -1);
 	CHECK_INT(err.status, 404);
 	{
-		struct instance_ref other = { "a1", "acct-b", "ak-b" };
+		struct op_ref other = { "a1", "acct-b", "ak-b" };
 		json_t *o = NULL;
 		CHECK_INT(instance_power(ctl, &other, INSTANCE_STOP, &o, &err), -1);
 		CHECK_INT(err.status, 404);
@@ -451,12 +451,12 @@ TEST(power_reboot_generation_and_reports)
 
 	/* delete: address released at once, deleting until the node no longer has it */
 	{
-		struct instance_ref ref = { "a1", "acct-a", "ak-a" };
+		struct op_ref ref = { "a1", "acct-a", "ak-a" };
 		json_t *o = NULL;
 		CHECK_INT(instance_delete(ctl, &ref, &o, &err), 0);
 		snprintf(op, sizeof(op), "%s", json_string_value(json_object_get(o, "id")));
 		json_decref(o);
-		CHECK_INT(instance_delete(ctl, &(struct instance_ref){ id, NULL, "ak" }, &o, &err), -1);
+		CHECK_INT(instance_delete(ctl, &(struct op_ref){ id, NULL, "ak" }, &o, &err), -1);
 		CHECK_INT(err.status, 409);
 		CHECK_INT(power(ctl, id, INSTANCE_START, op + 0, &err), -1);
 		CHECK_INT(err.status, 409);
@@ -485,7 +485,7 @@ TEST(delete_of_an_unplaced_instance_is_done_at_once)
 
 	CHECK_INT(create(ctl, &r, id, op, NULL), 0);
 	CHECK_INT(sql(&ctl->db, "UPDATE instances SET node_id = NULL"), 0);
-	CHECK_INT(instance_delete(ctl, &(struct instance_ref){ "a1", "acct-a", "ak" }, &o, &err), 0);
+	CHECK_INT(instance_delete(ctl, &(struct op_ref){ "a1", "acct-a", "ak" }, &o, &err), 0);
 	CHECK_STR(json_string_value(json_object_get(o, "state")), "success");
 	json_decref(o);
 	CHECK_INT(sql_int(&ctl->db, "SELECT count(*) FROM instances"), 0);
@@ -496,7 +496,7 @@ TEST(set_groups_replaces_and_refuses)
 {
 	struct controller *ctl = setup("198.51.100.0/24");
 	struct instance_create_req r = req("a1", "tiny", "tiny");
-	struct instance_ref ref = { "a1", "acct-a", "ak-a" };
+	struct op_ref ref = { "a1", "acct-a", "ak-a" };
 	struct op_error err;
 	char id[40], op[40];
 	json_t *inst = NULL, *groups;
@@ -521,13 +521,13 @@ TEST(set_groups_replaces_and_refuses)
 	CHECK_INT(err.status, 400);
 	json_decref(groups);
 	groups = json_array();
-	CHECK_INT(instance_set_groups(ctl, &(struct instance_ref){ "nothere", NULL, "ak" }, groups, &inst, &err), -1);
+	CHECK_INT(instance_set_groups(ctl, &(struct op_ref){ "nothere", NULL, "ak" }, groups, &inst, &err), -1);
 	CHECK_INT(err.status, 404);
 	CHECK_INT(instance_set_groups(ctl, &ref, groups, &inst, &err), 0);
 	CHECK_INT((int)json_array_size(json_object_get(inst, "security_groups")), 0);
 	json_decref(inst);
 	CHECK_INT(sql(&ctl->db, "UPDATE instances SET power = 'deleted'"), 0);
-	CHECK_INT(instance_set_groups(ctl, &(struct instance_ref){ id, NULL, "ak" }, groups, &inst, &err), -1);
+	CHECK_INT(instance_set_groups(ctl, &(struct op_ref){ id, NULL, "ak" }, groups, &inst, &err), -1);
 	CHECK_INT(err.status, 409);
 	json_decref(groups);
 	teardown(ctl);
