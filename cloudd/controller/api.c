@@ -204,20 +204,27 @@ int api_upload_authorize(struct controller *ctl, struct httpd_request *req, stru
 	memset(who, 0, sizeof(*who));
 	if (req->connection)
 		MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, api_collect_arg, &q);
-	if (q.overflow)
-		return httpd_reply_error(resp, 400, "bad_request", "more than %d query arguments", API_MAX_QUERY_ARGS), API_REPLIED;
-	if (digest == NULL || strlen(digest) != SIGN_HEX_LEN || strspn(digest, "0123456789abcdef") != SIGN_HEX_LEN)
-		return httpd_reply_error(resp, 400, "bad_request",
+	if (q.overflow) {
+		httpd_reply_error(resp, 400, "bad_request", "more than %d query arguments", API_MAX_QUERY_ARGS);
+		return API_REPLIED;
+	}
+	if (digest == NULL || strlen(digest) != SIGN_HEX_LEN || strspn(digest, "0123456789abcdef") != SIGN_HEX_LEN) {
+		httpd_reply_error(resp, 400, "bad_request",
 					 "an upload needs the header " API_CONTENT_SHA256 ": the body's SHA-256, 64 lower-case hex"
-					 " digits, signed in place of the body digest"), API_REPLIED;
+					 " digits, signed in place of the body digest");
+		return API_REPLIED;
+	}
 	if (auth_verify_digest(&ctl->db, httpd_header(req, "Authorization"), req->method, req->path, q.args, q.n, digest,
 			       time(NULL), who, why, sizeof(why)) < 0) {
 		httpd_add_header(resp, "WWW-Authenticate", SIGN_SCHEME);
-		return httpd_reply_error(resp, 401, "unauthorized", "%s", why), API_REPLIED;
+		httpd_reply_error(resp, 401, "unauthorized", "%s", why);
+		return API_REPLIED;
 	}
-	if (who->role != AUTH_ROLE_ADMIN && !(who->role == AUTH_ROLE_USER && (flags & API_USER)))
-		return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s", who->key_id, req->method,
-					 req->route), API_REPLIED;
+	if (who->role != AUTH_ROLE_ADMIN && !(who->role == AUTH_ROLE_USER && (flags & API_USER))) {
+		httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s", who->key_id, req->method,
+					 req->route);
+		return API_REPLIED;
+	}
 	return 0;
 }
 

@@ -49,8 +49,10 @@ int tenant_owner(struct db *db, const struct auth_principal *who, json_t *doc, c
 	db_lock(db);
 	found = account_resolve(db, json_string_value(v), out);
 	db_unlock(db);
-	if (found < 0)
-		return httpd_reply_error(resp, 500, "internal", "account lookup failed"), -1;
+	if (found < 0) {
+		httpd_reply_error(resp, 500, "internal", "account lookup failed");
+		return API_REPLIED;
+	}
 	if (found == 0) {
 		httpd_reply_error(resp, 422, "unknown_account", "account: no account %s", json_string_value(v));
 		return -1;

@@ -38,10 +38,14 @@ static int type_number(json_t *doc, const char *name, long long max, long long *
 {
 	json_t *v = json_object_get(doc, name);
 
-	if (v == NULL)
-		return httpd_reply_error(resp, 400, "missing_field", "%s: required", name), -1;
-	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max)
-		return httpd_reply_error(resp, 400, "bad_field", "%s: expected an integer 1..%lld", name, max), -1;
+	if (v == NULL) {
+		httpd_reply_error(resp, 400, "missing_field", "%s: required", name);
+		return API_REPLIED;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max) {
+		httpd_reply_error(resp, 400, "bad_field", "%s: expected an integer 1..%lld", name, max);
+		return API_REPLIED;
+	}
 	*out = json_integer_value(v);
 	return 0;
 }
