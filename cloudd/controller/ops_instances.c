@@ -359,7 +359,7 @@ int instance_create(struct controller *ctl, const struct instance_create_req *r,
 	}
 	row.ipv6 = ip6[0] ? ip6 : NULL;
 	keys_text = json_dumps(keys, JSON_COMPACT);
-	labels_text = json_dumps(r->node_labels ? r->node_labels : json_object(), JSON_COMPACT);
+	labels_text = r->node_labels ? json_dumps(r->node_labels, JSON_COMPACT) : strdup("{}");
 	row.ssh_keys = keys_text, row.node_labels = labels_text;
 	if (keys_text == NULL || labels_text == NULL ||
 	    api_operation_create_for(&ctl->db, "instance.create", id, r->account, op_id) < 0 ||
