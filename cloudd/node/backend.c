@@ -38,7 +38,6 @@ struct backend {
 	struct guestnet_dhcp dhcp;
 	struct guest_slot *slots;
 	size_t n_slots;
-	char bridge[16];
 	int skip_filters;
 };
 
@@ -49,6 +48,7 @@ struct backend {
 _Static_assert(GUEST_ID_MAX == STATE_ID_MAX, "guest and instance ids are copied both ways");
 _Static_assert(GUEST_MAX_DISKS >= STATE_MAX_DISKS + 1, "every disk of an instance and its seed fit a guest");
 _Static_assert(GUEST_MAX_NICS >= STATE_MAX_NICS, "every NIC of an instance fits a guest");
+_Static_assert(STATE_MIN_MEMORY_MIB >= GUEST_MIN_MEMORY_MIB, "every memory size the document allows starts a guest");
 _Static_assert(CLOUDINIT_MAX_NICS >= STATE_MAX_NICS, "every NIC of an instance fits its cloud-init seed");
 _Static_assert(sizeof(((struct guest_spec *)0)->cmdline) >= STATE_MAX_CMDLINE,
 	       "a kernel template's command line fits a guest");
@@ -275,7 +275,6 @@ static int backend_network_apply(void *ctx, const struct state_doc *doc, struct 
 	}
 	if (guestnet_bridge_ensure(net->bridge, net->address_text, net->address6_text, net->uplink, 0, err) < 0)
 		return -1;
-	snprintf(b->bridge, sizeof(b->bridge), "%s", net->bridge);
 	/* the node's own input policy, before any guest port is on the bridge */
 	{
 		struct errmsg guard = { 0 };

@@ -142,8 +142,8 @@ int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec,
 		errno = EINVAL;
 		return -1;
 	}
-	if (spec->vcpus < 1 || spec->memory_mib < 16) {
-		errmsg_set(err, "", "guest %s: vcpus must be >= 1 and memory >= 16 MiB", spec->id);
+	if (spec->vcpus < 1 || spec->memory_mib < GUEST_MIN_MEMORY_MIB) {
+		errmsg_set(err, "", "guest %s: vcpus must be >= 1 and memory >= %d MiB", spec->id, GUEST_MIN_MEMORY_MIB);
 		errno = EINVAL;
 		return -1;
 	}
