@@ -222,16 +222,22 @@ echo "lab-guest: ready \${a:-no-address}" >/dev/console
 (while :; do echo "lab-guest \$(hostname)" | nc -l -p $GUEST_PORT >/dev/null 2>&1; done) &
 (while :; do echo "lab-guest \$(hostname)" | nc -l -p $((GUEST_PORT + 1)) >/dev/null 2>&1; done) &
 [ -f /ci/user-data ] || exit 0
+# a probe costs two programs (timeout, nc): the line is read and the last
+# result kept by the shell, which matters in a guest nested in a TCG node
+grep '^probe ' /ci/user-data >/tmp/probes
 while :; do
-	grep '^probe ' /ci/user-data | while read -r _ host port; do
+	n=0
+	while read -r _ host port; do
+		n=\$((n + 1))
 		# busybox nc's -w covers the connect only: a peer that vanishes
 		# mid-connection (a stopped guest) would block it for good
-		if timeout 5 nc -w 2 "\$host" "\$port" </dev/null 2>/dev/null | grep -q lab-guest; then r=open; else r=closed; fi
-		f="/tmp/probe-\$host-\$port"
-		[ "\$(cat "\$f" 2>/dev/null)" = "\$r" ] && continue
-		echo "\$r" >"\$f"
+		r=closed
+		timeout 5 nc -w 2 "\$host" "\$port" </dev/null 2>/dev/null | { read -r l; [ "\${l#lab-guest}" != "\$l" ]; } && r=open
+		eval "last=\\\${last\$n:-}"
+		[ "\$last" = "\$r" ] && continue
+		eval "last\$n=\$r"
 		echo "lab-guest: probe \$host:\$port \$r" >/dev/console
-	done
+	done </tmp/probes
 	sleep 1
 done
 EOF
