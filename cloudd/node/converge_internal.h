@@ -96,7 +96,7 @@ struct converge {
 time_t conv_now(void);
 /* UTC now as "2024-01-02T03:04:05Z". */
 void conv_wallclock(char *out, size_t outlen);
-/* The engine's record of an instance, NULL when it has none. Caller holds the engine thread. */
+/* The engine's record of an instance, NULL when it has none: on the engine's thread or with c->lock held. */
 struct conv_instance *conv_find(struct converge *c, const char *id);
 
 /* --- desired.c ------------------------------------------------------------------- */
