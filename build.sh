@@ -32,9 +32,11 @@ Commands:
                   imgverify), SHA256SUMS and its OpenPGP signature, the Debian
                   packages and a signed apt repository (docs/release.md);
                   without keys a throw-away test CA and key are made in the cache
-  test [LAYER..]  build if needed, then run the test layers (default: all of
+  test [LAYER..] [--long]
+                  build if needed, then run the test layers (default: all of
                   unit integration fuzz build release boot e2e); the last line is the total;
-                  the release layer first makes out/release-test/ with the test keys
+                  the release layer first makes out/release-test/ with the test keys;
+                  --long: each fuzz harness runs 300 s instead of 15 s
   bench [NAME..]  build if needed, then run the benchmarks in tests/bench
   lab [down]      start (or tear down) a lab: controller and netbooted nodes
   clean [--all]   remove out/ (and with --all the build cache)
@@ -346,7 +348,14 @@ build_all() {
 ALL_LAYERS=(unit integration fuzz build release boot e2e)
 
 do_test() {
-	local layers=("$@") layer failed=()
+	local layers=() layer failed=() run_opts=()
+	for layer in "$@"; do
+		case "$layer" in
+		--long) run_opts+=(--long) ;;
+		-*) usage_error "unknown test option '$layer'" ;;
+		*) layers+=("$layer") ;;
+		esac
+	done
 	[ "${#layers[@]}" -gt 0 ] || layers=("${ALL_LAYERS[@]}")
 	for layer in "${layers[@]}"; do
 		case " ${ALL_LAYERS[*]} " in
@@ -371,7 +380,7 @@ do_test() {
 		start=$(date +%s)
 		say "test layer $layer"
 		result="$OUT/test-logs/$layer.out"
-		"$ROOT/tests/run.sh" "$layer" 2>&1 | tee "$result" || rc=$?
+		"$ROOT/tests/run.sh" ${run_opts[@]+"${run_opts[@]}"} "$layer" 2>&1 | tee "$result" || rc=$?
 		end=$(date +%s)
 		say "test layer $layer: $([ $rc -eq 0 ] && echo ok || echo FAILED) in $((end - start))s"
 		[ "$rc" -eq 0 ] || failed+=("$layer")

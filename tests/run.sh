@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # run.sh -- run one test layer: unit (make check), or every case tests/LAYER/NNN-*.sh
-# usage: tests/run.sh LAYER [CASE-PATTERN..]
+# usage: tests/run.sh [--long] LAYER [CASE-PATTERN..]
+#
+# --long: the thorough variant of cases that have one (fuzz: each harness runs
+# 300 s instead of 15 s); exported as CLOUDD_TEST_LONG=1, and a case's
+# "# timeout-long: SECONDS" line then replaces its "# timeout:".
 #
 # Benchmarks (LAYER bench) are every tests/bench/*.sh but libraries (lib*.sh, *-lib.sh).
 # A case is a script that exits 0 (pass), 77 (skipped, with the reason on its
@@ -16,7 +20,10 @@ export ROOT OUT
 # its directories come first, before per-user shims (a pyenv shim costs a
 # fraction of a second per call, and the cases poll with python3)
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
-layer="${1:?usage: tests/run.sh LAYER [CASE-PATTERN..]}"; shift
+CLOUDD_TEST_LONG=0
+if [ "${1:-}" = --long ]; then CLOUDD_TEST_LONG=1; shift; fi
+export CLOUDD_TEST_LONG
+layer="${1:?usage: tests/run.sh [--long] LAYER [CASE-PATTERN..]}"; shift
 
 if [ "$layer" = unit ]; then
 	make -s -C "$ROOT/cloudd" OUT="$OUT" ${MUSL_PREFIX:+MUSL_PREFIX="$MUSL_PREFIX"} check
@@ -41,6 +48,10 @@ for t in "${cases[@]}"; do
 		[ "$match" -eq 1 ] || continue
 	fi
 	limit=$(sed -n 's/^# timeout: *\([0-9][0-9]*\).*/\1/p' "$t" | head -1)
+	if [ "$CLOUDD_TEST_LONG" = 1 ]; then
+		long=$(sed -n 's/^# timeout-long: *\([0-9][0-9]*\).*/\1/p' "$t" | head -1)
+		limit="${long:-$limit}"
+	fi
 	limit="${limit:-600}"
 	summary=$(sed -n '2s/^# *//p' "$t")
 	start=$(date +%s)

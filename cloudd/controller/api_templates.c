@@ -384,7 +384,7 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 	*state = u;
 	if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctl->cfg.data_dir, u->id) < 0 ||
 	    fs_path(u->path, sizeof(u->path), "%s/%s.part", dir, part) < 0 ||
-	    fs_path(u->final, sizeof(u->final), "%s/%s", dir, part) < 0 || util_mkdir_p(dir, 0755) < 0)
+	    fs_path(u->final, sizeof(u->final), "%s/%s", dir, part) < 0 || fs_mkdir_p(dir, 0755, 0755) < 0)
 		return -1;
 	cl = httpd_header(req, "Content-Length");
 	if (cl) {

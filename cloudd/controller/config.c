@@ -1,7 +1,6 @@
 /* config.c -- cloud-controller's settings: command line over configuration file, validated */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +10,7 @@
 #include "controller.h"
 
 /* Every setting is a config file key and a --key command-line option. */
-struct config_option {
-	const char *key;
-	const char *arg;
-	const char *help;
-};
-
-static const struct config_option config_options[] = {
+static const struct conf_option config_options[] = {
 	{ "listen", "ADDR:PORT", "HTTP address of the API, boot scripts and images (default " CTL_DEFAULT_LISTEN ")" },
 	{ "url", "URL", "how nodes reach the controller, http://HOST:PORT (default from listen)" },
 	{ "data-dir", "DIR", "database, images, admin key, dnsmasq files (default " CTL_DEFAULT_DATA_DIR ")" },
@@ -66,11 +59,7 @@ void config_usage(FILE *out, const char *prog)
 		"  -h, --help                        this text\n"
 		"  -V, --version                     print the version and exit\n",
 		prog);
-	for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
-		char left[64];
-		snprintf(left, sizeof(left), "--%s %s", config_options[i].key, config_options[i].arg);
-		fprintf(out, "      %-28s %s\n", left, config_options[i].help);
-	}
+	conf_usage_options(out, config_options, CONFIG_NOPTIONS);
 	fprintf(out,
 		"\n"
 		"Every long option is also a key of the configuration file (\"key = value\"\n"
@@ -82,36 +71,6 @@ void config_usage(FILE *out, const char *prog)
 		"Signals: SIGTERM/SIGINT stop (dnsmasq is stopped too).\n"
 		"\n"
 		"Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n");
-}
-
-static int config_copy(char *dst, size_t dstlen, const char *value, struct conf *c,
-		       const char *key, struct errmsg *err)
-{
-	char where[512];
-
-	if (strlen(value) >= dstlen) {
-		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
-			   "longer than %zu characters", dstlen - 1);
-		return -1;
-	}
-	strcpy(dst, value);
-	return 0;
-}
-
-static int config_path(char *dst, size_t dstlen, struct conf *c, const char *key,
-		       const char *def, struct errmsg *err)
-{
-	const char *v;
-	char where[512];
-
-	if (conf_get_str(c, key, def, &v, err) < 0)
-		return -1;
-	if (v[0] && v[0] != '/') {
-		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
-			   "not an absolute path: \"%s\"", v);
-		return -1;
-	}
-	return config_copy(dst, dstlen, v, c, key, err);
 }
 
 /* dhcp: FIRST,LAST,NETMASK (IPv4, FIRST <= LAST); proxy: NETWORK */
@@ -182,7 +141,7 @@ static int config_url(struct ctl_config *cfg, struct conf *c, struct errmsg *err
 			errmsg_set(err, where, "expected http://HOST[:PORT] without a path, got \"%s\"", v);
 			return -1;
 		}
-		return config_copy(cfg->url, sizeof(cfg->url), v, c, "url", err);
+		return conf_copy(c, "url", v, cfg->url, sizeof(cfg->url), err);
 	}
 	if (cfg->listen_addr.ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)&cfg->listen_addr;
@@ -212,13 +171,13 @@ static int config_guest(struct ctl_config *cfg, struct conf *c, struct errmsg *e
 	char where[512];
 
 	if (conf_get_str(c, "guest-subnet", "", &v, err) < 0 ||
-	    config_copy(cfg->guest_subnet, sizeof(cfg->guest_subnet), v, c, "guest-subnet", err) < 0 ||
+	    conf_copy(c, "guest-subnet", v, cfg->guest_subnet, sizeof(cfg->guest_subnet), err) < 0 ||
 	    conf_get_str(c, "guest-gateway", "", &v, err) < 0 ||
-	    config_copy(cfg->guest_gateway, sizeof(cfg->guest_gateway), v, c, "guest-gateway", err) < 0 ||
+	    conf_copy(c, "guest-gateway", v, cfg->guest_gateway, sizeof(cfg->guest_gateway), err) < 0 ||
 	    conf_get_str(c, "guest-dns", "", &v, err) < 0 ||
-	    config_copy(cfg->guest_dns, sizeof(cfg->guest_dns), v, c, "guest-dns", err) < 0 ||
+	    conf_copy(c, "guest-dns", v, cfg->guest_dns, sizeof(cfg->guest_dns), err) < 0 ||
 	    conf_get_str(c, "guest-uplink", "eth1", &v, err) < 0 ||
-	    config_copy(cfg->guest_uplink, sizeof(cfg->guest_uplink), v, c, "guest-uplink", err) < 0)
+	    conf_copy(c, "guest-uplink", v, cfg->guest_uplink, sizeof(cfg->guest_uplink), err) < 0)
 		return -1;
 	if (cfg->guest_subnet[0] &&
 	    ipam_parse(cfg->guest_subnet, cfg->guest_gateway[0] ? cfg->guest_gateway : NULL, &sub) < 0) {
@@ -228,7 +187,7 @@ static int config_guest(struct ctl_config *cfg, struct conf *c, struct errmsg *e
 		return -1;
 	}
 	if (conf_get_str(c, "guest-subnet6", "", &v, err) < 0 ||
-	    config_copy(cfg->guest_subnet6, sizeof(cfg->guest_subnet6), v, c, "guest-subnet6", err) < 0)
+	    conf_copy(c, "guest-subnet6", v, cfg->guest_subnet6, sizeof(cfg->guest_subnet6), err) < 0)
 		return -1;
 	if (cfg->guest_subnet6[0]) {
 		unsigned char net[16];
@@ -273,14 +232,14 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	int i;
 
 	if (conf_get_str(c, "listen", CTL_DEFAULT_LISTEN, &v, err) < 0 ||
-	    config_copy(cfg->listen, sizeof(cfg->listen), v, c, "listen", err) < 0 ||
+	    conf_copy(c, "listen", v, cfg->listen, sizeof(cfg->listen), err) < 0 ||
 	    httpd_parse_listen(v, &cfg->listen_addr, &cfg->listen_len,
 			       conf_where(c, "listen", where, sizeof(where)), err) < 0)
 		return -1;
-	if (config_path(cfg->data_dir, sizeof(cfg->data_dir), c, "data-dir", CTL_DEFAULT_DATA_DIR, err) < 0 ||
-	    config_path(cfg->pxe_dir, sizeof(cfg->pxe_dir), c, "pxe-dir", CTL_DEFAULT_PXE_DIR, err) < 0 ||
-	    config_path(cfg->ipxe_dir, sizeof(cfg->ipxe_dir), c, "ipxe-dir", CTL_DEFAULT_IPXE_DIR, err) < 0 ||
-	    config_path(cfg->dnsmasq, sizeof(cfg->dnsmasq), c, "dnsmasq", CTL_DEFAULT_DNSMASQ, err) < 0)
+	if (conf_get_path(c, "data-dir", CTL_DEFAULT_DATA_DIR, cfg->data_dir, sizeof(cfg->data_dir), err) < 0 ||
+	    conf_get_path(c, "pxe-dir", CTL_DEFAULT_PXE_DIR, cfg->pxe_dir, sizeof(cfg->pxe_dir), err) < 0 ||
+	    conf_get_path(c, "ipxe-dir", CTL_DEFAULT_IPXE_DIR, cfg->ipxe_dir, sizeof(cfg->ipxe_dir), err) < 0 ||
+	    conf_get_path(c, "dnsmasq", CTL_DEFAULT_DNSMASQ, cfg->dnsmasq, sizeof(cfg->dnsmasq), err) < 0)
 		return -1;
 	if (cfg->data_dir[0] == '\0') {
 		errmsg_set(err, conf_where(c, "data-dir", where, sizeof(where)), "must not be empty");
@@ -299,7 +258,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	}
 	strcpy(cfg->interface, v);
 	if (conf_get_str(c, "dhcp-range", "", &v, err) < 0 ||
-	    config_copy(cfg->dhcp_range, sizeof(cfg->dhcp_range), v, c, "dhcp-range", err) < 0)
+	    conf_copy(c, "dhcp-range", v, cfg->dhcp_range, sizeof(cfg->dhcp_range), err) < 0)
 		return -1;
 	if (cfg->netboot != NETBOOT_OFF) {
 		if (cfg->interface[0] == '\0') {
@@ -321,7 +280,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	}
 	strcpy(cfg->default_role, v);
 	if (conf_get_str(c, "kernel-args", "", &v, err) < 0 ||
-	    config_copy(cfg->kernel_args, sizeof(cfg->kernel_args), v, c, "kernel-args", err) < 0)
+	    conf_copy(c, "kernel-args", v, cfg->kernel_args, sizeof(cfg->kernel_args), err) < 0)
 		return -1;
 	for (const char *p = v; *p; p++) {
 		if ((unsigned char)*p < 0x20 || strchr("\"'\\$`{}", *p)) {
@@ -368,87 +327,15 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	return conf_check_unknown(c, err);
 }
 
+static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
+{
+	return config_from_conf(c, cfg, err);
+}
+
 int config_load(int argc, char **argv, struct ctl_config *cfg, enum config_action *action,
 		struct errmsg *err)
 {
-	struct option longopts[CONFIG_NOPTIONS + 5];
-	struct conf c = CONF_INIT;
-	const char *config = NULL;
-	int opt, longindex, rc = -1;
-	size_t n = 0;
-
 	memset(cfg, 0, sizeof(*cfg));
-	*action = CONFIG_RUN;
-	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
-	longopts[n++] = (struct option){ "check", no_argument, NULL, 'n' };
-	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
-	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
-	for (size_t i = 0; i < CONFIG_NOPTIONS; i++)
-		longopts[n++] = (struct option){ config_options[i].key, required_argument, NULL, 0 };
-	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
-
-	optind = 0; /* full reset, so that tests can parse several command lines */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":c:nhV", longopts, &longindex)) != -1) {
-		switch (opt) {
-		case 0:
-			if (conf_set(&c, longopts[longindex].name, optarg) < 0) {
-				errmsg_set(err, "command line", "out of memory");
-				goto out;
-			}
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'n':
-			*action = CONFIG_CHECK;
-			break;
-		case 'h':
-			*action = CONFIG_HELP;
-			rc = 0;
-			goto out;
-		case 'V':
-			*action = CONFIG_VERSION;
-			rc = 0;
-			goto out;
-		case ':':
-			errmsg_set(err, "command line", "option %s needs a value", argv[optind - 1]);
-			goto out;
-		default:
-			errmsg_set(err, "command line", "unknown option %s", argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		errmsg_set(err, "command line", "unexpected argument \"%s\"", argv[optind]);
-		goto out;
-	}
-	/* file settings go first so that command-line settings override them */
-	{
-		struct conf file = CONF_INIT;
-		const char *path = config ? config : CTL_DEFAULT_CONFIG;
-
-		if (conf_load_file(&file, path, err) < 0) {
-			if (config != NULL || errno != ENOENT) {
-				conf_free(&file);
-				goto out;
-			}
-			*err = (struct errmsg){ 0 }; /* the default file may be absent */
-			path = "";
-		}
-		for (size_t i = 0; i < c.count; i++) {
-			if (conf_set(&file, c.entries[i].key, c.entries[i].value) < 0) {
-				conf_free(&file);
-				errmsg_set(err, "command line", "out of memory");
-				goto out;
-			}
-		}
-		conf_free(&c);
-		c = file;
-		snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", path);
-	}
-	rc = config_from_conf(&c, cfg, err);
-out:
-	conf_free(&c);
-	return rc;
+	return conf_load_settings(argc, argv, config_options, CONFIG_NOPTIONS, CTL_DEFAULT_CONFIG, cfg->config_path,
+				  sizeof(cfg->config_path), action, config_apply, cfg, err);
 }

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
@@ -89,8 +90,6 @@ struct ctl_config {
 	unsigned long long user_data_max; /* bytes */
 };
 
-enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
-
 /* Command line over configuration file, validated (err names file:line or option). */
 int config_load(int argc, char **argv, struct ctl_config *cfg, enum config_action *action,
 		struct errmsg *err);
@@ -114,7 +113,6 @@ int util_name_valid(const char *s, size_t max);
 /* [A-Za-z0-9][A-Za-z0-9._+-]{0,63}: image versions */
 int util_version_valid(const char *s);
 int util_ipv4_valid(const char *s);
-int util_mkdir_p(const char *path, mode_t mode);
 /* Appends s as a JSON string (NULL as null); s must be valid UTF-8 (it came through jansson). */
 int util_json_string(struct buf *out, const char *s);
 /* Appends a decimal integer. */
@@ -229,9 +227,6 @@ struct bootscript_vars {
 	const char *kernel_args;
 };
 
-/* Substitutes @NAME@ placeholders; unknown placeholders fail with err filled. */
-int template_render(const char *tmpl, const char *const *names, const char *const *values,
-		    size_t n, struct buf *out, struct errmsg *err);
 int bootscript_render(const char *tmpl, const struct bootscript_vars *v, struct buf *out,
 		      struct errmsg *err);
 int bootscript_register(struct controller *ctl);

@@ -66,9 +66,7 @@ int images_default(struct db *db, char *out, size_t outlen)
 /* Copies src to dst, computing SHA-256 on the way and fsyncing dst. */
 static int images_copy(const char *src, const char *dst, char hex[65], unsigned long long *size)
 {
-	static const char digits[] = "0123456789abcdef";
 	struct sha256_ctx ctx;
-	unsigned char digest[SHA256_DIGEST_SIZE];
 	char block[65536];
 	int in, out, saved;
 	ssize_t n;
@@ -101,12 +99,7 @@ static int images_copy(const char *src, const char *dst, char hex[65], unsigned 
 	}
 	if (fsync(out) < 0)
 		goto err_out;
-	sha256_digest(&ctx, sizeof(digest), digest);
-	for (size_t i = 0; i < sizeof(digest); i++) {
-		hex[2 * i] = digits[digest[i] >> 4];
-		hex[2 * i + 1] = digits[digest[i] & 15];
-	}
-	hex[64] = '\0';
+	sign_sha256_final_hex(&ctx, hex);
 	close(out);
 	close(in);
 	return 0;

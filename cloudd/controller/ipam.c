@@ -6,35 +6,27 @@
 #include <string.h>
 
 #include "controller.h"
+#include "netaddr.h"
 
 int ipam_parse(const char *cidr, const char *gateway, struct ipam_subnet *s)
 {
-	char addr[32];
-	const char *slash = strchr(cidr, '/');
+	struct netaddr net;
 	struct in_addr in;
-	char *end;
-	long prefix;
+	uint32_t host_mask;
 
 	memset(s, 0, sizeof(*s));
-	if (slash == NULL || (size_t)(slash - cidr) >= sizeof(addr))
+	if (netaddr_parse_cidr(cidr, &net) < 0 || net.family != AF_INET || net.prefix < 8 ||
+	    net.prefix > 29 || netaddr_host_bits(&net))
 		goto err;
-	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - cidr), cidr);
-	if (inet_pton(AF_INET, addr, &in) != 1 || slash[1] < '0' || slash[1] > '9')
-		goto err;
-	errno = 0;
-	prefix = strtol(slash + 1, &end, 10);
-	if (errno || *end || prefix < 8 || prefix > 29)
-		goto err;
-	s->network = ntohl(in.s_addr);
-	s->prefix = (unsigned)prefix;
-	if (s->network & ((1u << (32 - prefix)) - 1))
-		goto err; /* host bits set */
+	s->network = netaddr_ipv4(&net);
+	s->prefix = (unsigned)net.prefix;
+	host_mask = (1u << (32 - net.prefix)) - 1;
 	if (gateway) {
 		if (inet_pton(AF_INET, gateway, &in) != 1)
 			goto err;
 		s->gateway = ntohl(in.s_addr);
-		if ((s->gateway & ~((1u << (32 - prefix)) - 1)) != s->network || s->gateway == s->network ||
-		    s->gateway == (s->network | ((1u << (32 - prefix)) - 1)))
+		if ((s->gateway & ~host_mask) != s->network || s->gateway == s->network ||
+		    s->gateway == (s->network | host_mask))
 			goto err;
 	}
 	return 0;
@@ -65,31 +57,33 @@ int ipam_nth(const struct ipam_subnet *s, unsigned long n, char out[16])
 	return 0;
 }
 
-/*
- * Walks the subnet from where the last allocation ended (so a freed address
- * is reused last), inserting into ip_addresses until an address is free.
- */
-int ipam_allocate(struct controller *ctl, const char *owner, const char *kind, char out[16])
-{
-	struct ipam_subnet sub;
-	sqlite3_stmt *st;
-	unsigned long size, start;
+/* Writes the n-th address of a subnet into out; -1 past its end. */
+typedef int (*ipam_nth_fn)(const void *subnet, unsigned long n, char *out);
 
-	if (ctl->cfg.guest_subnet[0] == '\0') {
-		errno = ENOENT;
-		return -1;
-	}
-	if (ipam_parse(ctl->cfg.guest_subnet, ctl->cfg.guest_gateway[0] ? ctl->cfg.guest_gateway : NULL, &sub) < 0)
-		return -1;
-	size = ipam_size(&sub);
+/*
+ * Walks the subnet from *hint, where the last allocation ended (so a freed
+ * address is reused last), wrapping once to its start, and inserts into
+ * ip_addresses until an address is free; tries addresses at the most.
+ */
+static int ipam_claim(struct controller *ctl, const char *owner, const char *kind, const void *subnet,
+		      ipam_nth_fn nth, unsigned long tries, unsigned long *hint, char *out)
+{
+	sqlite3_stmt *st;
+	unsigned long n = *hint;
+	int wrapped = 0;
+
 	st = db_prepare(&ctl->db, "INSERT INTO ip_addresses VALUES (?, ?, ?, strftime('%s','now')) ON CONFLICT DO NOTHING");
 	if (st == NULL)
 		return -1;
-	start = ctl->ipam_hint % size;
-	for (unsigned long i = 0; i < size; i++) {
-		unsigned long n = (start + i) % size;
-		if (ipam_nth(&sub, n, out) < 0)
-			break;
+	for (unsigned long i = 0; i < tries; i++, n++) {
+		if (nth(subnet, n, out) < 0) {
+			if (wrapped || n == 0)
+				break;
+			wrapped = 1;
+			n = 0;
+			if (nth(subnet, n, out) < 0)
+				break;
+		}
 		sqlite3_reset(st);
 		db_bind_text(st, 1, out);
 		db_bind_text(st, 2, owner);
@@ -101,13 +95,31 @@ int ipam_allocate(struct controller *ctl, const char *owner, const char *kind, c
 		}
 		if (sqlite3_changes(ctl->db.h) == 1) {
 			sqlite3_finalize(st);
-			ctl->ipam_hint = n + 1;
+			*hint = n + 1;
 			return 0;
 		}
 	}
 	sqlite3_finalize(st);
 	errno = ENOSPC;
 	return -1;
+}
+
+static int ipam4_nth(const void *subnet, unsigned long n, char *out)
+{
+	return ipam_nth(subnet, n, out);
+}
+
+int ipam_allocate(struct controller *ctl, const char *owner, const char *kind, char out[16])
+{
+	struct ipam_subnet sub;
+
+	if (ctl->cfg.guest_subnet[0] == '\0') {
+		errno = ENOENT;
+		return -1;
+	}
+	if (ipam_parse(ctl->cfg.guest_subnet, ctl->cfg.guest_gateway[0] ? ctl->cfg.guest_gateway : NULL, &sub) < 0)
+		return -1;
+	return ipam_claim(ctl, owner, kind, &sub, ipam4_nth, ipam_size(&sub), &ctl->ipam_hint, out);
 }
 
 int ipam_release(struct db *db, const char *owner)
@@ -117,28 +129,16 @@ int ipam_release(struct db *db, const char *owner)
 
 int ipam6_parse(const char *cidr, unsigned char net[16], unsigned *prefix)
 {
-	char addr[64];
-	const char *slash = strchr(cidr, '/');
-	char *end;
-	long len;
+	struct netaddr a;
 
-	if (slash == NULL || (size_t)(slash - cidr) >= sizeof(addr) || slash[1] < '0' || slash[1] > '9')
-		goto err;
-	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - cidr), cidr);
-	if (inet_pton(AF_INET6, addr, net) != 1)
-		goto err;
-	errno = 0;
-	len = strtol(slash + 1, &end, 10);
-	if (errno || *end || len < 64 || len > 120)
-		goto err;
-	for (int bit = (int)len; bit < 128; bit++)
-		if (net[bit / 8] & (0x80 >> (bit % 8)))
-			goto err; /* host bits set */
-	*prefix = (unsigned)len;
+	if (netaddr_parse_cidr(cidr, &a) < 0 || a.family != AF_INET6 || a.prefix < 64 || a.prefix > 120 ||
+	    netaddr_host_bits(&a)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(net, a.addr, 16);
+	*prefix = (unsigned)a.prefix;
 	return 0;
-err:
-	errno = EINVAL;
-	return -1;
 }
 
 int ipam6_nth(const unsigned char net[16], unsigned prefix, unsigned long n, char out[46])
@@ -159,47 +159,28 @@ int ipam6_nth(const unsigned char net[16], unsigned prefix, unsigned long n, cha
 	return inet_ntop(AF_INET6, a, out, 46) ? 0 : -1;
 }
 
-int ipam6_allocate(struct controller *ctl, const char *owner, const char *kind, char out[46])
-{
+struct ipam6_subnet {
 	unsigned char net[16];
 	unsigned prefix;
-	sqlite3_stmt *st;
+};
+
+static int ipam6_nth_of(const void *subnet, unsigned long n, char *out)
+{
+	const struct ipam6_subnet *s = subnet;
+
+	return ipam6_nth(s->net, s->prefix, n, out);
+}
+
+int ipam6_allocate(struct controller *ctl, const char *owner, const char *kind, char out[46])
+{
+	struct ipam6_subnet sub;
 
 	if (ctl->cfg.guest_subnet6[0] == '\0') {
 		errno = ENOENT;
 		return -1;
 	}
-	if (ipam6_parse(ctl->cfg.guest_subnet6, net, &prefix) < 0)
-		return -1;
-	st = db_prepare(&ctl->db, "INSERT INTO ip_addresses VALUES (?, ?, ?, strftime('%s','now')) ON CONFLICT DO NOTHING");
-	if (st == NULL)
+	if (ipam6_parse(ctl->cfg.guest_subnet6, sub.net, &sub.prefix) < 0)
 		return -1;
 	/* a /64 is never walked whole: at most a million tries from the hint */
-	for (unsigned long i = 0; i < 1000000; i++) {
-		unsigned long n = ctl->ipam6_hint + i;
-		if (ipam6_nth(net, prefix, n, out) < 0) {
-			if (ctl->ipam6_hint == 0)
-				break;
-			ctl->ipam6_hint = 0; /* wrap once */
-			i = (unsigned long)-1;
-			continue;
-		}
-		sqlite3_reset(st);
-		db_bind_text(st, 1, out);
-		db_bind_text(st, 2, owner);
-		db_bind_text(st, 3, kind);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			errno = EIO;
-			return -1;
-		}
-		if (sqlite3_changes(ctl->db.h) == 1) {
-			sqlite3_finalize(st);
-			ctl->ipam6_hint = n + 1;
-			return 0;
-		}
-	}
-	sqlite3_finalize(st);
-	errno = ENOSPC;
-	return -1;
+	return ipam_claim(ctl, owner, kind, &sub, ipam6_nth_of, 1000000, &ctl->ipam6_hint, out);
 }

@@ -96,9 +96,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	umask(022);
-	if (util_mkdir_p(ctl.cfg.data_dir, 0700) < 0 ||
+	if (fs_mkdir_p(ctl.cfg.data_dir, 0700, 0700) < 0 ||
 	    fs_path(ctl.images_dir, sizeof(ctl.images_dir), "%s/images", ctl.cfg.data_dir) < 0 ||
-	    util_mkdir_p(ctl.images_dir, 0755) < 0) {
+	    fs_mkdir_p(ctl.images_dir, 0755, 0755) < 0) {
 		log_error("data directory %s: %s", ctl.cfg.data_dir, strerror(errno));
 		goto err_sfd;
 	}

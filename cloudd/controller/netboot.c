@@ -13,6 +13,7 @@
 
 #include "controller.h"
 #include "fsutil.h"
+#include "text_template.h"
 
 #define NETBOOT_MAX_TEMPLATE (64 * 1024) /* bytes of a dnsmasq template */
 
@@ -177,7 +178,7 @@ int netboot_start(struct controller *ctl)
 		log_error("netboot: %s", errmsg_str(&err, msg, sizeof(msg)));
 		goto err;
 	}
-	if (util_mkdir_p(nb->dir, 0755) < 0 || netboot_write_hosts(ctl) < 0 ||
+	if (fs_mkdir_p(nb->dir, 0755, 0755) < 0 || netboot_write_hosts(ctl) < 0 ||
 	    fs_write_atomic(nb->conf_path, conf.data, conf.len, 0644) < 0) {
 		log_error("netboot: writing %s: %s", nb->dir, strerror(errno));
 		goto err;

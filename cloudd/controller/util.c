@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "controller.h"
+#include "netaddr.h"
 
 int util_random_hex(char *out, size_t outlen, size_t nbytes)
 {
@@ -72,35 +73,11 @@ json_t *util_time_json(long long t)
 
 int util_mac_parse(const char *text, char out[18])
 {
-	size_t len = strlen(text);
-	char sep;
+	uint8_t mac[6];
 
-	if (len != 17)
+	if (netaddr_parse_mac(text, NETADDR_MAC_DASH | NETADDR_MAC_UNICAST, mac) < 0)
 		return -1;
-	sep = text[2];
-	if (sep != ':' && sep != '-')
-		return -1;
-	for (size_t i = 0; i < 17; i++) {
-		if (i % 3 == 2) {
-			if (text[i] != sep)
-				return -1;
-			out[i] = ':';
-		} else {
-			if (!isxdigit((unsigned char)text[i]))
-				return -1;
-			out[i] = (char)tolower((unsigned char)text[i]);
-		}
-	}
-	out[17] = '\0';
-	/* multicast (group bit) and all-zero MACs are never a NIC's address */
-	{
-		unsigned first;
-		sscanf(out, "%2x", &first);
-		if (first & 1)
-			return -1;
-		if (strcmp(out, "00:00:00:00:00:00") == 0)
-			return -1;
-	}
+	netaddr_format_mac(mac, out);
 	return 0;
 }
 
@@ -139,29 +116,6 @@ int util_ipv4_valid(const char *s)
 	struct in_addr a;
 
 	return inet_pton(AF_INET, s, &a) == 1;
-}
-
-int util_mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 int util_json_string(struct buf *out, const char *s)

@@ -1,6 +1,7 @@
 /* conf.c -- "key = value" configuration files and command-line overrides, with typed getters */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,4 +364,156 @@ void conf_free(struct conf *c)
 		free(c->sources[i]);
 	free(c->sources);
 	memset(c, 0, sizeof(*c));
+}
+
+int conf_copy(struct conf *c, const char *key, const char *value, char *dst, size_t dstlen,
+	      struct errmsg *err)
+{
+	char where[512];
+
+	if (strlen(value) >= dstlen) {
+		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
+			   "longer than %zu characters", dstlen - 1);
+		return -1;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+int conf_get_path(struct conf *c, const char *key, const char *def, char *dst, size_t dstlen,
+		  struct errmsg *err)
+{
+	const char *v;
+	char where[512];
+
+	if (conf_get_str(c, key, def, &v, err) < 0)
+		return -1;
+	if (v[0] && v[0] != '/') {
+		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
+			   "not an absolute path: \"%s\"", v);
+		return -1;
+	}
+	return conf_copy(c, key, v, dst, dstlen, err);
+}
+
+void conf_usage_options(FILE *out, const struct conf_option *opts, size_t nopts)
+{
+	for (size_t i = 0; i < nopts; i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s %s", opts[i].key, opts[i].arg);
+		fprintf(out, "      %-28s %s\n", left, opts[i].help);
+	}
+}
+
+/* The file's settings, then the command line's (in *c) over them; *c becomes the result. */
+static int conf_merge_file(struct conf *c, const char *config, const char *default_path,
+			   char *path, size_t pathlen, struct errmsg *err)
+{
+	struct conf file = CONF_INIT;
+	const char *read = config ? config : default_path;
+
+	if (conf_load_file(&file, read, err) < 0) {
+		if (config != NULL || errno != ENOENT) {
+			conf_free(&file);
+			return -1;
+		}
+		*err = (struct errmsg){ 0 }; /* the default file may be absent */
+		read = "";
+	}
+	for (size_t i = 0; i < c->count; i++) {
+		if (conf_set(&file, c->entries[i].key, c->entries[i].value) < 0) {
+			conf_free(&file);
+			errmsg_set(err, "command line", "out of memory");
+			return -1;
+		}
+	}
+	conf_free(c);
+	*c = file;
+	if ((size_t)snprintf(path, pathlen, "%s", read) >= pathlen) {
+		errmsg_set(err, "command line", "--config: longer than %zu characters", pathlen - 1);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_load_args(struct conf *c, int argc, char **argv, const struct conf_option *opts,
+		   size_t nopts, const char *default_path, char *path, size_t pathlen,
+		   enum config_action *action, struct errmsg *err)
+{
+	struct option *longopts;
+	const char *config = NULL;
+	int opt, longindex, rc = -1;
+	size_t n = 0;
+
+	*action = CONFIG_RUN;
+	longopts = calloc(nopts + 5, sizeof(*longopts));
+	if (longopts == NULL) {
+		errmsg_set(err, "command line", "out of memory");
+		return -1;
+	}
+	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[n++] = (struct option){ "check", no_argument, NULL, 'n' };
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+	for (size_t i = 0; i < nopts; i++)
+		longopts[n++] = (struct option){ opts[i].key, required_argument, NULL, 0 };
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	optind = 0; /* full reset, so that tests can parse several command lines */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:nhV", longopts, &longindex)) != -1) {
+		switch (opt) {
+		case 0:
+			if (conf_set(c, longopts[longindex].name, optarg) < 0) {
+				errmsg_set(err, "command line", "out of memory");
+				goto out;
+			}
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			*action = CONFIG_CHECK;
+			break;
+		case 'h':
+			*action = CONFIG_HELP;
+			rc = 0;
+			goto out;
+		case 'V':
+			*action = CONFIG_VERSION;
+			rc = 0;
+			goto out;
+		case ':':
+			errmsg_set(err, "command line", "option %s needs a value", argv[optind - 1]);
+			goto out;
+		default:
+			errmsg_set(err, "command line", "unknown option %s", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		errmsg_set(err, "command line", "unexpected argument \"%s\"", argv[optind]);
+		goto out;
+	}
+	/* file settings go first so that command-line settings override them */
+	rc = conf_merge_file(c, config, default_path, path, pathlen, err);
+out:
+	free(longopts);
+	return rc;
+}
+
+int conf_load_settings(int argc, char **argv, const struct conf_option *opts, size_t nopts,
+		       const char *default_path, char *path, size_t pathlen, enum config_action *action,
+		       int (*apply)(struct conf *c, void *settings, struct errmsg *err), void *settings,
+		       struct errmsg *err)
+{
+	struct conf c = CONF_INIT;
+	int rc;
+
+	rc = conf_load_args(&c, argc, argv, opts, nopts, default_path, path, pathlen, action, err);
+	if (rc == 0 && (*action == CONFIG_RUN || *action == CONFIG_CHECK))
+		rc = apply(&c, settings, err);
+	conf_free(&c);
+	return rc;
 }

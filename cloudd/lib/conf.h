@@ -3,6 +3,7 @@
 #define CLOUDD_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "errmsg.h"
 
@@ -63,9 +64,49 @@ int conf_get_enum(struct conf *c, const char *key, const char *const *choices, i
 /* Where a key was last set: "file:line: key" or "command line: --key". */
 const char *conf_where(const struct conf *c, const char *key, char *out, size_t outlen);
 
+/* Copies value (of key) into dst; -1 naming the key when it does not fit. */
+int conf_copy(struct conf *c, const char *key, const char *value, char *dst, size_t dstlen,
+	      struct errmsg *err);
+/* An absolute path (or "") into dst: the setting, else def. */
+int conf_get_path(struct conf *c, const char *key, const char *def, char *dst, size_t dstlen,
+		  struct errmsg *err);
+
 /* Fails on the first key that no getter has asked for. */
 int conf_check_unknown(const struct conf *c, struct errmsg *err);
 
 void conf_free(struct conf *c);
+
+/*
+ * A daemon's command line: -c/--config FILE, -n/--check, -h/--help,
+ * -V/--version, and one --KEY VALUE per option, each also a key of the file.
+ */
+struct conf_option {
+	const char *key;
+	const char *arg;  /* placeholder of the value in --help: "DIR", "yes|no" */
+	const char *help;
+};
+
+enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
+
+/*
+ * Reads the command line, then the configuration file it names (or
+ * default_path, which may be absent), into c: the command line wins. The
+ * file read ("" when none) goes to path (pathlen bytes). On --help and
+ * --version, *action says so and no file is read. 0, or -1 with err naming the
+ * option or file:line; c is left for the caller to conf_free either way.
+ */
+int conf_load_args(struct conf *c, int argc, char **argv, const struct conf_option *opts,
+		   size_t nopts, const char *default_path, char *path, size_t pathlen,
+		   enum config_action *action, struct errmsg *err);
+/*
+ * conf_load_args, then (to run or check) apply(c, settings, err) that reads
+ * the settings out of c; the whole of a daemon's config_load. 0 or -1 with err.
+ */
+int conf_load_settings(int argc, char **argv, const struct conf_option *opts, size_t nopts,
+		       const char *default_path, char *path, size_t pathlen, enum config_action *action,
+		       int (*apply)(struct conf *c, void *settings, struct errmsg *err), void *settings,
+		       struct errmsg *err);
+/* The "      --key ARG    help" lines of --help, one per option. */
+void conf_usage_options(FILE *out, const struct conf_option *opts, size_t nopts);
 
 #endif

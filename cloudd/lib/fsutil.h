@@ -29,6 +29,12 @@ int fs_env_get(const char *path, const char *key, char *out, size_t outlen);
 /* snprintf that fails with ENAMETOOLONG instead of truncating. */
 int fs_path(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * Creates the directory path and every missing parent (mkdir -p): parents
+ * with parent_mode, path itself with mode. An existing directory is fine.
+ */
+int fs_mkdir_p(const char *path, unsigned parent_mode, unsigned mode);
+
 /* Writes data to path atomically (temporary file in the same directory + rename). */
 int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 

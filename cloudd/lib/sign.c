@@ -21,15 +21,31 @@ static void sign_hex(const unsigned char *digest, size_t len, char *hex)
 	hex[2 * len] = '\0';
 }
 
+void sign_sha256_final_hex(struct sha256_ctx *ctx, char hex[SIGN_HEX_LEN + 1])
+{
+	unsigned char digest[SHA256_DIGEST_SIZE];
+
+	sha256_digest(ctx, sizeof(digest), digest);
+	sign_hex(digest, sizeof(digest), hex);
+}
+
+int sign_sha256_hex_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == SIGN_HEX_LEN;
+}
+
 void sign_sha256_hex(const void *data, size_t len, char hex[SIGN_HEX_LEN + 1])
 {
 	struct sha256_ctx ctx;
-	unsigned char digest[SHA256_DIGEST_SIZE];
 
 	sha256_init(&ctx);
 	sha256_update(&ctx, len, data);
-	sha256_digest(&ctx, sizeof(digest), digest);
-	sign_hex(digest, sizeof(digest), hex);
+	sign_sha256_final_hex(&ctx, hex);
 }
 
 void sign_hmac_hex(const char *key, size_t keylen, const void *data, size_t len,

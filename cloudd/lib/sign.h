@@ -40,6 +40,13 @@ struct sign_query_arg {
 /* hex (65 bytes with NUL) of SHA-256(data) */
 void sign_sha256_hex(const void *data, size_t len, char hex[SIGN_HEX_LEN + 1]);
 
+/* Finishes a streaming SHA-256 (nettle's sha256_init/update) into hex. */
+struct sha256_ctx;
+void sign_sha256_final_hex(struct sha256_ctx *ctx, char hex[SIGN_HEX_LEN + 1]);
+
+/* 1 when s is exactly 64 lower-case hex characters (a SHA-256 as written here), else 0 */
+int sign_sha256_hex_valid(const char *s);
+
 /* hex of HMAC-SHA256(key, data) */
 void sign_hmac_hex(const char *key, size_t keylen, const void *data, size_t len,
 		   char hex[SIGN_HEX_LEN + 1]);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
@@ -55,8 +56,6 @@ struct cloudd_config {
 	char disk_policy[512];		/* disk.h policy text, "none" = no disk discovery */
 	char api_key_file[PATH_MAX];	/* a key that may sign requests to this node ("" = none) */
 };
-
-enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
 
 /*
  * Reads the command line and the configuration file it names (or the default

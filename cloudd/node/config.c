@@ -1,7 +1,6 @@
 /* config.c -- cloudd's settings: command line over configuration file, validated */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,13 +12,7 @@
 #include "disk.h"
 
 /* Every setting is a config file key and a --key command-line option. */
-struct config_option {
-	const char *key;
-	const char *arg;
-	const char *help;
-};
-
-static const struct config_option config_options[] = {
+static const struct conf_option config_options[] = {
 	{ "listen", "ADDR:PORT", "HTTP address (default " CLOUDD_DEFAULT_LISTEN ", all IPv4 addresses)" },
 	{ "listen-interface", "IFACE", "serve on IFACE's IPv4 address (port from listen)" },
 	{ "boot-env", "FILE", "boot facts written by /init (default " CLOUDD_DEFAULT_BOOT_ENV ")" },
@@ -55,11 +48,7 @@ void config_usage(FILE *out, const char *prog)
 		"  -h, --help                        this text\n"
 		"  -V, --version                     print the version and exit\n",
 		prog);
-	for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
-		char left[64];
-		snprintf(left, sizeof(left), "--%s %s", config_options[i].key, config_options[i].arg);
-		fprintf(out, "      %-28s %s\n", left, config_options[i].help);
-	}
+	conf_usage_options(out, config_options, CONFIG_NOPTIONS);
 	fprintf(out,
 		"\n"
 		"Every long option is also a key of the configuration file (\"key = value\"\n"
@@ -68,35 +57,6 @@ void config_usage(FILE *out, const char *prog)
 		"Signals: SIGTERM/SIGINT stop (guests keep running), SIGHUP re-reads the state file.\n"
 		"\n"
 		"Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n");
-}
-
-static int config_copy(char *dst, size_t dstlen, const char *value, struct conf *c,
-		       const char *key, struct errmsg *err)
-{
-	char where[512];
-
-	if (strlen(value) >= dstlen) {
-		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
-			   "longer than %zu characters", dstlen - 1);
-		return -1;
-	}
-	strcpy(dst, value);
-	return 0;
-}
-
-static int config_path(char *dst, size_t dstlen, struct conf *c, const char *key,
-		       const char *def, struct errmsg *err)
-{
-	const char *v;
-	char where[512];
-
-	conf_get_str(c, key, def, &v, err);
-	if (v[0] && v[0] != '/') {
-		errmsg_set(err, conf_where(c, key, where, sizeof(where)),
-			   "not an absolute path: \"%s\"", v);
-		return -1;
-	}
-	return config_copy(dst, dstlen, v, c, key, err);
 }
 
 /* The disk policy is checked at start-up; the volumes live where it mounts the disk: data-dir. */
@@ -131,7 +91,7 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 	int i;
 
 	conf_get_str(c, "listen", CLOUDD_DEFAULT_LISTEN, &v, err);
-	if (config_copy(cfg->listen, sizeof(cfg->listen), v, c, "listen", err) < 0)
+	if (conf_copy(c, "listen", v, cfg->listen, sizeof(cfg->listen), err) < 0)
 		return -1;
 	if (httpd_parse_listen(v, &cfg->listen_addr, &cfg->listen_len,
 			       conf_where(c, "listen", where, sizeof(where)), err) < 0)
@@ -144,18 +104,18 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 		return -1;
 	}
 	strcpy(cfg->listen_interface, v);
-	if (config_path(cfg->boot_env, sizeof(cfg->boot_env), c, "boot-env", CLOUDD_DEFAULT_BOOT_ENV, err) < 0 ||
-	    config_path(cfg->state_path, sizeof(cfg->state_path), c, "state", "", err) < 0 ||
-	    config_path(cfg->run_dir, sizeof(cfg->run_dir), c, "run-dir", CLOUDD_DEFAULT_RUN_DIR, err) < 0 ||
-	    config_path(cfg->data_dir, sizeof(cfg->data_dir), c, "data-dir", CLOUDD_DEFAULT_DATA_DIR, err) < 0 ||
-	    config_path(cfg->sysroot, sizeof(cfg->sysroot), c, "sysroot", "", err) < 0 ||
-	    config_path(cfg->api_key_file, sizeof(cfg->api_key_file), c, "api-key-file", "", err) < 0)
+	if (conf_get_path(c, "boot-env", CLOUDD_DEFAULT_BOOT_ENV, cfg->boot_env, sizeof(cfg->boot_env), err) < 0 ||
+	    conf_get_path(c, "state", "", cfg->state_path, sizeof(cfg->state_path), err) < 0 ||
+	    conf_get_path(c, "run-dir", CLOUDD_DEFAULT_RUN_DIR, cfg->run_dir, sizeof(cfg->run_dir), err) < 0 ||
+	    conf_get_path(c, "data-dir", CLOUDD_DEFAULT_DATA_DIR, cfg->data_dir, sizeof(cfg->data_dir), err) < 0 ||
+	    conf_get_path(c, "sysroot", "", cfg->sysroot, sizeof(cfg->sysroot), err) < 0 ||
+	    conf_get_path(c, "api-key-file", "", cfg->api_key_file, sizeof(cfg->api_key_file), err) < 0)
 		return -1;
 	if (conf_get_enum(c, "accel", accels, CLOUDD_ACCEL_AUTO, &i, err) < 0)
 		return -1;
 	cfg->accel = (enum cloudd_accel)i;
 	conf_get_str(c, "disk-policy", CLOUDD_DEFAULT_DISK_POLICY, &v, err);
-	if (config_copy(cfg->disk_policy, sizeof(cfg->disk_policy), v, c, "disk-policy", err) < 0 ||
+	if (conf_copy(c, "disk-policy", v, cfg->disk_policy, sizeof(cfg->disk_policy), err) < 0 ||
 	    config_disk_policy(cfg->disk_policy, c, err) < 0)
 		return -1;
 	if (conf_get_uint(c, "converge-interval", CLOUDD_DEFAULT_CONVERGE_INTERVAL, 1, 3600, &n, err) < 0)
@@ -174,89 +134,17 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 	return conf_check_unknown(c, err);
 }
 
+static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
+{
+	return config_from_conf(c, cfg, err);
+}
+
 int config_load(int argc, char **argv, struct cloudd_config *cfg, enum config_action *action,
 		struct errmsg *err)
 {
-	struct option longopts[CONFIG_NOPTIONS + 5];
-	struct conf c = CONF_INIT;
-	const char *config = NULL;
-	int opt, longindex, rc = -1;
-	size_t n = 0;
-
 	memset(cfg, 0, sizeof(*cfg));
-	*action = CONFIG_RUN;
-	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
-	longopts[n++] = (struct option){ "check", no_argument, NULL, 'n' };
-	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
-	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
-	for (size_t i = 0; i < CONFIG_NOPTIONS; i++)
-		longopts[n++] = (struct option){ config_options[i].key, required_argument, NULL, 0 };
-	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
-
-	optind = 0; /* full reset, so that tests can parse several command lines */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":c:nhV", longopts, &longindex)) != -1) {
-		switch (opt) {
-		case 0:
-			if (conf_set(&c, longopts[longindex].name, optarg) < 0) {
-				errmsg_set(err, "command line", "out of memory");
-				goto out;
-			}
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'n':
-			*action = CONFIG_CHECK;
-			break;
-		case 'h':
-			*action = CONFIG_HELP;
-			rc = 0;
-			goto out;
-		case 'V':
-			*action = CONFIG_VERSION;
-			rc = 0;
-			goto out;
-		case ':':
-			errmsg_set(err, "command line", "option %s needs a value", argv[optind - 1]);
-			goto out;
-		default:
-			errmsg_set(err, "command line", "unknown option %s", argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		errmsg_set(err, "command line", "unexpected argument \"%s\"", argv[optind]);
-		goto out;
-	}
-	/* file settings go first so that command-line settings override them */
-	{
-		struct conf file = CONF_INIT;
-		const char *path = config ? config : CLOUDD_DEFAULT_CONFIG;
-
-		if (conf_load_file(&file, path, err) < 0) {
-			if (config != NULL || errno != ENOENT) {
-				conf_free(&file);
-				goto out;
-			}
-			*err = (struct errmsg){ 0 }; /* the default file may be absent */
-			path = "";
-		}
-		for (size_t i = 0; i < c.count; i++) {
-			if (conf_set(&file, c.entries[i].key, c.entries[i].value) < 0) {
-				conf_free(&file);
-				errmsg_set(err, "command line", "out of memory");
-				goto out;
-			}
-		}
-		conf_free(&c);
-		c = file;
-		snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", path);
-	}
-	rc = config_from_conf(&c, cfg, err);
-out:
-	conf_free(&c);
-	return rc;
+	return conf_load_settings(argc, argv, config_options, CONFIG_NOPTIONS, CLOUDD_DEFAULT_CONFIG, cfg->config_path,
+				  sizeof(cfg->config_path), action, config_apply, cfg, err);
 }
 
 int config_resolve_listen(struct cloudd_config *cfg, struct errmsg *err)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "disk.h"
+#include "fsutil.h"
 #include "log.h"
 #include "proc.h"
 
@@ -409,29 +410,6 @@ static int zero_ends(const struct disk_info *d, struct errmsg *err)
 	return rc;
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, path, len + 1);
-	for (char *s = tmp + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*s = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int disk_apply(const struct disk_policy *p, struct disk_info *disks, size_t n, int *claimed,
 	       struct errmsg *err)
 {
@@ -473,7 +451,7 @@ int disk_apply(const struct disk_policy *p, struct disk_info *disks, size_t n, i
 		snprintf(d->label, sizeof(d->label), "%s", DISK_LABEL);
 	}
 	if (strcmp(d->mounted_at, p->mountpoint) != 0) {
-		if (mkdir_p(p->mountpoint) < 0) {
+		if (fs_mkdir_p(p->mountpoint, 0755, 0755) < 0) {
 			errmsg_set(err, "", "creating %s: %s", p->mountpoint, strerror(errno));
 			return -1;
 		}

@@ -14,38 +14,17 @@
 #include <nettle/sha2.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "log.h"
 #include "proc.h"
+#include "sign.h"
 #include "template.h"
-
-static int sha256_hex_ok(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == 64;
-}
-
-static void sha256_hex(struct sha256_ctx *ctx, char out[65])
-{
-	unsigned char d[SHA256_DIGEST_SIZE];
-	static const char hex[] = "0123456789abcdef";
-
-	sha256_digest(ctx, sizeof(d), d);
-	for (size_t i = 0; i < sizeof(d); i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[64] = '\0';
-}
 
 int template_path(const char *cache_dir, const char *sha256, char *out, size_t outlen)
 {
 	int n;
 
-	if (!sha256_hex_ok(sha256)) {
+	if (!sign_sha256_hex_valid(sha256)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -76,7 +55,7 @@ int template_sha256_file(const char *file, char out[65])
 		return -1;
 	}
 	close(fd);
-	sha256_hex(&ctx, out);
+	sign_sha256_final_hex(&ctx, out);
 	return 0;
 }
 
@@ -192,29 +171,6 @@ static int fetch_copy(struct fetch *f, const char *path, struct errmsg *err)
 	return 0;
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int template_ensure(const char *cache_dir, const char *url, const char *path, const char *sha256,
 		    unsigned long long max_size, char *out, size_t outlen, struct errmsg *err)
 {
@@ -243,7 +199,7 @@ int template_ensure(const char *cache_dir, const char *url, const char *path, co
 		errno = EINVAL;
 		return -1;
 	}
-	if (mkdir_p(cache_dir) < 0) {
+	if (fs_mkdir_p(cache_dir, 0755, 0755) < 0) {
 		errmsg_set(err, "", "creating %s: %s", cache_dir, strerror(errno));
 		return -1;
 	}
@@ -268,7 +224,7 @@ int template_ensure(const char *cache_dir, const char *url, const char *path, co
 		goto err_partial;
 	}
 	f.fd = -1;
-	sha256_hex(&f.ctx, got);
+	sign_sha256_final_hex(&f.ctx, got);
 	if (strcmp(got, sha256) != 0) {
 		errmsg_set(err, "", "checksum mismatch for %s: expected sha256 %s, got %s (%llu bytes)",
 			   url && *url ? url : path, sha256, got, f.size);

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # every libFuzzer harness in tests/fuzz runs for FUZZ_SECONDS from its seed corpus without a crash
 # timeout: 900
+# timeout-long: 3600
 . "$ROOT/tests/lib.sh"
 require_cmd clang
 
-seconds="${FUZZ_SECONDS:-15}"
+# 15 s each in the usual run, 300 s each with tests/run.sh --long (./build.sh test fuzz --long)
+if [ "${CLOUDD_TEST_LONG:-0}" = 1 ]; then default_seconds=300; else default_seconds=15; fi
+seconds="${FUZZ_SECONDS:-$default_seconds}"
 log "building the fuzz harnesses"
 make -s -C "$ROOT/cloudd" OUT="$OUT" ${MUSL_PREFIX:+MUSL_PREFIX="$MUSL_PREFIX"} -j"$(nproc)" fuzz-bins
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1

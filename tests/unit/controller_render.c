@@ -14,20 +14,6 @@ static int read_pxe(const char *name, struct buf *out)
 	return fs_read_file(path, 65536, out);
 }
 
-TEST(template_substitutes_and_refuses_unknown)
-{
-	const char *names[] = { "A", "B_C" };
-	const char *values[] = { "x", "y@z" };
-	struct buf out = BUF_INIT;
-	struct errmsg err = { 0 };
-
-	CHECK_INT(template_render("1@A@2@B_C@3 mail@host @ @@", names, values, 2, &out, &err), 0);
-	CHECK_STR(out.data, "1x2y@z3 mail@host @ @@");
-	CHECK_INT(template_render("@NOPE@", names, values, 2, &out, &err), -1);
-	CHECK_CONTAINS(err.msg, "@NOPE@");
-	buf_free(&out);
-}
-
 TEST(bootscript_from_pxe_template)
 {
 	struct buf tmpl = BUF_INIT, out = BUF_INIT;

@@ -1,5 +1,8 @@
 /* lib_conf.c -- unit tests for the key = value configuration parser and its typed getters */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "unit.h"
@@ -91,5 +94,106 @@ TEST(conf_missing_file_is_enoent)
 	CHECK_INT(conf_load_file(&c, "/nonexistent/cloudd.conf", &err), -1);
 	CHECK_INT(errno, ENOENT);
 	CHECK_CONTAINS(err.field, "/nonexistent/cloudd.conf");
+	conf_free(&c);
+}
+
+static const struct conf_option test_options[] = {
+	{ "listen", "ADDR:PORT", "where to listen" },
+	{ "data-dir", "DIR", "where data lives" },
+};
+#define TEST_NOPTIONS (sizeof(test_options) / sizeof(test_options[0]))
+
+static int load_args(struct conf *c, char **argv, const char *default_path, char *path,
+		     enum config_action *action, struct errmsg *err)
+{
+	int argc = 0;
+
+	while (argv[argc])
+		argc++;
+	return conf_load_args(c, argc, argv, test_options, TEST_NOPTIONS, default_path, path,
+			      PATH_MAX, action, err);
+}
+
+TEST(conf_args_command_line_over_file)
+{
+	char file[] = "/tmp/lib_conf.XXXXXX", path[PATH_MAX];
+	char *argv[] = { "prog", "--listen", "0.0.0.0:1", "-c", file, "-n", NULL };
+	struct conf c = CONF_INIT;
+	struct errmsg err = { 0 };
+	enum config_action action;
+	const char *v;
+	int fd = mkstemp(file);
+
+	CHECK(fd >= 0);
+	CHECK(write(fd, "listen = 127.0.0.1:2\ndata-dir = /d\n", 35) == 35);
+	close(fd);
+	CHECK_INT(load_args(&c, argv, "/nonexistent/default.conf", path, &action, &err), 0);
+	CHECK_INT(action, CONFIG_CHECK);
+	CHECK_STR(path, file);
+	CHECK_INT(conf_get_str(&c, "listen", NULL, &v, &err), 1);
+	CHECK_STR(v, "0.0.0.0:1");
+	CHECK_INT(conf_get_str(&c, "data-dir", NULL, &v, &err), 1);
+	CHECK_STR(v, "/d");
+	conf_free(&c);
+	unlink(file);
+	/* a named file must exist; the default one may be absent */
+	CHECK_INT(load_args(&c, argv, "/nonexistent/default.conf", path, &action, &err), -1);
+	CHECK_CONTAINS(err.field, file);
+	conf_free(&c);
+	err = (struct errmsg){ 0 };
+	CHECK_INT(load_args(&c, (char *[]){ "prog", NULL }, "/nonexistent/default.conf", path, &action,
+			    &err), 0);
+	CHECK_INT(action, CONFIG_RUN);
+	CHECK_STR(path, "");
+	conf_free(&c);
+}
+
+TEST(conf_args_errors_and_actions)
+{
+	char path[PATH_MAX];
+	struct conf c = CONF_INIT;
+	struct errmsg err = { 0 };
+	enum config_action action;
+
+	CHECK_INT(load_args(&c, (char *[]){ "prog", "--bogus", "1", NULL }, "/nonexistent", path, &action,
+			    &err), -1);
+	CHECK_CONTAINS(err.msg, "unknown option --bogus");
+	conf_free(&c);
+	err = (struct errmsg){ 0 };
+	CHECK_INT(load_args(&c, (char *[]){ "prog", "--listen", NULL }, "/nonexistent", path, &action, &err),
+		  -1);
+	CHECK_CONTAINS(err.msg, "--listen needs a value");
+	conf_free(&c);
+	err = (struct errmsg){ 0 };
+	CHECK_INT(load_args(&c, (char *[]){ "prog", "extra", NULL }, "/nonexistent", path, &action, &err), -1);
+	CHECK_CONTAINS(err.msg, "unexpected argument \"extra\"");
+	conf_free(&c);
+	err = (struct errmsg){ 0 };
+	CHECK_INT(load_args(&c, (char *[]){ "prog", "-h", NULL }, "/nonexistent", path, &action, &err), 0);
+	CHECK_INT(action, CONFIG_HELP);
+	conf_free(&c);
+	err = (struct errmsg){ 0 };
+	CHECK_INT(load_args(&c, (char *[]){ "prog", "--version", NULL }, "/nonexistent", path, &action, &err), 0);
+	CHECK_INT(action, CONFIG_VERSION);
+	conf_free(&c);
+}
+
+TEST(conf_path_and_copy)
+{
+	struct conf c = CONF_INIT;
+	struct errmsg err = { 0 };
+	char dst[8];
+
+	CHECK_INT(conf_parse(&c, "t.conf", "dir = relative\nlong = /abcdefghij\nok = /a\n", &err), 0);
+	CHECK_INT(conf_get_path(&c, "dir", "/x", dst, sizeof(dst), &err), -1);
+	CHECK_CONTAINS(err.msg, "not an absolute path");
+	err = (struct errmsg){ 0 };
+	CHECK_INT(conf_get_path(&c, "long", "/x", dst, sizeof(dst), &err), -1);
+	CHECK_CONTAINS(err.msg, "longer than 7 characters");
+	CHECK_CONTAINS(err.field, "t.conf:2");
+	CHECK_INT(conf_get_path(&c, "ok", "/x", dst, sizeof(dst), &err), 0);
+	CHECK_STR(dst, "/a");
+	CHECK_INT(conf_get_path(&c, "absent", "/x", dst, sizeof(dst), &err), 0);
+	CHECK_STR(dst, "/x");
 	conf_free(&c);
 }

@@ -1,6 +1,8 @@
 /* lib_sign.c -- request signing against fixed vectors (RFC 4231, hand-computed strings to sign) */
 #include <stdlib.h>
 
+#include <nettle/sha2.h>
+
 #include "sign.h"
 #include "unit.h"
 
@@ -10,6 +12,27 @@ TEST(sha256_empty)
 
 	sign_sha256_hex("", 0, hex);
 	CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(sha256_streamed_equals_whole)
+{
+	char whole[SIGN_HEX_LEN + 1], streamed[SIGN_HEX_LEN + 1];
+	struct sha256_ctx ctx;
+
+	sign_sha256_hex("abc", 3, whole);
+	CHECK_STR(whole, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	sha256_init(&ctx);
+	sha256_update(&ctx, 1, (const uint8_t *)"a");
+	sha256_update(&ctx, 2, (const uint8_t *)"bc");
+	sign_sha256_final_hex(&ctx, streamed);
+	CHECK_STR(streamed, whole);
+	CHECK_INT(sign_sha256_hex_valid(whole), 1);
+	whole[3] = 'A';
+	CHECK_INT(sign_sha256_hex_valid(whole), 0);
+	whole[3] = 'g';
+	CHECK_INT(sign_sha256_hex_valid(whole), 0);
+	CHECK_INT(sign_sha256_hex_valid(streamed + 1), 0);
+	CHECK_INT(sign_sha256_hex_valid(""), 0);
 }
 
 TEST(hmac_rfc4231_case2)

@@ -21,15 +21,26 @@ struct unit_test {
 	unit_fn fn;
 };
 
-#define UNIT_MAX_TESTS 512
-static struct unit_test unit_tests[UNIT_MAX_TESTS];
-static int unit_count;
+/* The table grows with the tests registered: none is ever left out. */
+static struct unit_test *unit_tests;
+static int unit_count, unit_capacity;
 static int unit_current_failed;
 
 static inline void unit_register(const char *name, unit_fn fn)
 {
-	if (unit_count < UNIT_MAX_TESTS)
-		unit_tests[unit_count++] = (struct unit_test){ name, fn };
+	if (unit_count == unit_capacity) {
+		int capacity = unit_capacity ? 2 * unit_capacity : 64;
+		struct unit_test *t = realloc(unit_tests, (size_t)capacity * sizeof(*t));
+
+		if (t == NULL) {
+			fprintf(stderr, "unit.h: out of memory registering test %s (%d registered)\n",
+				name, unit_count);
+			abort();
+		}
+		unit_tests = t;
+		unit_capacity = capacity;
+	}
+	unit_tests[unit_count++] = (struct unit_test){ name, fn };
 }
 
 #define TEST(name)                                                             \
@@ -109,6 +120,7 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%d passed, %d failed\n", passed, failed);
+	free(unit_tests);
 	return failed ? 1 : 0;
 }
 

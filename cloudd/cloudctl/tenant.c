@@ -74,19 +74,6 @@ static int path_of(char *out, size_t len, const char *fmt, const char *a, const 
 }
 
 /* GET list, print as table. */
-static int list_cmd(struct ctl_settings *s, const char *path, struct ctl_query *q, const struct ctl_column *cols, size_t n)
-{
-	struct ctl_query none = { .n = 0 };
-	json_t *items;
-	int rc;
-
-	if ((rc = ctl_list_all(s, path, q ? q : &none, &items)))
-		return rc;
-	rc = ctl_print_list(s, cols, n, items);
-	json_decref(items);
-	return rc;
-}
-
 static int simple_cmd(struct ctl_settings *s, const char *method, const char *path, json_t *body)
 {
 	json_t *doc;
@@ -101,20 +88,6 @@ static int simple_cmd(struct ctl_settings *s, const char *method, const char *pa
 	return 0;
 }
 
-static long long int_arg(const char *v, const char *what, int *bad)
-{
-	char *end;
-	long long n;
-
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (errno || *end || v[0] == '\0') {
-		fprintf(stderr, "cloudctl: %s: expected an integer, got \"%s\"\n", what, v);
-		*bad = 1;
-	}
-	return n;
-}
-
 static int ctl_account(struct ctl_settings *s, int argc, char **argv)
 {
 	char path[256];
@@ -122,7 +95,7 @@ static int ctl_account(struct ctl_settings *s, int argc, char **argv)
 	if (argc == 2 && strcmp(argv[0], "create") == 0)
 		return simple_cmd(s, "POST", "/v1/accounts", json_pack("{s:s}", "name", argv[1]));
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/accounts", NULL, account_cols, NCOLS(account_cols));
+		return ctl_list(s, "/v1/accounts", NULL, account_cols, NCOLS(account_cols));
 	if (argc == 2 && strcmp(argv[0], "show") == 0) {
 		if (path_of(path, sizeof(path), "/v1/accounts/%s%s", argv[1], NULL) < 0)
 			return EXIT_USAGE;
@@ -136,20 +109,16 @@ static int ctl_api_key(struct ctl_settings *s, int argc, char **argv)
 	char path[256];
 
 	if (argc >= 1 && strcmp(argv[0], "create") == 0) {
+		static const struct ctl_flag flags[] = {
+			{ "--account", CTL_FLAG_STRING, "account", NULL },
+			{ "--role", CTL_FLAG_STRING, "role", NULL },
+			{ "--name", CTL_FLAG_STRING, "name", NULL },
+		};
 		json_t *body = json_object(), *doc;
 		int rc;
-		for (int i = 1; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--account")))
-				json_object_set_new(body, "account", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--role")))
-				json_object_set_new(body, "role", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--name")))
-				json_object_set_new(body, "name", json_string(v));
-			else {
-				json_decref(body);
-				return ctl_usage_error("api-key create: unknown argument %s", argv[i]);
-			}
+		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 1, body, NULL, "api-key create"))) {
+			json_decref(body);
+			return rc;
 		}
 		rc = ctl_call(s, "POST", "/v1/api-keys", NULL, body, &doc);
 		json_decref(body);
@@ -167,15 +136,9 @@ static int ctl_api_key(struct ctl_settings *s, int argc, char **argv)
 		return 0;
 	}
 	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
-		struct ctl_query q = { .n = 0 };
-		for (int i = 1; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--account")))
-				ctl_query_add(&q, "account", v);
-			else
-				return ctl_usage_error("api-key list: unknown argument %s", argv[i]);
-		}
-		return list_cmd(s, "/v1/api-keys", &q, key_cols, NCOLS(key_cols));
+		static const struct ctl_flag flags[] = { { "--account", CTL_FLAG_QUERY, "account", NULL } };
+		return ctl_list_filtered(s, "/v1/api-keys", flags, CTL_NFLAGS(flags), argc, argv, 1, "api-key list",
+					 key_cols, NCOLS(key_cols));
 	}
 	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
 		if (path_of(path, sizeof(path), "/v1/api-keys/%s%s", argv[1], NULL) < 0)
@@ -222,54 +185,26 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 	if (argc < 1)
 		return ctl_usage_error("instance: expected create, list, show, set-groups, start, stop, reboot, delete or console%s", "");
 	if (strcmp(argv[0], "create") == 0 && argc >= 2) {
-		json_t *body = json_pack("{s:s}", "name", argv[1]), *groups = json_array(), *keys = json_array(), *labels = json_object();
+		static const struct ctl_flag flags[] = {
+			{ "--type", CTL_FLAG_STRING, "type", NULL },
+			{ "--template", CTL_FLAG_STRING, "template", NULL },
+			{ "--security-group", CTL_FLAG_LIST, "security_groups", NULL },
+			{ "--ssh-key", CTL_FLAG_LIST, "ssh_keys", NULL },
+			{ "--anti-affinity", CTL_FLAG_STRING, "anti_affinity", NULL },
+			{ "--account", CTL_FLAG_STRING, "account", NULL },
+			{ "--label", CTL_FLAG_MAP, "node_labels", NULL },
+			{ "--user-data", CTL_FLAG_FILE, "user_data", NULL },
+		};
+		json_t *body = json_pack("{s:s}", "name", argv[1]);
 		for (int i = 2; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--type")))
-				json_object_set_new(body, "type", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--template")))
-				json_object_set_new(body, "template", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--security-group")))
-				json_array_append_new(groups, json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--ssh-key")))
-				json_array_append_new(keys, json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--anti-affinity")))
-				json_object_set_new(body, "anti_affinity", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--account")))
-				json_object_set_new(body, "account", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--label"))) {
-				const char *eq = strchr(v, '=');
-				char k[64];
-				if (eq == NULL || (size_t)(eq - v) >= sizeof(k)) {
-					json_decref(body), json_decref(groups), json_decref(keys), json_decref(labels);
-					return ctl_usage_error("--label: expected KEY=VALUE, got %s", v);
-				}
-				snprintf(k, sizeof(k), "%.*s", (int)(eq - v), v);
-				json_object_set_new(labels, k, json_string(eq + 1));
-			} else if ((v = ctl_opt(argc, argv, &i, "--user-data"))) {
-				struct buf text = BUF_INIT;
-				if (fs_read_file(v, 1 << 20, &text) < 0) {
-					fprintf(stderr, "cloudctl: --user-data %s: %s\n", v, strerror(errno));
-					json_decref(body), json_decref(groups), json_decref(keys), json_decref(labels);
-					buf_free(&text);
-					return EXIT_USAGE;
-				}
-				json_object_set_new(body, "user_data", json_stringn(text.data ? text.data : "", text.len));
-				buf_free(&text);
-			} else if (strcmp(argv[i], "--wait") == 0) {
+			int r = ctl_flag_take(flags, CTL_NFLAGS(flags), argc, argv, &i, body, NULL);
+			if (r == 0 && strcmp(argv[i], "--wait") == 0) {
 				wait = 1;
-			} else {
-				json_decref(body), json_decref(groups), json_decref(keys), json_decref(labels);
-				return ctl_usage_error("instance create: unknown argument %s", argv[i]);
+			} else if (r <= 0) {
+				json_decref(body);
+				return r < 0 ? EXIT_USAGE : ctl_usage_error("instance create: unknown argument %s", argv[i]);
 			}
 		}
-		if (json_array_size(groups))
-			json_object_set(body, "security_groups", groups);
-		if (json_array_size(keys))
-			json_object_set(body, "ssh_keys", keys);
-		if (json_object_size(labels))
-			json_object_set(body, "node_labels", labels);
-		json_decref(groups), json_decref(keys), json_decref(labels);
 		rc = ctl_call(s, "POST", "/v1/instances", NULL, body, &doc);
 		json_decref(body);
 		if (rc)
@@ -279,17 +214,12 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 		return rc;
 	}
 	if (strcmp(argv[0], "list") == 0) {
-		struct ctl_query q = { .n = 0 };
-		for (int i = 1; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--node")))
-				ctl_query_add(&q, "node", v);
-			else if ((v = ctl_opt(argc, argv, &i, "--account")))
-				ctl_query_add(&q, "account", v);
-			else
-				return ctl_usage_error("instance list: unknown argument %s", argv[i]);
-		}
-		return list_cmd(s, "/v1/instances", &q, instance_cols, NCOLS(instance_cols));
+		static const struct ctl_flag flags[] = {
+			{ "--node", CTL_FLAG_QUERY, "node", NULL },
+			{ "--account", CTL_FLAG_QUERY, "account", NULL },
+		};
+		return ctl_list_filtered(s, "/v1/instances", flags, CTL_NFLAGS(flags), argc, argv, 1, "instance list",
+					 instance_cols, NCOLS(instance_cols));
 	}
 	if (argc < 2)
 		return ctl_usage_error("instance %s: expected an instance id or name", argv[0]);
@@ -301,14 +231,10 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 		struct ctl_query q = { .n = 0 };
 		struct httpc_cred cred = { .url = s->url, .key_id = s->key, .secret = s->secret };
 		struct httpc_response r;
+		static const struct ctl_flag flags[] = { { "--bytes", CTL_FLAG_QUERY, "bytes", NULL } };
 		char cpath[300];
-		for (int i = 2; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--bytes")))
-				ctl_query_add(&q, "bytes", v);
-			else
-				return ctl_usage_error("instance console: unknown argument %s", argv[i]);
-		}
+		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, NULL, &q, "instance console")))
+			return rc;
 		snprintf(cpath, sizeof(cpath), "%s/console", path);
 		/* plain text on success, a JSON error otherwise */
 		if (httpc_signed(&cred, "GET", cpath, q.args, q.n, NULL, 0, CTL_TIMEOUT, &r) < 0) {
@@ -371,26 +297,21 @@ static int ctl_instance_type(struct ctl_settings *s, int argc, char **argv)
 	char path[256];
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/instance-types", NULL, type_cols, NCOLS(type_cols));
+		return ctl_list(s, "/v1/instance-types", NULL, type_cols, NCOLS(type_cols));
 	if (argc >= 2 && path_of(path, sizeof(path), "/v1/instance-types/%s%s", argv[1], NULL) < 0)
 		return EXIT_USAGE;
 	if (argc >= 2 && strcmp(argv[0], "set") == 0) {
+		static const struct ctl_flag flags[] = {
+			{ "--vcpus", CTL_FLAG_INT, "vcpus", NULL },
+			{ "--memory-mib", CTL_FLAG_INT, "memory_mib", NULL },
+			{ "--disk-gib", CTL_FLAG_INT, "disk_gib", NULL },
+		};
 		json_t *body = json_object();
-		int bad = 0;
-		for (int i = 2; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--vcpus")))
-				json_object_set_new(body, "vcpus", json_integer(int_arg(v, "--vcpus", &bad)));
-			else if ((v = ctl_opt(argc, argv, &i, "--memory-mib")))
-				json_object_set_new(body, "memory_mib", json_integer(int_arg(v, "--memory-mib", &bad)));
-			else if ((v = ctl_opt(argc, argv, &i, "--disk-gib")))
-				json_object_set_new(body, "disk_gib", json_integer(int_arg(v, "--disk-gib", &bad)));
-			else
-				bad = 1;
-		}
-		if (bad) {
+		int rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, body, NULL,
+				   "instance-type set NAME --vcpus N --memory-mib N --disk-gib N");
+		if (rc) {
 			json_decref(body);
-			return ctl_usage_error("instance-type set NAME --vcpus N --memory-mib N --disk-gib N%s", "");
+			return rc;
 		}
 		return simple_cmd(s, "PUT", path, body);
 	}
@@ -404,42 +325,26 @@ static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 	char path[256];
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/templates", NULL, template_cols, NCOLS(template_cols));
+		return ctl_list(s, "/v1/templates", NULL, template_cols, NCOLS(template_cols));
 	if (argc >= 2 && strcmp(argv[0], "register") == 0) {
-		json_t *body = json_pack("{s:s}", "name", argv[1]), *initrd = json_object();
-		int bad = 0;
-		for (int i = 2; i < argc && !bad; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--format")))
-				json_object_set_new(body, "format", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--url")))
-				json_object_set_new(body, "url", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--sha256")))
-				json_object_set_new(body, "sha256", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--size")))
-				json_object_set_new(body, "size", json_integer(int_arg(v, "--size", &bad)));
-			else if ((v = ctl_opt(argc, argv, &i, "--min-disk-gib")))
-				json_object_set_new(body, "min_disk_gib", json_integer(int_arg(v, "--min-disk-gib", &bad)));
-			else if ((v = ctl_opt(argc, argv, &i, "--cmdline")))
-				json_object_set_new(body, "cmdline", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--initrd-url")))
-				json_object_set_new(initrd, "url", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--initrd-sha256")))
-				json_object_set_new(initrd, "sha256", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--account")))
-				json_object_set_new(body, "account", json_string(v));
-			else if (strcmp(argv[i], "--public") == 0)
-				json_object_set_new(body, "public", json_true());
-			else
-				bad = 1;
+		static const struct ctl_flag flags[] = {
+			{ "--format", CTL_FLAG_STRING, "format", NULL },
+			{ "--url", CTL_FLAG_STRING, "url", NULL },
+			{ "--sha256", CTL_FLAG_STRING, "sha256", NULL },
+			{ "--size", CTL_FLAG_INT, "size", NULL },
+			{ "--min-disk-gib", CTL_FLAG_INT, "min_disk_gib", NULL },
+			{ "--cmdline", CTL_FLAG_STRING, "cmdline", NULL },
+			{ "--initrd-url", CTL_FLAG_STRING, "initrd.url", NULL },
+			{ "--initrd-sha256", CTL_FLAG_STRING, "initrd.sha256", NULL },
+			{ "--account", CTL_FLAG_STRING, "account", NULL },
+			{ "--public", CTL_FLAG_TRUE, "public", NULL },
+		};
+		json_t *body = json_pack("{s:s}", "name", argv[1]);
+		int rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, body, NULL, "template register");
+		if (rc) {
+			json_decref(body);
+			return rc;
 		}
-		if (bad) {
-			json_decref(body), json_decref(initrd);
-			return ctl_usage_error("template register: see cloudctl --help%s", "");
-		}
-		if (json_object_size(initrd))
-			json_object_set(body, "initrd", initrd);
-		json_decref(initrd);
 		return simple_cmd(s, "POST", "/v1/templates", body);
 	}
 	if (argc == 2 && path_of(path, sizeof(path), "/v1/templates/%s%s", argv[1], NULL) < 0)
@@ -449,24 +354,25 @@ static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 	if (argc == 2 && strcmp(argv[0], "rm") == 0)
 		return simple_cmd(s, "DELETE", path, NULL);
 	if (argc >= 3 && strcmp(argv[0], "upload") == 0) {
+		static const struct ctl_flag flags[] = {
+			{ "--format", CTL_FLAG_STRING, "format", NULL },
+			{ "--min-disk-gib", CTL_FLAG_INT, "min_disk_gib", NULL },
+			{ "--cmdline", CTL_FLAG_STRING, "cmdline", NULL },
+			{ "--account", CTL_FLAG_STRING, "account", NULL },
+			{ "--public", CTL_FLAG_TRUE, "public", NULL },
+		};
 		json_t *body = json_pack("{s:s,s:b}", "name", argv[1], "upload", 1), *doc;
-		const char *file = NULL, *initrd = NULL, *id;
+		const char *file = NULL, *initrd = NULL, *id, *v;
 		char upath[300];
 		int bad = 0, rc;
 		for (int i = 2; i < argc && !bad; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--format")))
-				json_object_set_new(body, "format", json_string(v));
+			int r = ctl_flag_take(flags, CTL_NFLAGS(flags), argc, argv, &i, body, NULL);
+			if (r < 0)
+				bad = 1;
+			else if (r > 0)
+				continue;
 			else if ((v = ctl_opt(argc, argv, &i, "--initrd")))
 				initrd = v;
-			else if ((v = ctl_opt(argc, argv, &i, "--min-disk-gib")))
-				json_object_set_new(body, "min_disk_gib", json_integer(int_arg(v, "--min-disk-gib", &bad)));
-			else if ((v = ctl_opt(argc, argv, &i, "--cmdline")))
-				json_object_set_new(body, "cmdline", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--account")))
-				json_object_set_new(body, "account", json_string(v));
-			else if (strcmp(argv[i], "--public") == 0)
-				json_object_set_new(body, "public", json_true());
 			else if (argv[i][0] != '-' && file == NULL)
 				file = argv[i];
 			else
@@ -511,7 +417,7 @@ static int ctl_ssh_key(struct ctl_settings *s, int argc, char **argv)
 	char path[256];
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/ssh-keys", NULL, sshkey_cols, NCOLS(sshkey_cols));
+		return ctl_list(s, "/v1/ssh-keys", NULL, sshkey_cols, NCOLS(sshkey_cols));
 	if (argc == 3 && strcmp(argv[0], "add") == 0) {
 		struct buf text = BUF_INIT;
 		size_t len;
@@ -544,19 +450,16 @@ static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
 	int rc;
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return list_cmd(s, "/v1/security-groups", NULL, sg_cols, NCOLS(sg_cols));
+		return ctl_list(s, "/v1/security-groups", NULL, sg_cols, NCOLS(sg_cols));
 	if (argc >= 2 && strcmp(argv[0], "create") == 0) {
+		static const struct ctl_flag flags[] = {
+			{ "--description", CTL_FLAG_STRING, "description", NULL },
+			{ "--account", CTL_FLAG_STRING, "account", NULL },
+		};
 		json_t *body = json_pack("{s:s}", "name", argv[1]);
-		for (int i = 2; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--description")))
-				json_object_set_new(body, "description", json_string(v));
-			else if ((v = ctl_opt(argc, argv, &i, "--account")))
-				json_object_set_new(body, "account", json_string(v));
-			else {
-				json_decref(body);
-				return ctl_usage_error("security-group create: unknown argument %s", argv[i]);
-			}
+		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, body, NULL, "security-group create"))) {
+			json_decref(body);
+			return rc;
 		}
 		return simple_cmd(s, "POST", "/v1/security-groups", body);
 	}
@@ -564,30 +467,19 @@ static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
 		if (path_of(path, sizeof(path), "/v1/security-groups/%s/rules%s", argv[2], NULL) < 0)
 			return EXIT_USAGE;
 		if (strcmp(argv[1], "add") == 0) {
+			static const struct ctl_flag flags[] = {
+				{ "--direction", CTL_FLAG_STRING, "direction", NULL },
+				{ "--protocol", CTL_FLAG_STRING, "protocol", NULL },
+				{ "--ports", CTL_FLAG_STRING, "ports", NULL },
+				{ "--cidr", CTL_FLAG_STRING, "cidr", NULL },
+				{ "--group", CTL_FLAG_STRING, "group", NULL },
+				{ "--icmp-type", CTL_FLAG_INT, "icmp_type", NULL },
+				{ "--icmp-code", CTL_FLAG_INT, "icmp_code", NULL },
+			};
 			json_t *body = json_object();
-			int bad = 0;
-			for (int i = 3; i < argc && !bad; i++) {
-				const char *v;
-				if ((v = ctl_opt(argc, argv, &i, "--direction")))
-					json_object_set_new(body, "direction", json_string(v));
-				else if ((v = ctl_opt(argc, argv, &i, "--protocol")))
-					json_object_set_new(body, "protocol", json_string(v));
-				else if ((v = ctl_opt(argc, argv, &i, "--ports")))
-					json_object_set_new(body, "ports", json_string(v));
-				else if ((v = ctl_opt(argc, argv, &i, "--cidr")))
-					json_object_set_new(body, "cidr", json_string(v));
-				else if ((v = ctl_opt(argc, argv, &i, "--group")))
-					json_object_set_new(body, "group", json_string(v));
-				else if ((v = ctl_opt(argc, argv, &i, "--icmp-type")))
-					json_object_set_new(body, "icmp_type", json_integer(int_arg(v, "--icmp-type", &bad)));
-				else if ((v = ctl_opt(argc, argv, &i, "--icmp-code")))
-					json_object_set_new(body, "icmp_code", json_integer(int_arg(v, "--icmp-code", &bad)));
-				else
-					bad = 1;
-			}
-			if (bad) {
+			if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 3, body, NULL, "security-group rule add"))) {
 				json_decref(body);
-				return ctl_usage_error("security-group rule add: see cloudctl --help%s", "");
+				return rc;
 			}
 			rc = ctl_call(s, "POST", path, NULL, body, &doc);
 			json_decref(body);

@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "ctl.h"
+#include "fsutil.h"
 
 /* --- settings -------------------------------------------------------------------- */
 
@@ -250,7 +251,7 @@ int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_
 	struct httpc_cred cred = { s->url, s->key, s->secret, 0 };
 	struct httpc_response r;
 	struct sha256_ctx sha;
-	unsigned char digest[SHA256_DIGEST_SIZE], chunk[65536];
+	unsigned char chunk[65536];
 	char hex[SIGN_HEX_LEN + 1];
 	unsigned long long len = 0;
 	size_t n;
@@ -273,9 +274,7 @@ int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_
 		fclose(f);
 		return EXIT_USAGE;
 	}
-	sha256_digest(&sha, sizeof(digest), digest);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	sign_sha256_final_hex(&sha, hex);
 	if (!s->json)
 		fprintf(stderr, "uploading %s: %llu bytes, sha256 %s\n", file, len, hex);
 	rc = httpc_signed_upload(&cred, "PUT", path, f, len, hex, CTL_UPLOAD_TIMEOUT, &r);
@@ -383,6 +382,161 @@ const char *ctl_opt(int argc, char **argv, int *i, const char *name)
 	return argv[*i];
 }
 
+int ctl_list(struct ctl_settings *s, const char *path, struct ctl_query *q, const struct ctl_column *cols, size_t ncols)
+{
+	struct ctl_query none = { .n = 0 };
+	json_t *items;
+	int rc;
+
+	if ((rc = ctl_list_all(s, path, q ? q : &none, &items)))
+		return rc;
+	rc = ctl_print_list(s, cols, ncols, items);
+	json_decref(items);
+	return rc;
+}
+
+int ctl_list_filtered(struct ctl_settings *s, const char *path, const struct ctl_flag *filters, size_t nfilters,
+		      int argc, char **argv, int start, const char *cmd, const struct ctl_column *cols, size_t ncols)
+{
+	struct ctl_query q = { .n = 0 };
+	int rc = ctl_flags(filters, nfilters, argc, argv, start, NULL, &q, cmd);
+
+	return rc ? rc : ctl_list(s, path, &q, cols, ncols);
+}
+
+/* The object that holds member ("a.b": object a, made when absent) and the last name in key. */
+static json_t *ctl_flag_target(json_t *body, const char *member, char *key, size_t keylen)
+{
+	const char *dot = strchr(member, '.');
+	json_t *obj;
+	char outer[64];
+
+	if (dot == NULL) {
+		snprintf(key, keylen, "%s", member);
+		return body;
+	}
+	snprintf(outer, sizeof(outer), "%.*s", (int)(dot - member), member);
+	snprintf(key, keylen, "%s", dot + 1);
+	obj = json_object_get(body, outer);
+	if (!json_is_object(obj)) {
+		obj = json_object();
+		json_object_set_new(body, outer, obj);
+	}
+	return obj;
+}
+
+/* The array or object member of target, made when absent. */
+static json_t *ctl_flag_container(json_t *target, const char *key, int array)
+{
+	json_t *c = json_object_get(target, key);
+
+	if (array ? !json_is_array(c) : !json_is_object(c)) {
+		c = array ? json_array() : json_object();
+		json_object_set_new(target, key, c);
+	}
+	return c;
+}
+
+static int ctl_flag_apply(const struct ctl_flag *f, const char *v, json_t *body, struct ctl_query *q)
+{
+	char key[128], mkey[128], *end;
+	json_t *target;
+
+	if (f->kind == CTL_FLAG_QUERY) {
+		ctl_query_add(q, f->member, v);
+		return 0;
+	}
+	target = ctl_flag_target(body, f->member, key, sizeof(key));
+	switch (f->kind) {
+	case CTL_FLAG_STRING:
+		json_object_set_new(target, key, json_string(v));
+		return 0;
+	case CTL_FLAG_NULLABLE:
+		json_object_set_new(target, key, strcmp(v, f->none) == 0 ? json_null() : json_string(v));
+		return 0;
+	case CTL_FLAG_TRUE:
+		json_object_set_new(target, key, json_true());
+		return 0;
+	case CTL_FLAG_INT: {
+		long long n;
+
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno || *end || v[0] == '\0') {
+			fprintf(stderr, "cloudctl: %s: expected an integer, got \"%s\"\n", f->name, v);
+			return -1;
+		}
+		json_object_set_new(target, key, json_integer(n));
+		return 0;
+	}
+	case CTL_FLAG_LIST:
+		json_array_append_new(ctl_flag_container(target, key, 1), json_string(v));
+		return 0;
+	case CTL_FLAG_MAP: {
+		const char *eq = strchr(v, '=');
+
+		if (eq == NULL || eq == v || (size_t)(eq - v) >= sizeof(mkey)) {
+			ctl_usage_error("--label: expected KEY=VALUE, got %s", v);
+			return -1;
+		}
+		snprintf(mkey, sizeof(mkey), "%.*s", (int)(eq - v), v);
+		json_object_set_new(ctl_flag_container(target, key, 0), mkey, json_string(eq + 1));
+		return 0;
+	}
+	case CTL_FLAG_FILE: {
+		struct buf text = BUF_INIT;
+
+		if (fs_read_file(v, 1 << 20, &text) < 0) {
+			fprintf(stderr, "cloudctl: %s %s: %s\n", f->name, v, strerror(errno));
+			buf_free(&text);
+			return -1;
+		}
+		json_object_set_new(target, key, json_stringn(text.data ? text.data : "", text.len));
+		buf_free(&text);
+		return 0;
+	}
+	case CTL_FLAG_QUERY:
+		break;
+	}
+	return 0;
+}
+
+int ctl_flag_take(const struct ctl_flag *flags, size_t n, int argc, char **argv, int *i, json_t *body,
+		  struct ctl_query *q)
+{
+	for (size_t k = 0; k < n; k++) {
+		const char *v;
+
+		if (flags[k].kind == CTL_FLAG_TRUE) {
+			if (strcmp(argv[*i], flags[k].name) != 0)
+				continue;
+			v = "";
+		} else if ((v = ctl_opt(argc, argv, i, flags[k].name)) == NULL) {
+			continue;
+		}
+		return ctl_flag_apply(&flags[k], v, body, q) < 0 ? -1 : 1;
+	}
+	return 0;
+}
+
+int ctl_flags(const struct ctl_flag *flags, size_t n, int argc, char **argv, int start, json_t *body,
+	      struct ctl_query *q, const char *cmd)
+{
+	for (int i = start; i < argc; i++) {
+		int r = ctl_flag_take(flags, n, argc, argv, &i, body, q);
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r == 0) {
+			char fmt[128];
+
+			snprintf(fmt, sizeof(fmt), "%s: unknown argument %%s", cmd);
+			return ctl_usage_error(fmt, argv[i]);
+		}
+	}
+	return 0;
+}
+
 /* --- nodes ------------------------------------------------------------------------- */
 
 static const struct ctl_column node_cols[] = {
@@ -401,21 +555,12 @@ static int ctl_nodes(struct ctl_settings *s, int argc, char **argv)
 	if (argc < 1)
 		return ctl_usage_error("nodes: expected list, show ID or rm ID%s", "");
 	if (strcmp(argv[0], "list") == 0) {
-		struct ctl_query q = { .n = 0 };
-		for (int i = 1; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--state")))
-				ctl_query_add(&q, "state", v);
-			else if ((v = ctl_opt(argc, argv, &i, "--role")))
-				ctl_query_add(&q, "role", v);
-			else
-				return ctl_usage_error("nodes list: unknown argument %s", argv[i]);
-		}
-		if ((rc = ctl_list_all(s, "/v1/nodes", &q, &doc)))
-			return rc;
-		rc = ctl_print_list(s, node_cols, sizeof(node_cols) / sizeof(node_cols[0]), doc);
-		json_decref(doc);
-		return rc;
+		static const struct ctl_flag flags[] = {
+			{ "--state", CTL_FLAG_QUERY, "state", NULL },
+			{ "--role", CTL_FLAG_QUERY, "role", NULL },
+		};
+		return ctl_list_filtered(s, "/v1/nodes", flags, CTL_NFLAGS(flags), argc, argv, 1, "nodes list", node_cols,
+					 sizeof(node_cols) / sizeof(node_cols[0]));
 	}
 	if ((strcmp(argv[0], "show") == 0 || strcmp(argv[0], "rm") == 0) && argc == 2) {
 		int show = argv[0][0] == 's';
@@ -442,32 +587,14 @@ static const struct ctl_column machine_cols[] = {
 /* --name, --role, --label k=v (repeatable), --image V|default into body. */
 static int ctl_machine_opts(int argc, char **argv, int start, json_t *body)
 {
-	json_t *labels = NULL;
+	static const struct ctl_flag flags[] = {
+		{ "--name", CTL_FLAG_NULLABLE, "name", "-" },
+		{ "--role", CTL_FLAG_STRING, "role", NULL },
+		{ "--image", CTL_FLAG_NULLABLE, "image_version", "default" },
+		{ "--label", CTL_FLAG_MAP, "labels", NULL },
+	};
 
-	for (int i = start; i < argc; i++) {
-		const char *v;
-		if ((v = ctl_opt(argc, argv, &i, "--name"))) {
-			json_object_set_new(body, "name", strcmp(v, "-") == 0 ? json_null() : json_string(v));
-		} else if ((v = ctl_opt(argc, argv, &i, "--role"))) {
-			json_object_set_new(body, "role", json_string(v));
-		} else if ((v = ctl_opt(argc, argv, &i, "--image"))) {
-			json_object_set_new(body, "image_version", strcmp(v, "default") == 0 ? json_null() : json_string(v));
-		} else if ((v = ctl_opt(argc, argv, &i, "--label"))) {
-			const char *eq = strchr(v, '=');
-			char key[128];
-			if (eq == NULL || (size_t)(eq - v) >= sizeof(key))
-				return ctl_usage_error("--label: expected KEY=VALUE, got %s", v);
-			snprintf(key, sizeof(key), "%.*s", (int)(eq - v), v);
-			if (labels == NULL) {
-				labels = json_object();
-				json_object_set_new(body, "labels", labels);
-			}
-			json_object_set_new(labels, key, json_string(eq + 1));
-		} else {
-			return ctl_usage_error("machines: unknown argument %s", argv[i]);
-		}
-	}
-	return 0;
+	return ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, start, body, NULL, "machines");
 }
 
 static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
@@ -479,21 +606,12 @@ static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
 	if (argc < 1)
 		return ctl_usage_error("machines: expected add, list, show, set, approve or rm%s", "");
 	if (strcmp(argv[0], "list") == 0) {
-		struct ctl_query q = { .n = 0 };
-		for (int i = 1; i < argc; i++) {
-			const char *v;
-			if ((v = ctl_opt(argc, argv, &i, "--role")))
-				ctl_query_add(&q, "role", v);
-			else if ((v = ctl_opt(argc, argv, &i, "--state")))
-				ctl_query_add(&q, "state", v);
-			else
-				return ctl_usage_error("machines list: unknown argument %s", argv[i]);
-		}
-		if ((rc = ctl_list_all(s, "/v1/machines", &q, &doc)))
-			return rc;
-		rc = ctl_print_list(s, machine_cols, sizeof(machine_cols) / sizeof(machine_cols[0]), doc);
-		json_decref(doc);
-		return rc;
+		static const struct ctl_flag flags[] = {
+			{ "--role", CTL_FLAG_QUERY, "role", NULL },
+			{ "--state", CTL_FLAG_QUERY, "state", NULL },
+		};
+		return ctl_list_filtered(s, "/v1/machines", flags, CTL_NFLAGS(flags), argc, argv, 1, "machines list", machine_cols,
+					 sizeof(machine_cols) / sizeof(machine_cols[0]));
 	}
 	if (strcmp(argv[0], "add") == 0) {
 		if (argc < 2)
@@ -733,24 +851,12 @@ static const struct ctl_column event_cols[] = {
 
 static int ctl_events(struct ctl_settings *s, int argc, char **argv)
 {
-	struct ctl_query q = { .n = 0 };
-	json_t *doc;
-	int rc;
-
-	for (int i = 0; i < argc; i++) {
-		const char *v;
-		if ((v = ctl_opt(argc, argv, &i, "--type")))
-			ctl_query_add(&q, "type", v);
-		else if ((v = ctl_opt(argc, argv, &i, "--subject")))
-			ctl_query_add(&q, "subject", v);
-		else
-			return ctl_usage_error("events: unknown argument %s", argv[i]);
-	}
-	if ((rc = ctl_list_all(s, "/v1/events", &q, &doc)))
-		return rc;
-	rc = ctl_print_list(s, event_cols, sizeof(event_cols) / sizeof(event_cols[0]), doc);
-	json_decref(doc);
-	return rc;
+	static const struct ctl_flag flags[] = {
+		{ "--type", CTL_FLAG_QUERY, "type", NULL },
+		{ "--subject", CTL_FLAG_QUERY, "subject", NULL },
+	};
+	return ctl_list_filtered(s, "/v1/events", flags, CTL_NFLAGS(flags), argc, argv, 0, "events", event_cols,
+				 sizeof(event_cols) / sizeof(event_cols[0]));
 }
 
 void ctl_usage(FILE *out)

@@ -66,11 +66,51 @@ int ctl_call(struct ctl_settings *s, const char *method, const char *path, const
 /* PUTs the file to path, streamed and signed over its SHA-256; the answer as ctl_call's. */
 int ctl_upload(struct ctl_settings *s, const char *path, const char *file, json_t **doc);
 int ctl_list_all(struct ctl_settings *s, const char *path, struct ctl_query *q, json_t **items);
+/* Every page of path (q: filters, or NULL) printed as a table of cols; 0 or an exit code. */
+int ctl_list(struct ctl_settings *s, const char *path, struct ctl_query *q, const struct ctl_column *cols, size_t ncols);
+/* ctl_list with the filters of argv[start..] (CTL_FLAG_QUERY flags; anything else is a usage error of cmd). */
+struct ctl_flag;
+int ctl_list_filtered(struct ctl_settings *s, const char *path, const struct ctl_flag *filters, size_t nfilters,
+		      int argc, char **argv, int start, const char *cmd, const struct ctl_column *cols, size_t ncols);
 void ctl_print_json(json_t *doc);
 int ctl_print_list(struct ctl_settings *s, const struct ctl_column *cols, size_t ncols, json_t *items);
 void ctl_print_object(struct ctl_settings *s, json_t *doc);
 int ctl_usage_error(const char *fmt, const char *arg);
 const char *ctl_opt(int argc, char **argv, int *i, const char *name);
+/*
+ * How a command-line flag lands in a request: each command lists its flags in
+ * a table, and ctl_flags/ctl_flag_take apply them to the body (or query).
+ * member "a.b" is member b of the object member a (made when first needed).
+ */
+enum ctl_flag_kind {
+	CTL_FLAG_STRING,   /* --flag V: member V */
+	CTL_FLAG_INT,	   /* --flag N: member N, an integer */
+	CTL_FLAG_NULLABLE, /* --flag V: member V, or null when V is the flag's none word */
+	CTL_FLAG_TRUE,	   /* --flag (no value): member true */
+	CTL_FLAG_LIST,	   /* --flag V, repeatable: V appended to the array member */
+	CTL_FLAG_MAP,	   /* --flag K=V, repeatable: K: V in the object member */
+	CTL_FLAG_QUERY,	   /* --flag V: query argument member=V */
+	CTL_FLAG_FILE,	   /* --flag FILE: the file's text (at most 1 MiB) as member */
+};
+
+struct ctl_flag {
+	const char *name; /* "--name" */
+	enum ctl_flag_kind kind;
+	const char *member;
+	const char *none; /* CTL_FLAG_NULLABLE: the value that means null ("-", "default") */
+};
+
+#define CTL_NFLAGS(table) (sizeof(table) / sizeof((table)[0]))
+
+/*
+ * Applies argv[*i] if it is one of the n flags: 1 (and *i on its value), 0 when
+ * it is none of them (or lacks its value), -1 when its value is bad (said on stderr).
+ */
+int ctl_flag_take(const struct ctl_flag *flags, size_t n, int argc, char **argv, int *i, json_t *body,
+		  struct ctl_query *q);
+/* Applies argv[start..] as flags; any other argument is a usage error of cmd. 0 or an exit code. */
+int ctl_flags(const struct ctl_flag *flags, size_t n, int argc, char **argv, int start, json_t *body,
+	      struct ctl_query *q, const char *cmd);
 /* Follows an operation until it ends, with progress on stderr; 0 on success. */
 int ctl_wait(struct ctl_settings *s, const char *id);
 

@@ -1,4 +1,4 @@
-/* ctl_output.c -- cloudctl: settings from file and environment, table rendering */
+/* cloudctl_output.c -- cloudctl: settings from file and environment, table rendering */
 #include <stdlib.h>
 #include <unistd.h>
 
