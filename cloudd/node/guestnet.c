@@ -20,6 +20,7 @@
 #include "guestnet.h"
 #include "log.h"
 #include "proc.h"
+#include "text_template.h"
 
 static int ifname_ok(const char *s)
 {
@@ -240,52 +241,6 @@ void guestnet_dhcp_init(struct guestnet_dhcp *d, const char *dir, const char *dn
 	memset(d, 0, sizeof(*d));
 	snprintf(d->dir, sizeof(d->dir), "%s", dir);
 	snprintf(d->dnsmasq, sizeof(d->dnsmasq), "%s", dnsmasq && *dnsmasq ? dnsmasq : "dnsmasq");
-}
-
-/*
- * Substitutes @NAME@ placeholders; unknown placeholders fail with err
- * filled. The same function as the controller's template_render
- * (controller/bootscript.c), kept here until both use one copy in lib/.
- */
-static int template_render(const char *tmpl, const char *const *names, const char *const *values,
-			   size_t n, struct buf *out, struct errmsg *err)
-{
-	const char *p = tmpl;
-
-	buf_reset(out);
-	if (buf_puts(out, "") < 0)
-		return -1;
-	while (*p) {
-		const char *at = strchr(p, '@'), *end;
-		size_t i;
-
-		if (at == NULL)
-			return buf_puts(out, p);
-		if (buf_append(out, p, (size_t)(at - p)) < 0)
-			return -1;
-		end = at + 1;
-		while ((*end >= 'A' && *end <= 'Z') || *end == '_')
-			end++;
-		if (*end != '@' || end == at + 1) {
-			/* not a placeholder: a lone '@' */
-			if (buf_append(out, at, 1) < 0)
-				return -1;
-			p = at + 1;
-			continue;
-		}
-		for (i = 0; i < n; i++)
-			if (strlen(names[i]) == (size_t)(end - at - 1) && memcmp(names[i], at + 1, (size_t)(end - at - 1)) == 0)
-				break;
-		if (i == n) {
-			errmsg_set(err, "template", "unknown placeholder @%.*s@", (int)(end - at - 1), at + 1);
-			errno = EINVAL;
-			return -1;
-		}
-		if (buf_puts(out, values[i]) < 0)
-			return -1;
-		p = end + 1;
-	}
-	return 0;
 }
 
 int guestnet_dhcp_conf(const char *dir, const char *bridge, const char *subnet_cidr, const char *gateway,
