@@ -204,48 +204,133 @@ int api_upload_authorize(struct controller *ctl, struct httpd_request *req, stru
 	memset(who, 0, sizeof(*who));
 	if (req->connection)
 		MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, api_collect_arg, &q);
-	if (q.overflow)
-		return httpd_reply_error(resp, 400, "bad_request", "more than %d query arguments", API_MAX_QUERY_ARGS), 1;
-	if (digest == NULL || strlen(digest) != SIGN_HEX_LEN || strspn(digest, "0123456789abcdef") != SIGN_HEX_LEN)
-		return httpd_reply_error(resp, 400, "bad_request",
+	if (q.overflow) {
+		httpd_reply_error(resp, 400, "bad_request", "more than %d query arguments", API_MAX_QUERY_ARGS);
+		return API_REPLIED;
+	}
+	if (digest == NULL || strlen(digest) != SIGN_HEX_LEN || strspn(digest, "0123456789abcdef") != SIGN_HEX_LEN) {
+		httpd_reply_error(resp, 400, "bad_request",
 					 "an upload needs the header " API_CONTENT_SHA256 ": the body's SHA-256, 64 lower-case hex"
-					 " digits, signed in place of the body digest"), 1;
+					 " digits, signed in place of the body digest");
+		return API_REPLIED;
+	}
 	if (auth_verify_digest(&ctl->db, httpd_header(req, "Authorization"), req->method, req->path, q.args, q.n, digest,
 			       time(NULL), who, why, sizeof(why)) < 0) {
 		httpd_add_header(resp, "WWW-Authenticate", SIGN_SCHEME);
-		return httpd_reply_error(resp, 401, "unauthorized", "%s", why), 1;
+		httpd_reply_error(resp, 401, "unauthorized", "%s", why);
+		return API_REPLIED;
 	}
-	if (who->role != AUTH_ROLE_ADMIN && !(who->role == AUTH_ROLE_USER && (flags & API_USER)))
-		return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s", who->key_id, req->method,
-					 req->route), 1;
+	if (who->role != AUTH_ROLE_ADMIN && !(who->role == AUTH_ROLE_USER && (flags & API_USER))) {
+		httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s", who->key_id, req->method,
+					 req->route);
+		return API_REPLIED;
+	}
 	return 0;
 }
 
-int api_reply_rows(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
-		   struct httpd_response *resp, const char *sql, json_t *(*row)(struct db *db, sqlite3_stmt *st))
+/* limit (1..CTL_LIST_MAX) and cursor from the query; 0, or -1 with the 400 filled. */
+static int api_page(struct httpd_request *req, struct httpd_response *resp, long long *limit,
+	     const char **cursor)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL }; /* accepted; the whole list is one page */
-	sqlite3_stmt *st;
-	json_t *items;
+	const char *l = httpd_query(req, "limit");
 
-	if (api_check_query(req, allowed, resp) < 0)
+	*limit = CTL_LIST_DEFAULT;
+	*cursor = httpd_query(req, "cursor");
+	if (*cursor && (strlen(*cursor) == 0 || strlen(*cursor) > API_CURSOR_MAX ||
+			strspn(*cursor, API_CURSOR_CHARS) != strlen(*cursor))) {
+		httpd_reply_error(resp, 400, "bad_parameter", "cursor: not a cursor returned by this API");
+		return -1;
+	}
+	if (l) {
+		char *end;
+		errno = 0;
+		*limit = strtoll(l, &end, 10);
+		if (errno || *end || l[0] == '\0' || l[0] == '-' || l[0] == '+' || *limit < 1 ||
+		    *limit > CTL_LIST_MAX) {
+			httpd_reply_error(resp, 400, "bad_parameter", "limit: expected an integer 1..%d, got \"%.32s\"",
+					  CTL_LIST_MAX, l);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int api_list_page(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+		  const struct api_list *l)
+{
+	struct buf *out = &resp->body;
+	const char *cursor;
+	char next[API_CURSOR_MAX + 1] = "";
+	long long limit, n = 0;
+	sqlite3_stmt *st;
+	int rc = 0, key;
+
+	if (api_page(req, resp, &limit, &cursor) < 0)
 		return 0;
-	items = json_array();
+	if (cursor && l->numeric_cursor) {
+		char *end;
+		long long v;
+		errno = 0;
+		v = strtoll(cursor, &end, 10);
+		if (errno || *end || v < 0 || !(cursor[0] >= '0' && cursor[0] <= '9'))
+			return httpd_reply_error(resp, 400, "bad_parameter", "cursor: not a cursor returned by this API");
+	}
+	buf_reset(out);
+	rc |= buf_puts(out, "{\"items\":[");
 	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, sql);
+	st = db_prepare(&ctl->db, l->sql);
 	if (st) {
-		if (sqlite3_bind_parameter_count(st) > 0)
-			db_bind_text(st, 1, tenant_scope(who));
-		while (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(items, row(&ctl->db, st));
+		key = sqlite3_column_count(st) - 1;
+		if (l->numeric_cursor && cursor)
+			sqlite3_bind_int64(st, 1, strtoll(cursor, NULL, 10));
+		else
+			db_bind_text(st, 1, cursor);
+		sqlite3_bind_int64(st, 2, limit + 1);
+		for (size_t i = 0; i < l->nparams; i++)
+			db_bind_text(st, (int)i + 3, l->params[i]);
+		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+			const char *k = db_col_text(st, key);
+			if (++n > limit)
+				break;
+			if (k == NULL || snprintf(next, sizeof(next), "%s", k) >= (int)sizeof(next)) {
+				/* a key that could not come back as a cursor would end the list early */
+				log_error("list %s: a row's key is %s", req->path, k ? "longer than a cursor" : "NULL");
+				errno = ERANGE;
+				rc = -1;
+				break;
+			}
+			if (n > 1)
+				rc |= buf_append(out, ",", 1);
+			if (l->write) {
+				rc |= l->write(out, st);
+			} else {
+				json_t *item = l->row(&ctl->db, st, l->ctx);
+				char *text = item ? json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+				rc |= text ? buf_puts(out, text) : -1;
+				free(text);
+				json_decref(item);
+			}
+		}
 		sqlite3_finalize(st);
 	}
 	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
+	if (st == NULL || rc) {
+		buf_reset(out);
+		if (errno == 0)
+			errno = st == NULL ? EIO : ENOMEM;
 		return -1;
 	}
-	return api_reply_list(resp, items, NULL);
+	rc |= buf_puts(out, "],\"next_cursor\":");
+	rc |= util_json_string(out, n > limit ? next : NULL);
+	rc |= buf_puts(out, "}\n");
+	if (rc) {
+		buf_reset(out);
+		errno = ENOMEM;
+		return -1;
+	}
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
+	return 0;
 }
 
 int api_reply_found(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
@@ -372,38 +457,6 @@ int api_check_query(struct httpd_request *req, const char *const *allowed,
 	return 0;
 }
 
-int api_page(struct httpd_request *req, struct httpd_response *resp, long long *limit,
-	     const char **cursor)
-{
-	const char *l = httpd_query(req, "limit");
-
-	*limit = CTL_LIST_DEFAULT;
-	*cursor = httpd_query(req, "cursor");
-	if (*cursor && (strlen(*cursor) == 0 || strlen(*cursor) > 64)) {
-		httpd_reply_error(resp, 400, "bad_parameter", "cursor: not a cursor returned by this API");
-		return -1;
-	}
-	if (l) {
-		char *end;
-		errno = 0;
-		*limit = strtoll(l, &end, 10);
-		if (errno || *end || l[0] == '\0' || l[0] == '-' || l[0] == '+' || *limit < 1 ||
-		    *limit > CTL_LIST_MAX) {
-			httpd_reply_error(resp, 400, "bad_parameter", "limit: expected an integer 1..%d, got \"%.32s\"",
-					  CTL_LIST_MAX, l);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int api_reply_list(struct httpd_response *resp, json_t *items, const char *next_cursor)
-{
-	if (items == NULL)
-		return -1;
-	return httpd_reply_json(resp, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor",
-						     next_cursor ? json_string(next_cursor) : json_null()));
-}
 
 /* --- operations ----------------------------------------------------------------- */
 
@@ -487,93 +540,51 @@ static int api_operation_get(struct controller *ctl, const struct auth_principal
 	return httpd_reply_json(resp, 200, doc);
 }
 
+static json_t *api_operation_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)db, (void)ctx;
+	return api_operation_json(st);
+}
+
 static int api_operation_list(struct controller *ctl, const struct auth_principal *who,
 			      struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "state", NULL };
-	const char *cursor, *state = httpd_query(req, "state");
-	long long limit, n = 0;
-	char next[64] = "";
-	sqlite3_stmt *st;
-	json_t *items;
+	const char *params[1] = { httpd_query(req, "state") };
+	struct api_list l = { "SELECT " API_OPERATION_COLS ", id FROM operations WHERE (?1 IS NULL OR id > ?1)"
+			      " AND (?3 IS NULL OR state = ?3) ORDER BY id LIMIT ?2",
+			      params, 1, api_operation_row, NULL, NULL, 0 };
 
 	(void)who;
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id > ?"
-				  " AND (?2 IS NULL OR state = ?2) ORDER BY id LIMIT ?3");
-	if (st) {
-		db_bind_text(st, 1, cursor ? cursor : "");
-		db_bind_text(st, 2, state);
-		sqlite3_bind_int64(st, 3, limit + 1);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			json_array_append_new(items, api_operation_json(st));
-		}
-	}
-	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	return api_list_page(ctl, req, resp, &l);
 }
 
 /* --- events ---------------------------------------------------------------------- */
+
+static json_t *api_event_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)db, (void)ctx;
+	return json_pack("{s:I,s:o,s:s,s:s?,s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0), "time",
+			 util_time_json(sqlite3_column_int64(st, 1)), "type", db_col_text(st, 2), "subject",
+			 db_col_text(st, 3), "message", db_col_text(st, 4));
+}
 
 static int api_events_list(struct controller *ctl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "type", "subject", NULL };
-	const char *cursor, *type = httpd_query(req, "type"), *subject = httpd_query(req, "subject");
-	long long limit, after = 0, n = 0, last = 0;
-	char next[32];
-	sqlite3_stmt *st;
-	json_t *items;
+	const char *params[2] = { httpd_query(req, "type"), httpd_query(req, "subject") };
+	struct api_list l = { "SELECT id, time, type, subject, message, id FROM events WHERE (?1 IS NULL OR id > ?1)"
+			      " AND (?3 IS NULL OR type = ?3 OR type LIKE ?3 || '.%')"
+			      " AND (?4 IS NULL OR subject = ?4) ORDER BY id LIMIT ?2",
+			      params, 2, api_event_row, NULL, NULL, 1 };
 
 	(void)who;
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	if (cursor) {
-		char *end;
-		errno = 0;
-		after = strtoll(cursor, &end, 10);
-		if (errno || *end || after < 0)
-			return httpd_reply_error(resp, 400, "bad_parameter", "cursor: not a cursor returned by this API");
-	}
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id, time, type, subject, message FROM events WHERE id > ?1"
-				  " AND (?2 IS NULL OR type = ?2 OR type LIKE ?2 || '.%')"
-				  " AND (?3 IS NULL OR subject = ?3) ORDER BY id LIMIT ?4");
-	if (st) {
-		sqlite3_bind_int64(st, 1, after);
-		db_bind_text(st, 2, type);
-		db_bind_text(st, 3, subject);
-		sqlite3_bind_int64(st, 4, limit + 1);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			last = sqlite3_column_int64(st, 0);
-			json_array_append_new(items, json_pack("{s:I,s:o,s:s,s:s?,s:s}", "id", (json_int_t)last,
-							       "time", util_time_json(sqlite3_column_int64(st, 1)),
-							       "type", db_col_text(st, 2), "subject", db_col_text(st, 3),
-							       "message", db_col_text(st, 4)));
-		}
-	}
-	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	snprintf(next, sizeof(next), "%lld", last);
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	return api_list_page(ctl, req, resp, &l);
 }
 
 /* POST /v1/boot-failures: /init reports the stage that failed (unsigned: the node has no key yet). */

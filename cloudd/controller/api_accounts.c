@@ -49,8 +49,10 @@ int tenant_owner(struct db *db, const struct auth_principal *who, json_t *doc, c
 	db_lock(db);
 	found = account_resolve(db, json_string_value(v), out);
 	db_unlock(db);
-	if (found < 0)
-		return httpd_reply_error(resp, 500, "internal", "account lookup failed"), -1;
+	if (found < 0) {
+		httpd_reply_error(resp, 500, "internal", "account lookup failed");
+		return API_REPLIED;
+	}
 	if (found == 0) {
 		httpd_reply_error(resp, 422, "unknown_account", "account: no account %s", json_string_value(v));
 		return -1;
@@ -153,39 +155,23 @@ out:
 	return rc;
 }
 
+static json_t *account_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)ctx;
+	return account_find(db, db_col_text(st, 0));
+}
+
 static int accounts_list(struct controller *ctl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
-	const char *cursor;
-	long long limit, n = 0;
-	char next[64] = "";
-	sqlite3_stmt *st;
-	json_t *items;
+	struct api_list l = { "SELECT id, id FROM accounts WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2", NULL, 0,
+			      account_row, NULL, NULL, 0 };
 
 	(void)who;
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id FROM accounts WHERE id > ? ORDER BY id LIMIT ?");
-	if (st) {
-		db_bind_text(st, 1, cursor ? cursor : "");
-		sqlite3_bind_int64(st, 2, limit + 1);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			json_array_append_new(items, account_find(&ctl->db, db_col_text(st, 0)));
-		}
-		sqlite3_finalize(st);
-	}
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int accounts_show(struct controller *ctl, const struct auth_principal *who,
@@ -262,43 +248,24 @@ out:
 	return rc;
 }
 
+static json_t *key_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)db, (void)ctx;
+	return key_json(st);
+}
+
 static int keys_list(struct controller *ctl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "account", NULL };
-	const char *cursor, *account = httpd_query(req, "account");
-	long long limit, n = 0;
-	char next[80] = "";
-	sqlite3_stmt *st;
-	json_t *items;
+	const char *params[1] = { tenant_scope(who) ? tenant_scope(who) : httpd_query(req, "account") };
+	struct api_list l = { "SELECT id, role, account_id, node_id, name, created_at, revoked_at, id FROM api_keys"
+			      " WHERE (?1 IS NULL OR id > ?1) AND (?3 IS NULL OR account_id = ?3) AND role != 'node'"
+			      " ORDER BY id LIMIT ?2", params, 1, key_row, NULL, NULL, 0 };
 
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	if (tenant_scope(who))
-		account = tenant_scope(who);
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id, role, account_id, node_id, name, created_at, revoked_at FROM api_keys"
-				  " WHERE id > ?1 AND (?2 IS NULL OR account_id = ?2) AND role != 'node'"
-				  " ORDER BY id LIMIT ?3");
-	if (st) {
-		db_bind_text(st, 1, cursor ? cursor : "");
-		db_bind_text(st, 2, account);
-		sqlite3_bind_int64(st, 3, limit + 1);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			json_array_append_new(items, key_json(st));
-		}
-		sqlite3_finalize(st);
-	}
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int keys_revoke(struct controller *ctl, const struct auth_principal *who,

@@ -49,40 +49,27 @@ static json_t *image_find(struct db *db, const char *version)
 	return doc;
 }
 
+static json_t *image_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)db;
+	return image_json(st, ctx);
+}
+
 static int images_list(struct controller *ctl, const struct auth_principal *who,
 		       struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
-	const char *cursor;
-	long long limit, n = 0;
-	char next[80] = "", def[80];
-	sqlite3_stmt *st;
-	json_t *items;
+	char def[80];
+	struct api_list l = { "SELECT " IMAGE_COLS ", i.version FROM images i WHERE (?1 IS NULL OR version > ?1)"
+			      " ORDER BY version LIMIT ?2", NULL, 0, image_row, NULL, def, 0 };
 
 	(void)who;
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	items = json_array();
 	db_lock(&ctl->db);
 	images_default(&ctl->db, def, sizeof(def));
-	st = db_prepare(&ctl->db, "SELECT " IMAGE_COLS " FROM images i WHERE version > ? ORDER BY version LIMIT ?");
-	if (st) {
-		db_bind_text(st, 1, cursor ? cursor : "");
-		sqlite3_bind_int64(st, 2, limit + 1);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			json_array_append_new(items, image_json(st, def));
-		}
-	}
-	sqlite3_finalize(st);
 	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int images_show(struct controller *ctl, const struct auth_principal *who,

@@ -13,22 +13,39 @@ static json_t *type_json(struct db *db, sqlite3_stmt *st)
 			 (json_int_t)sqlite3_column_int64(st, 3));
 }
 
+static json_t *type_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)ctx;
+	return type_json(db, st);
+}
+
+/* smallest first; the key keeps that order as text (sizes zero-padded) */
 static int types_list(struct controller *ctl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_rows(ctl, who, req, resp,
-			      "SELECT name, vcpus, memory_mib, disk_gib FROM instance_types ORDER BY memory_mib, vcpus, name",
-			      type_json);
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	struct api_list l = { "SELECT name, vcpus, memory_mib, disk_gib, k FROM (SELECT *,"
+			      " printf('%010d.%010d.%s', memory_mib, vcpus, name) AS k FROM instance_types)"
+			      " WHERE (?1 IS NULL OR k > ?1) ORDER BY k LIMIT ?2", NULL, 0, type_row, NULL, NULL, 0 };
+
+	(void)who;
+	if (api_check_query(req, allowed, resp) < 0)
+		return 0;
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int type_number(json_t *doc, const char *name, long long max, long long *out, struct httpd_response *resp)
 {
 	json_t *v = json_object_get(doc, name);
 
-	if (v == NULL)
-		return httpd_reply_error(resp, 400, "missing_field", "%s: required", name), -1;
-	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max)
-		return httpd_reply_error(resp, 400, "bad_field", "%s: expected an integer 1..%lld", name, max), -1;
+	if (v == NULL) {
+		httpd_reply_error(resp, 400, "missing_field", "%s: required", name);
+		return API_REPLIED;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max) {
+		httpd_reply_error(resp, 400, "bad_field", "%s: expected an integer 1..%lld", name, max);
+		return API_REPLIED;
+	}
 	*out = json_integer_value(v);
 	return 0;
 }

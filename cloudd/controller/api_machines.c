@@ -227,44 +227,27 @@ out:
 	return rc;
 }
 
+static json_t *machine_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)db, (void)ctx;
+	return machine_json(st);
+}
+
 static int machines_list(struct controller *ctl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "role", "state", NULL };
-	const char *cursor, *role = httpd_query(req, "role"), *state = httpd_query(req, "state");
-	long long limit, n = 0;
-	char next[64] = "";
-	sqlite3_stmt *st;
-	json_t *items;
+	const char *params[2] = { httpd_query(req, "role"), httpd_query(req, "state") };
+	struct api_list l = { "SELECT " MACHINE_COLS ", id FROM machines WHERE (?1 IS NULL OR id > ?1)"
+			      " AND (?3 IS NULL OR role = ?3) AND (?4 IS NULL OR state = ?4) ORDER BY id LIMIT ?2",
+			      params, 2, machine_row, NULL, NULL, 0 };
 
 	(void)who;
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	if (state && strcmp(state, "pending") != 0 && strcmp(state, "approved") != 0)
+	if (params[1] && strcmp(params[1], "pending") != 0 && strcmp(params[1], "approved") != 0)
 		return httpd_reply_error(resp, 400, "bad_parameter", "state: one of pending, approved");
-	items = json_array();
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " MACHINE_COLS " FROM machines WHERE id > ?1"
-				  " AND (?2 IS NULL OR role = ?2) AND (?4 IS NULL OR state = ?4) ORDER BY id LIMIT ?3");
-	if (st) {
-		db_bind_text(st, 1, cursor ? cursor : "");
-		db_bind_text(st, 2, role);
-		sqlite3_bind_int64(st, 3, limit + 1);
-		db_bind_text(st, 4, state);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			json_array_append_new(items, machine_json(st));
-		}
-	}
-	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
-	if (st == NULL) {
-		json_decref(items);
-		return -1;
-	}
-	return api_reply_list(resp, items, n > limit ? next : NULL);
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int machines_show(struct controller *ctl, const struct auth_principal *who,

@@ -92,55 +92,22 @@ static int nodes_list(struct controller *ctl, const struct auth_principal *who,
 {
 	static const char *const allowed[] = { "limit", "cursor", "state", "role", NULL };
 	static const char *const states[] = { "up", "unknown", "down", NULL };
-	const char *cursor, *state = httpd_query(req, "state"), *role = httpd_query(req, "role");
-	long long limit, n = 0;
-	char next[64] = "";
-	sqlite3_stmt *st;
-	struct buf *out = &resp->body;
-	int rc = 0;
+	const char *params[2] = { httpd_query(req, "state"), httpd_query(req, "role") };
+	struct api_list l = { "SELECT " NODE_LIST_COLS ", id FROM nodes WHERE (?1 IS NULL OR id > ?1)"
+			      " AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR role = ?4) ORDER BY id LIMIT ?2",
+			      params, 2, NULL, node_write, NULL, 0 };
 
 	(void)who;
-	if (api_check_query(req, allowed, resp) < 0 || api_page(req, resp, &limit, &cursor) < 0)
+	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	if (state) {
+	if (params[0]) {
 		int ok = 0;
 		for (const char *const *s = states; *s; s++)
-			ok |= strcmp(*s, state) == 0;
+			ok |= strcmp(*s, params[0]) == 0;
 		if (!ok)
 			return httpd_reply_error(resp, 400, "bad_parameter", "state: one of up, unknown, down");
 	}
-	buf_reset(out);
-	rc |= buf_puts(out, "{\"items\":[");
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " NODE_LIST_COLS " FROM nodes WHERE id > ?1 AND (?2 IS NULL OR state = ?2)"
-				  " AND (?3 IS NULL OR role = ?3) ORDER BY id LIMIT ?4");
-	if (st) {
-		db_bind_text(st, 1, cursor ? cursor : "");
-		db_bind_text(st, 2, state);
-		db_bind_text(st, 3, role);
-		sqlite3_bind_int64(st, 4, limit + 1);
-		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-			if (++n > limit)
-				break;
-			snprintf(next, sizeof(next), "%s", db_col_text(st, 0));
-			if (n > 1)
-				rc |= buf_append(out, ",", 1);
-			rc |= node_write(out, st);
-		}
-	}
-	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
-	if (st == NULL || rc) {
-		buf_reset(out);
-		errno = st == NULL ? EIO : ENOMEM;
-		return -1;
-	}
-	rc |= buf_puts(out, "],\"next_cursor\":");
-	rc |= util_json_string(out, n > limit ? next : NULL);
-	rc |= buf_puts(out, "}\n");
-	resp->status = 200;
-	snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
-	return rc ? -1 : 0;
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int nodes_show(struct controller *ctl, const struct auth_principal *who,

@@ -4,10 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller.h"
+#include "ops.h"
 #include "secgroup.h"
-
-#define SG_MAX_RULES SECGROUP_MAX_RULES /* a node refuses a group with more */
 
 int sg_rule_check(json_t *rule, char *why, size_t whylen)
 {
@@ -99,55 +97,39 @@ json_t *sg_find(struct db *db, const char *ref, const char *scope, int with_rule
 	return doc;
 }
 
-static int sg_create(struct controller *ctl, const struct auth_principal *who,
-		     struct httpd_request *req, struct httpd_response *resp)
+static int security_groups_create(struct controller *ctl, const struct auth_principal *who,
+				  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "description", "account", NULL };
-	const char *name, *desc, *p[4];
-	char account[40], id[40];
-	json_t *doc, *created = NULL;
+	struct sg_create_req r = { NULL, NULL, NULL };
+	struct op_error err;
+	char account[40];
+	json_t *doc, *group;
 	int rc = 0;
 
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
-	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &name, resp) < 0 ||
-	    api_get_string(doc, "description", 0, 255, &desc, resp) < 0 || tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &r.name, resp) < 0 ||
+	    api_get_string(doc, "description", 0, 255, &r.description, resp) < 0 ||
+	    tenant_owner(&ctl->db, who, doc, account, resp) < 0)
 		goto out;
-	if (!util_name_valid(name, 63)) {
+	if (!util_name_valid(r.name, 63)) {
 		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
 		goto out;
 	}
-	if (util_new_id(id, sizeof(id), "sg") < 0) {
-		rc = -1;
-		goto out;
-	}
-	p[0] = id, p[1] = account, p[2] = name, p[3] = desc;
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
-		rc = -1;
-	} else if (db_exec(&ctl->db, "INSERT INTO security_groups VALUES (?, ?, ?, ?, strftime('%s','now'))", 4, p) < 0) {
-		db_rollback(&ctl->db);
-		if (errno == EEXIST)
-			httpd_reply_error(resp, 409, "conflict", "a security group named %s exists", name);
-		else
-			rc = -1;
-	} else if (db_event(&ctl->db, "security_group.created", id, "security group %s (%s) created", id, name) < 0 ||
-		   db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
-		rc = -1;
-	} else {
-		created = sg_find(&ctl->db, id, NULL, 1);
-	}
-	db_unlock(&ctl->db);
-	if (created)
-		rc = httpd_reply_json(resp, 201, created);
+	r.account = account;
+	if (sg_create(ctl, &r, &group, &err) < 0)
+		rc = op_reply_error(resp, &err);
+	else
+		rc = httpd_reply_json(resp, 201, group);
 out:
 	json_decref(doc);
 	return rc;
 }
 
-static json_t *sg_row(struct db *db, sqlite3_stmt *st)
+static json_t *sg_row(struct db *db, sqlite3_stmt *st, void *ctx)
 {
+	(void)ctx;
 	return sg_find(db, db_col_text(st, 0), NULL, 1);
 }
 
@@ -159,8 +141,17 @@ static json_t *sg_find_full(struct db *db, const char *ref, const char *scope)
 static int sg_list(struct controller *ctl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_rows(ctl, who, req, resp,
-			      "SELECT id FROM security_groups WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, name", sg_row);
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	const char *params[1] = { tenant_scope(who) };
+	/* the key "ACCOUNT.NAME" (neither holds a '.') compared as the pair it is */
+	struct api_list l = { "SELECT id, account_id || '.' || name FROM security_groups WHERE (?3 IS NULL OR account_id = ?3)"
+			      " AND (?1 IS NULL OR (account_id, name) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
+			      " ORDER BY account_id, name LIMIT ?2",
+			      params, 1, sg_row, NULL, NULL, 0 };
+
+	if (api_check_query(req, allowed, resp) < 0)
+		return 0;
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int sg_show(struct controller *ctl, const struct auth_principal *who,
@@ -169,68 +160,29 @@ static int sg_show(struct controller *ctl, const struct auth_principal *who,
 	return api_reply_found(ctl, who, req, resp, sg_find_full, "security group");
 }
 
-static int sg_count(struct db *db, const char *sql, const char *id)
+static int security_groups_delete(struct controller *ctl, const struct auth_principal *who,
+				  struct httpd_request *req, struct httpd_response *resp)
 {
-	sqlite3_stmt *st = db_prepare(db, sql);
-	int n = -1;
+	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
+	struct op_error err;
 
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
-static int sg_rm(struct controller *ctl, const struct auth_principal *who,
-		 struct httpd_request *req, struct httpd_response *resp)
-{
-	json_t *doc;
-	const char *id;
-	int rc = 0, members, refs;
-
-	db_lock(&ctl->db);
-	doc = sg_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who), 0);
-	if (doc == NULL) {
-		httpd_reply_error(resp, 404, "not_found", "no security group %.64s", httpd_param(req, "id"));
-		goto out;
-	}
-	id = json_string_value(json_object_get(doc, "id"));
-	members = sg_count(&ctl->db, "SELECT count(*) FROM instance_security_groups WHERE group_id = ?", id);
-	refs = sg_count(&ctl->db, "SELECT count(*) FROM security_group_rules WHERE remote_group_id = ?1 AND group_id != ?1", id);
-	if (members < 0 || refs < 0) {
-		rc = -1;
-	} else if (members > 0) {
-		httpd_reply_error(resp, 409, "in_use", "security group %s has %d instance(s)", id, members);
-	} else if (refs > 0) {
-		httpd_reply_error(resp, 409, "in_use", "security group %s is named by %d rule(s) of other groups", id, refs);
-	} else if (db_begin(&ctl->db) < 0 ||
-		   db_exec(&ctl->db, "DELETE FROM security_group_rules WHERE group_id = ?", 1, &id) < 0 ||
-		   db_exec(&ctl->db, "DELETE FROM security_groups WHERE id = ?", 1, &id) < 0 ||
-		   db_event(&ctl->db, "security_group.deleted", id, "security group %s removed", id) < 0 ||
-		   db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
-		rc = -1;
-	} else {
-		resp->status = 204;
-	}
-out:
-	db_unlock(&ctl->db);
-	json_decref(doc);
-	return rc;
+	if (sg_delete(ctl, &ref, &err) < 0)
+		return op_reply_error(resp, &err);
+	resp->status = 204;
+	return 0;
 }
 
 /* POST /v1/security-groups/{id}/rules: one rule; "group" names a group of the same account. */
-static int sg_rule_add(struct controller *ctl, const struct auth_principal *who,
-		       struct httpd_request *req, struct httpd_response *resp)
+static int security_groups_rule_add(struct controller *ctl, const struct auth_principal *who,
+				    struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "direction", "protocol", "ports", "icmp_type", "icmp_code", "cidr", "group", NULL };
-	json_t *doc, *group = NULL, *remote = NULL, *v, *result = NULL;
-	char why[512], rid[40];
-	const char *gid, *remote_id = NULL;
-	sqlite3_stmt *st;
-	int rc = 0, n;
+	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
+	struct sg_rule_req rule;
+	struct op_error err;
+	json_t *doc, *v, *group;
+	char why[512];
+	int rc = 0;
 
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
@@ -240,124 +192,53 @@ static int sg_rule_add(struct controller *ctl, const struct auth_principal *who,
 		httpd_reply_error(resp, 400, "bad_field", "%s", why);
 		goto out;
 	}
-	if (util_new_id(rid, sizeof(rid), "rule") < 0) {
-		rc = -1;
-		goto out;
-	}
-	db_lock(&ctl->db);
-	group = sg_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who), 0);
-	if (group == NULL) {
-		httpd_reply_error(resp, 404, "not_found", "no security group %.64s", httpd_param(req, "id"));
-		goto out_unlock;
-	}
-	gid = json_string_value(json_object_get(group, "id"));
-	if ((v = json_object_get(doc, "group"))) {
-		remote = sg_find(&ctl->db, json_string_value(v), json_string_value(json_object_get(group, "account")), 0);
-		if (remote == NULL) {
-			httpd_reply_error(resp, 422, "unknown_group", "group: no security group %.64s in this account",
-					  json_string_value(v));
-			goto out_unlock;
-		}
-		remote_id = json_string_value(json_object_get(remote, "id"));
-	}
-	n = sg_count(&ctl->db, "SELECT count(*) FROM security_group_rules WHERE group_id = ?", gid);
-	if (n >= SG_MAX_RULES) {
-		httpd_reply_error(resp, 422, "too_many_rules", "security group %s has %d rules already (at most %d)", gid, n,
-				  SG_MAX_RULES);
-		goto out_unlock;
-	}
-	if (db_begin(&ctl->db) < 0 ||
-	    (st = db_prepare(&ctl->db, "INSERT INTO security_group_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%s','now'))")) == NULL) {
-		db_rollback(&ctl->db);
-		rc = -1;
-		goto out_unlock;
-	}
-	db_bind_text(st, 1, rid);
-	db_bind_text(st, 2, gid);
-	db_bind_text(st, 3, json_string_value(json_object_get(doc, "direction")));
-	db_bind_text(st, 4, json_string_value(json_object_get(doc, "protocol")));
-	db_bind_text(st, 5, json_string_value(json_object_get(doc, "ports")));
+	memset(&rule, 0, sizeof(rule));
+	rule.direction = json_string_value(json_object_get(doc, "direction"));
+	rule.protocol = json_string_value(json_object_get(doc, "protocol"));
+	rule.ports = json_string_value(json_object_get(doc, "ports"));
+	rule.cidr = json_string_value(json_object_get(doc, "cidr"));
+	rule.group = json_string_value(json_object_get(doc, "group"));
 	if ((v = json_object_get(doc, "icmp_type")))
-		sqlite3_bind_int64(st, 6, json_integer_value(v));
+		rule.has_icmp_type = 1, rule.icmp_type = json_integer_value(v);
 	if ((v = json_object_get(doc, "icmp_code")))
-		sqlite3_bind_int64(st, 7, json_integer_value(v));
-	db_bind_text(st, 8, json_string_value(json_object_get(doc, "cidr")));
-	db_bind_text(st, 9, remote_id);
-	n = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (n != SQLITE_DONE || desired_touch_all(&ctl->db) < 0 ||
-	    db_event(&ctl->db, "security_group.rule_added", gid, "rule %s added to %s", rid, gid) < 0 || db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
-		rc = -1;
-		goto out_unlock;
-	}
-	result = sg_find(&ctl->db, gid, NULL, 1);
-out_unlock:
-	db_unlock(&ctl->db);
-	if (result) {
-		watch_notify(ctl);
-		rc = httpd_reply_json(resp, 201, result);
-	}
+		rule.has_icmp_code = 1, rule.icmp_code = json_integer_value(v);
+	if (sg_rule_add(ctl, &ref, &rule, &group, &err) < 0)
+		rc = op_reply_error(resp, &err);
+	else
+		rc = httpd_reply_json(resp, 201, group);
 out:
-	json_decref(group);
-	json_decref(remote);
 	json_decref(doc);
 	return rc;
 }
 
-static int sg_rule_rm(struct controller *ctl, const struct auth_principal *who,
-		      struct httpd_request *req, struct httpd_response *resp)
+static int security_groups_rule_delete(struct controller *ctl, const struct auth_principal *who,
+				       struct httpd_request *req, struct httpd_response *resp)
 {
-	const char *rid = httpd_param(req, "rule");
-	json_t *group;
-	int rc = 0, done = 0;
+	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
+	struct op_error err;
 
-	db_lock(&ctl->db);
-	group = sg_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who), 0);
-	if (group == NULL) {
-		httpd_reply_error(resp, 404, "not_found", "no security group %.64s", httpd_param(req, "id"));
-	} else {
-		const char *p[2] = { rid, json_string_value(json_object_get(group, "id")) };
-		if (db_begin(&ctl->db) < 0 ||
-		    db_exec(&ctl->db, "DELETE FROM security_group_rules WHERE id = ? AND group_id = ?", 2, p) < 0) {
-			db_rollback(&ctl->db);
-			rc = -1;
-		} else if (sqlite3_changes(ctl->db.h) == 0) {
-			db_rollback(&ctl->db);
-			httpd_reply_error(resp, 404, "not_found", "no rule %.64s in security group %s", rid, p[1]);
-		} else if (desired_touch_all(&ctl->db) < 0 ||
-			   db_event(&ctl->db, "security_group.rule_removed", p[1], "rule %s removed from %s", rid, p[1]) < 0 ||
-			   db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
-			rc = -1;
-		} else {
-			resp->status = 204;
-			done = 1;
-		}
-	}
-	db_unlock(&ctl->db);
-	if (done)
-		watch_notify(ctl);
-	json_decref(group);
-	return rc;
+	if (sg_rule_delete(ctl, &ref, httpd_param(req, "rule"), &err) < 0)
+		return op_reply_error(resp, &err);
+	resp->status = 204;
+	return 0;
 }
 
 int api_security_groups_register(struct controller *ctl)
 {
 	if (api_route(ctl, "GET", "/v1/security-groups", sg_list, API_ADMIN | API_USER, "security groups with their rules", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/security-groups", sg_create, API_ADMIN | API_USER, "create a security group (no rules: ingress denied)",
+	    api_route(ctl, "POST", "/v1/security-groups", security_groups_create, API_ADMIN | API_USER, "create a security group (no rules: ingress denied)",
 		      "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,\"properties\":{"
 		      "\"name\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},\"account\":{\"type\":\"string\"}}}") < 0 ||
 	    api_route(ctl, "GET", "/v1/security-groups/{id}", sg_show, API_ADMIN | API_USER, "one group (id or name)", NULL) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/security-groups/{id}", sg_rm, API_ADMIN | API_USER,
+	    api_route(ctl, "DELETE", "/v1/security-groups/{id}", security_groups_delete, API_ADMIN | API_USER,
 		      "remove a group no instance uses and no other group's rule names", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/security-groups/{id}/rules", sg_rule_add, API_ADMIN | API_USER,
+	    api_route(ctl, "POST", "/v1/security-groups/{id}/rules", security_groups_rule_add, API_ADMIN | API_USER,
 		      "add a rule (docs/desired-state.md semantics); takes effect on every node",
 		      "{\"type\":\"object\",\"required\":[\"direction\",\"protocol\"],\"additionalProperties\":false,\"properties\":{"
 		      "\"direction\":{\"enum\":[\"ingress\",\"egress\"]},\"protocol\":{\"enum\":[\"tcp\",\"udp\",\"icmp\",\"icmpv6\",\"any\"]},"
 		      "\"ports\":{\"type\":\"string\"},\"icmp_type\":{\"type\":\"integer\"},\"icmp_code\":{\"type\":\"integer\"},"
 		      "\"cidr\":{\"type\":\"string\"},\"group\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctl, "DELETE", "/v1/security-groups/{id}/rules/{rule}", sg_rule_rm, API_ADMIN | API_USER, "remove a rule", NULL) < 0)
+	    api_route(ctl, "DELETE", "/v1/security-groups/{id}/rules/{rule}", security_groups_rule_delete, API_ADMIN | API_USER, "remove a rule", NULL) < 0)
 		return -1;
 	return 0;
 }

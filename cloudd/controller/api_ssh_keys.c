@@ -230,12 +230,26 @@ out:
 	return rc;
 }
 
+static json_t *key_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)ctx;
+	return key_json(db, st);
+}
+
 static int keys_list(struct controller *ctl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_rows(ctl, who, req, resp,
-			      "SELECT " KEY_COLS " FROM ssh_keys WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, name",
-			      key_json);
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	const char *params[1] = { tenant_scope(who) };
+	/* the key "ACCOUNT.NAME" (neither holds a '.') compared as the pair it is */
+	struct api_list l = { "SELECT " KEY_COLS ", account_id || '.' || name FROM ssh_keys WHERE (?3 IS NULL OR account_id = ?3)"
+			      " AND (?1 IS NULL OR (account_id, name) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
+			      " ORDER BY account_id, name LIMIT ?2",
+			      params, 1, key_row, NULL, NULL, 0 };
+
+	if (api_check_query(req, allowed, resp) < 0)
+		return 0;
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int keys_show(struct controller *ctl, const struct auth_principal *who,

@@ -243,13 +243,26 @@ out:
 	return rc;
 }
 
+static json_t *template_row(struct db *db, sqlite3_stmt *st, void *ctx)
+{
+	(void)ctx;
+	return template_json(db, st);
+}
+
 static int templates_list(struct controller *ctl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_rows(ctl, who, req, resp,
-			      "SELECT " TEMPLATE_COLS " FROM templates WHERE ?1 IS NULL OR account_id = ?1 OR public = 1"
-			      " ORDER BY name, id",
-			      template_json);
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	const char *params[1] = { tenant_scope(who) };
+	/* the key "NAME.ID" (neither holds a '.') compared as the pair it is */
+	struct api_list l = { "SELECT " TEMPLATE_COLS ", name || '.' || id FROM templates WHERE (?3 IS NULL OR account_id = ?3 OR public = 1)"
+			      " AND (?1 IS NULL OR (name, id) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
+			      " ORDER BY name, id LIMIT ?2",
+			      params, 1, template_row, NULL, NULL, 0 };
+
+	if (api_check_query(req, allowed, resp) < 0)
+		return 0;
+	return api_list_page(ctl, req, resp, &l);
 }
 
 static int templates_show(struct controller *ctl, const struct auth_principal *who,
@@ -349,11 +362,14 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 	db_lock(&ctl->db);
 	tpl = template_find(&ctl->db, httpd_param(req, "id"), tenant_scope(&who));
 	db_unlock(&ctl->db);
-	if (tpl == NULL)
-		return httpd_reply_error(resp, 404, "not_found", "no template %.64s", httpd_param(req, "id")), 1;
+	if (tpl == NULL) {
+		httpd_reply_error(resp, 404, "not_found", "no template %.64s", httpd_param(req, "id"));
+		return 1;
+	}
 	if (tenant_scope(&who) && strcmp(json_string_value(json_object_get(tpl, "account")), who.account_id) != 0) {
 		json_decref(tpl);
-		return httpd_reply_error(resp, 403, "forbidden", "template %.64s belongs to another account", httpd_param(req, "id")), 1;
+		httpd_reply_error(resp, 403, "forbidden", "template %.64s belongs to another account", httpd_param(req, "id"));
+		return 1;
 	}
 	if (strcmp(part, "file") == 0)
 		pending = json_is_null(json_object_get(tpl, "url")) || json_object_get(tpl, "url") == NULL;
@@ -390,10 +406,12 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 	if (cl) {
 		struct statvfs vfs;
 		unsigned long long want = strtoull(cl, NULL, 10);
-		if (statvfs(dir, &vfs) == 0 && want + TEMPLATE_UPLOAD_RESERVE > (unsigned long long)vfs.f_bavail * vfs.f_frsize)
-			return httpd_reply_error(resp, 507, "insufficient_storage",
+		if (statvfs(dir, &vfs) == 0 && want + TEMPLATE_UPLOAD_RESERVE > (unsigned long long)vfs.f_bavail * vfs.f_frsize) {
+			httpd_reply_error(resp, 507, "insufficient_storage",
 						 "%llu bytes do not fit: %llu bytes free on the controller's data directory, %llu kept in reserve",
-						 want, (unsigned long long)vfs.f_bavail * vfs.f_frsize, TEMPLATE_UPLOAD_RESERVE), 1;
+						 want, (unsigned long long)vfs.f_bavail * vfs.f_frsize, TEMPLATE_UPLOAD_RESERVE);
+			return 1;
+		}
 	}
 	u->fd = open(u->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (u->fd < 0)
@@ -401,7 +419,8 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 	if (flock(u->fd, LOCK_EX | LOCK_NB) < 0) {
 		close(u->fd);
 		u->fd = -1;
-		return httpd_reply_error(resp, 409, "conflict", "template %s: an upload of its %s is in progress", u->id, part), 1;
+		httpd_reply_error(resp, 409, "conflict", "template %s: an upload of its %s is in progress", u->id, part);
+		return 1;
 	}
 	if (ftruncate(u->fd, 0) < 0)
 		return -1;

@@ -295,6 +295,20 @@ int node_client_get(struct controller *ctl, const char *node_id, const char *pat
 
 /* --- api.c and api_*.c ------------------------------------------------------- */
 
+/*
+ * "I already replied", one convention everywhere:
+ * - a handler (api_fn) returns 0 once resp holds its answer, whatever the
+ *   status, and -1 with errno only when it has none (the server answers 500);
+ * - a helper that checks part of a request (api_parse_body, api_check_*,
+ *   api_get_string, tenant_owner, api_upload_authorize, ...)
+ *   returns 0 when the request goes on, API_REPLIED when it has filled resp
+ *   (a refusal, or a 500 it wrote itself): the handler then returns 0 (an
+ *   upload's begin() returns httpd's 1);
+ * - an operation (ops.h) never replies: it returns -1 with a struct op_error
+ *   that the handler renders with op_reply_error.
+ */
+#define API_REPLIED (-1)
+
 #define API_PUBLIC 0x1 /* no signature needed */
 #define API_ADMIN 0x2  /* admin keys only */
 #define API_NODE 0x4   /* node credentials allowed */
@@ -325,8 +339,8 @@ int api_route_upload(struct controller *ctl, const char *method, const char *pat
 /*
  * An upload's signature, before its body is read: the client declares the
  * body's SHA-256 in the header API_CONTENT_SHA256 and signs that digest (the
- * receiver compares it with what arrives). Returns 0 (who filled), or 1 when
- * it has replied (400, 401, 403).
+ * receiver compares it with what arrives). Returns 0 (who filled), or
+ * API_REPLIED (400, 401, 403).
  */
 #define API_CONTENT_SHA256 "X-Cloudd-Content-Sha256"
 int api_upload_authorize(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
@@ -345,18 +359,30 @@ int api_check_fields(json_t *obj, const char *const *allowed, struct httpd_respo
 /* Rejects query arguments not in allowed (400). */
 int api_check_query(struct httpd_request *req, const char *const *allowed,
 		    struct httpd_response *resp);
-/* limit (1..CTL_LIST_MAX) and cursor from the query. */
-int api_page(struct httpd_request *req, struct httpd_response *resp, long long *limit,
-	     const char **cursor);
-/* {"items": items, "next_cursor": cursor or null} */
-int api_reply_list(struct httpd_response *resp, json_t *items, const char *next_cursor);
 /*
- * A whole-list answer: sql (its ?1, if any, = the key's account, NULL for
- * admin keys; ?limit/?cursor accepted, one page),
- * each row turned into JSON by row(db, st).
+ * One page of a list: the pagination of every list endpoint (docs/api.md).
+ * The query's limit (1..CTL_LIST_MAX, default CTL_LIST_DEFAULT) and cursor
+ * (a next_cursor of this list) are checked (400 naming the parameter). sql
+ * selects the rows in the list's order; its LAST column is the row's key:
+ * unique, in that order, URL-safe and at most API_CURSOR_MAX bytes (it is the
+ * cursor). It takes ?1 the cursor (NULL on the first page; write
+ * "(?1 IS NULL OR KEY > ?1)"), ?2 the rows to read ("LIMIT ?2"), and params
+ * as ?3, ?4, ... Each row is rendered by write (appending JSON text) or by row.
+ * A handler: 0 when resp holds the page or the 400, -1 with errno.
  */
-int api_reply_rows(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
-		   struct httpd_response *resp, const char *sql, json_t *(*row)(struct db *db, sqlite3_stmt *st));
+#define API_CURSOR_MAX 120 /* bytes of a cursor (cloudctl keeps 127) */
+#define API_CURSOR_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+" /* versions may hold '+' */
+struct api_list {
+	const char *sql;
+	const char *const *params; /* text; NULL binds NULL */
+	size_t nparams;
+	json_t *(*row)(struct db *db, sqlite3_stmt *st, void *ctx);
+	int (*write)(struct buf *out, sqlite3_stmt *st);
+	void *ctx;
+	int numeric_cursor; /* the key is an integer >= 0 */
+};
+int api_list_page(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+		  const struct api_list *l);
 /* One tenant resource by its {id} (an id or name) in the key's scope: 200, or 404 "no WHAT ...". */
 int api_reply_found(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
 		    struct httpd_response *resp, json_t *(*find)(struct db *db, const char *ref, const char *scope),
@@ -467,8 +493,6 @@ void watch_notify(struct controller *ctl);
 void watch_tick(struct controller *ctl);
 void watch_shutdown(struct controller *ctl);
 int watch_register(struct controller *ctl);
-/* Instance state from the node's reports: "running", ..., "unknown". */
-const char *instance_state(const char *node_state, const char *reported);
 
 /* --- the controller ---------------------------------------------------------- */
 

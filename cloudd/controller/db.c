@@ -103,6 +103,11 @@ static const char *const db_migrations[] = {
 	/* 4: machines awaiting approval (unknown-mac = pending): no enrollment token until approved */
 	"ALTER TABLE machines ADD COLUMN state TEXT NOT NULL DEFAULT 'approved'"
 	"  CHECK (state IN ('pending','approved'));",
+	/* 5: reboots through the node's reboot generation (a reset of the same QEMU), not a stop and a start:
+	 * the generation asked (rendered as "reboot") and the last one the node reported; a reboot
+	 * under way (reboot_count 1) becomes generation 1, which no node has seen */
+	"ALTER TABLE instances RENAME COLUMN reboot_count TO reboot_generation;"
+	"ALTER TABLE instances ADD COLUMN reboot_reported INTEGER NOT NULL DEFAULT 0;",
 };
 #define DB_NMIGRATIONS (int)(sizeof(db_migrations) / sizeof(db_migrations[0]))
 

@@ -227,7 +227,7 @@ static int desired_groups(struct db *db, char (**wanted)[STATE_ID_MAX], size_t *
 
 /* Columns of the instance SELECT of desired_render. */
 enum { INST_ID, INST_NAME, INST_VCPUS, INST_MEMORY_MIB, INST_DISK_GIB, INST_TEMPLATE_ID, INST_MAC, INST_IPV4,
-       INST_IPV6, INST_POWER, INST_SSH_KEYS, INST_USER_DATA, INST_TEMPLATE_FORMAT, INST_REBOOT_COUNT };
+       INST_IPV6, INST_POWER, INST_SSH_KEYS, INST_USER_DATA, INST_TEMPLATE_FORMAT, INST_REBOOT_GENERATION };
 
 static int desired_instance(struct db *db, sqlite3_stmt *st, struct state_instance *in,
 			    char (**groups)[STATE_ID_MAX], size_t *n_groups)
@@ -247,9 +247,8 @@ static int desired_instance(struct db *db, sqlite3_stmt *st, struct state_instan
 	in->memory_mib = (unsigned)sqlite3_column_int64(st, INST_MEMORY_MIB);
 	in->power = strcmp(power, "deleted") == 0 ? STATE_POWER_DELETED
 		    : strcmp(power, "running") == 0 ? STATE_POWER_RUNNING : STATE_POWER_STOPPED;
-	/* a reboot: stopped until the node reports it stopped (watch.c), then running again */
-	if (sqlite3_column_int64(st, INST_REBOOT_COUNT) > 0 && in->power == STATE_POWER_RUNNING)
-		in->power = STATE_POWER_STOPPED;
+	/* the reboot generation: raising it makes the node reset the guest once */
+	in->reboot = sqlite3_column_int64(st, INST_REBOOT_GENERATION);
 	in->restart = STATE_RESTART_ON_FAILURE;
 	in->delete_volumes = in->power == STATE_POWER_DELETED;
 	if (kernel && desired_copy(in->boot_template, sizeof(in->boot_template), db_col_text(st, INST_TEMPLATE_ID)) < 0)
@@ -353,7 +352,7 @@ json_t *desired_render(struct controller *ctl, const char *node_id)
 	snprintf(uplink, sizeof(uplink), "%s", json_is_string(v) ? json_string_value(v) : ctl->cfg.guest_uplink);
 
 	st = db_prepare(db, "SELECT i.id, i.name, i.vcpus, i.memory_mib, i.disk_gib, i.template_id, i.mac, i.ipv4, i.ipv6,"
-			    " i.power, i.ssh_keys, i.user_data, t.format, i.reboot_count FROM instances i JOIN templates t ON t.id = i.template_id"
+			    " i.power, i.ssh_keys, i.user_data, t.format, i.reboot_generation FROM instances i JOIN templates t ON t.id = i.template_id"
 			    " WHERE i.node_id = ? ORDER BY i.created_at, i.id");
 	if (st == NULL)
 		goto out;

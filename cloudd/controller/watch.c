@@ -8,6 +8,7 @@
 #include "actual.h"
 #include "controller.h"
 #include "desired.h"
+#include "ops.h"
 
 #define WATCH_WAIT_DEFAULT 30 /* seconds a watch is held without a change */
 #define WATCH_WAIT_MAX 60
@@ -132,15 +133,6 @@ void watch_shutdown(struct controller *ctl)
 	if (watch_waker_started)
 		pthread_join(watch_waker_thread, NULL);
 	watch_waker_started = 0;
-}
-
-const char *instance_state(const char *node_state, const char *reported)
-{
-	if (node_state == NULL)
-		return reported ? reported : "pending";
-	if (strcmp(node_state, "up") != 0)
-		return "unknown";
-	return reported ? reported : "pending";
 }
 
 static long long watch_revision(struct controller *ctl, const char *node_id, int *has_address)
@@ -301,161 +293,57 @@ static int watch_get(struct controller *ctl, const struct auth_principal *who,
 	return 0;
 }
 
-/* Maps a reported instance (NULL: not reported) to the instance's state. */
-static const char *watch_status_state(const struct actual_instance *rep)
-{
-	if (rep == NULL)
-		return "pending";
-	switch (rep->status) {
-	case ACTUAL_RUNNING: return "running";
-	case ACTUAL_ERROR: return "error";
-	case ACTUAL_STOPPED:
-		return rep->has_desired && rep->desired == STATE_POWER_RUNNING ? "starting" : "stopped";
-	case ACTUAL_STOPPING: return "stopping";
-	case ACTUAL_PENDING: break;
-	}
-	return "starting";
-}
-
-/* PUT /v1/nodes/{id}/actual-state: cloudd's GET /v1/state document. */
+/* PUT /v1/nodes/{id}/actual-state: cloudd's GET /v1/state document; instance_report draws the consequences. */
 static int watch_actual(struct controller *ctl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id");
-	struct actual_doc report;
-	struct errmsg err = { 0 };
+	struct instance_report *reps = NULL;
+	struct node_report report = { id, NULL, NULL, 0 };
+	struct actual_doc actual = { 0 };
+	struct errmsg perr = { 0 };
+	struct op_error err;
 	json_t *doc;
-	sqlite3_stmt *upd = NULL, *sel = NULL, *op = NULL;
 	char *text = NULL, msg[600];
-	int rc = 0, found = 0, touched = 0;
+	int rc = 0;
 
 	if (who->role == AUTH_ROLE_NODE && strcmp(who->node_id, id) != 0)
 		return httpd_reply_error(resp, 403, "forbidden", "a node's key may only report for its own node (%s)", who->node_id);
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
-	if (actual_from_json(doc, &report, &err) < 0) {
-		errmsg_str(&err, msg, sizeof(msg));
+	if (actual_from_json(doc, &actual, &perr) < 0) {
+		errmsg_str(&perr, msg, sizeof(msg));
 		if (errno == E2BIG)
 			httpd_reply_error(resp, 413, "too_large", "%s", msg);
 		else
 			httpd_reply_error(resp, 400, "bad_field", "%s", msg);
-		json_decref(doc);
-		return 0;
+		goto out;
+	}
+	if (actual.n_instances && (reps = calloc(actual.n_instances, sizeof(*reps))) == NULL) {
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < actual.n_instances; i++) {
+		const struct actual_instance *in = &actual.instances[i];
+		reps[i] = (struct instance_report){ in->id, actual_status_name(in->status),
+						    in->has_desired ? state_power_name(in->desired) : NULL, in->error,
+						    in->has_runtime ? in->reboot : -1 };
 	}
 	if ((text = json_dumps(doc, JSON_COMPACT)) == NULL) {
 		rc = -1;
 		goto out;
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
-		rc = -1;
-		goto out_unlock;
-	}
-	{
-		const char *p[2] = { text, id };
-		if (db_exec(&ctl->db, "UPDATE nodes SET actual = ?, actual_at = strftime('%s','now') WHERE id = ?", 2, p) < 0) {
-			rc = -1;
-			goto out_rollback;
-		}
-		found = sqlite3_changes(ctl->db.h);
-	}
-	if (!found) {
-		db_rollback(&ctl->db);
-		httpd_reply_error(resp, 404, "not_found", "no node %.64s", id);
-		goto out_unlock;
-	}
-	upd = db_prepare(&ctl->db, "UPDATE instances SET state = ?1, state_reason = ?2, updated_at = strftime('%s','now')"
-				   " WHERE id = ?3 AND node_id = ?4 AND (state IS NOT ?1 OR state_reason IS NOT ?2)");
-	sel = db_prepare(&ctl->db, "SELECT id, power, operation_id, reboot_count FROM instances WHERE node_id = ?");
-	op = db_prepare(&ctl->db, "UPDATE operations SET state = ?1, reason = ?2, updated_at = strftime('%s','now')"
-				  " WHERE id = ?3 AND state = 'pending'");
-	if (upd == NULL || sel == NULL || op == NULL) {
-		rc = -1;
-		goto out_rollback;
-	}
-	db_bind_text(sel, 1, id);
-	while (sqlite3_step(sel) == SQLITE_ROW) {
-		const char *iid = db_col_text(sel, 0), *power = db_col_text(sel, 1), *opid = db_col_text(sel, 2);
-		const struct actual_instance *rep = actual_find_instance(&report, iid);
-
-		if (strcmp(power, "deleted") == 0) {
-			/* gone from the node, or stopped there with its volumes removed: forget it */
-			if (rep == NULL || (rep->status == ACTUAL_STOPPED && rep->has_desired &&
-					    rep->desired == STATE_POWER_DELETED)) {
-				const char *p[1] = { iid };
-				if (db_exec(&ctl->db, "DELETE FROM instances WHERE id = ?", 1, p) < 0) {
-					rc = -1;
-					goto out_rollback;
-				}
-				if (opid) {
-					sqlite3_reset(op);
-					db_bind_text(op, 1, "success");
-					db_bind_text(op, 2, NULL);
-					db_bind_text(op, 3, opid);
-					sqlite3_step(op);
-				}
-				touched = 1;
-			}
-			continue;
-		}
-		{
-			const char *state = watch_status_state(rep);
-			const char *reason = rep ? rep->error : NULL;
-			sqlite3_reset(upd);
-			db_bind_text(upd, 1, state);
-			db_bind_text(upd, 2, reason);
-			db_bind_text(upd, 3, iid);
-			db_bind_text(upd, 4, id);
-			if (sqlite3_step(upd) != SQLITE_DONE) {
-				rc = -1;
-				goto out_rollback;
-			}
-			if (sqlite3_column_int64(sel, 3) > 0) {
-				/* rebooting: once stopped, it is to run again */
-				if (rep && rep->status == ACTUAL_STOPPED) {
-					const char *p[1] = { iid };
-					if (db_exec(&ctl->db, "UPDATE instances SET reboot_count = 0 WHERE id = ?", 1, p) < 0 ||
-					    desired_touch_node(&ctl->db, id) < 0) {
-						rc = -1;
-						goto out_rollback;
-					}
-					touched = 1;
-				}
-				continue;
-			}
-			/* the instance's pending operation ends when it reaches its power state, or fails */
-			if (opid && (strcmp(state, "error") == 0 || strcmp(state, power) == 0)) {
-				char why[600];
-				snprintf(why, sizeof(why), "%s", reason ? reason : "the node reports an error");
-				sqlite3_reset(op);
-				db_bind_text(op, 1, strcmp(state, "error") == 0 ? "failure" : "success");
-				db_bind_text(op, 2, strcmp(state, "error") == 0 ? why : NULL);
-				db_bind_text(op, 3, opid);
-				sqlite3_step(op);
-			}
-		}
-	}
-	if (touched && desired_touch_node(&ctl->db, id) < 0) {
-		rc = -1;
-		goto out_rollback;
-	}
-	if (db_commit(&ctl->db) < 0)
-		rc = -1;
+	report.document = text;
+	report.instances = reps;
+	report.n_instances = actual.n_instances;
+	if (instance_report(ctl, &report, &err) < 0)
+		rc = op_reply_error(resp, &err);
 	else
 		resp->status = 204;
-	goto out_unlock;
-out_rollback:
-	db_rollback(&ctl->db);
-out_unlock:
-	sqlite3_finalize(upd);
-	sqlite3_finalize(sel);
-	sqlite3_finalize(op);
-	db_unlock(&ctl->db);
-	if (touched && rc == 0)
-		watch_notify(ctl);
 out:
+	free(reps);
 	free(text);
-	actual_free(&report);
+	actual_free(&actual);
 	json_decref(doc);
 	return rc;
 }

@@ -1,6 +1,10 @@
-/* api.c -- cloudd's HTTP routes: /health, /metrics, /v1/sysinfo, /v1/filters (state routes live in converge.c), behind the auth gate */
+/* api.c -- cloudd's HTTP routes: /health, /metrics, /v1/sysinfo, /v1/state, /v1/instances/{id}/console, /v1/filters, behind the auth gate */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cloudd.h"
 #include "converge.h"
@@ -53,6 +57,55 @@ static int api_sysinfo(struct httpd_request *req, struct httpd_response *resp, v
 	return httpd_reply_json(resp, 200, sysinfo_collect(&src));
 }
 
+static int api_state(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct cloudd *d = ctx;
+
+	(void)req;
+	return httpd_reply_json(resp, 200, converge_actual(d->conv));
+}
+
+/* The tail of an instance's serial console: ?bytes=N (default CONVERGE_CONSOLE_TAIL). */
+static int api_console(struct httpd_request *req, struct httpd_response *resp, void *ctx)
+{
+	struct cloudd *d = ctx;
+	const char *id = httpd_param(req, "id"), *q = httpd_query(req, "bytes");
+	unsigned long long want = CONVERGE_CONSOLE_TAIL;
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (!converge_has_instance(d->conv, id) || !state_id_valid(id))
+		return httpd_reply_error(resp, 404, "not_found", "no instance \"%s\" on this node", id);
+	if (q) {
+		char *end;
+		errno = 0;
+		want = strtoull(q, &end, 10);
+		if (errno || *end || q[0] < '0' || q[0] > '9' || want == 0 || want > CONVERGE_CONSOLE_MAX)
+			return httpd_reply_error(resp, 400, "bad_request",
+						 "bytes must be a number from 1 to %d", CONVERGE_CONSOLE_MAX);
+	}
+	if (converge_console_path(d->conv, id, path, sizeof(path)) < 0)
+		return httpd_reply_error(resp, 404, "not_found", "instance \"%s\" has no console log", id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return httpd_reply_error(resp, 404, "not_found",
+						 "instance \"%s\" has no console log yet", id);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "text/plain; charset=utf-8");
+	resp->fd = fd;
+	resp->fd_length = (unsigned long long)st.st_size > want ? want : (unsigned long long)st.st_size;
+	resp->fd_offset = (unsigned long long)st.st_size - resp->fd_length;
+	return 0;
+}
+
 static int api_filters(struct httpd_request *req, struct httpd_response *resp, void *ctx)
 {
 	(void)req, (void)ctx;
@@ -68,7 +121,8 @@ int api_register(struct cloudd *d)
 	    httpd_route(d->http, "GET", "/metrics", api_metrics, d) < 0 ||
 	    httpd_route(d->http, "GET", "/v1/sysinfo", api_sysinfo, d) < 0)
 		return -1;
-	if (d->conv && (converge_register_routes(d->conv, d->http) < 0 ||
+	if (d->conv && (httpd_route(d->http, "GET", "/v1/state", api_state, d) < 0 ||
+			httpd_route(d->http, "GET", "/v1/instances/{id}/console", api_console, d) < 0 ||
 			httpd_route(d->http, "GET", "/v1/filters", api_filters, d) < 0))
 		return -1;
 	return 0;

@@ -169,7 +169,7 @@ struct cloudd {
 	time_t started_wall;
 	json_t *kvm;		 /* cached KVM probe */
 	struct converge *conv;	 /* NULL when no desired state is converged */
-	struct converge_backend *backend; /* the guest backend of conv (guest.h) */
+	struct converge_backend *backend; /* the backend of conv (backend.h) */
 	struct node_auth auth;		 /* who may call the HTTP API */
 };
 

@@ -1,12 +1,10 @@
-/* converge.c -- the convergence engine: desired-state sources, plan execution, actual state, guest metrics */
+/* converge.c -- the convergence engine: observe the guests, plan (state_plan), act through the backend */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,90 +12,10 @@
 #include "cloudd.h"
 #include "actual.h"
 #include "converge.h"
+#include "converge_internal.h"
 #include "fsutil.h"
 #include "jsonutil.h"
 #include "log.h"
-
-enum conv_status {
-	CONV_PENDING,  /* desired, never started by this cloudd */
-	CONV_RUNNING,
-	CONV_STOPPING, /* asked to power down; forced at stop_deadline */
-	CONV_STOPPED,
-	CONV_ERROR,    /* the last start failed (see error); retried after back-off */
-};
-
-static const char *const conv_status_names[] = { "pending", "running", "stopping", "stopped", "error" };
-
-struct conv_instance {
-	char id[STATE_ID_MAX];
-	enum conv_status status;
-	pid_t pid;
-	char spec_hash[17];   /* of the spec it runs with */
-	int hold;	      /* the restart policy says: leave it stopped */
-	time_t next_attempt;  /* back-off after failures (monotonic seconds) */
-	unsigned failures;    /* consecutive failed starts or crashes */
-	unsigned restarts;    /* restarts after QEMU exited on its own */
-	time_t started_at;
-	time_t stop_deadline;
-	int stop_forced;      /* QEMU was told to quit: no powerdown, no second force */
-	long long reboot_done; /* the last reboot generation done (kept in <id>.reboot) */
-	int forget_pending;   /* forget once stopped */
-	char error[512];
-	json_t *last_exit;
-	/* metrics, refreshed every pass */
-	double cpu_seconds;
-	unsigned long long rss_bytes;
-	struct converge_disk_stats disks[STATE_MAX_DISKS];
-	size_t n_disks;
-	unsigned long long nic_rx[STATE_MAX_NICS], nic_tx[STATE_MAX_NICS];
-	size_t n_nics;
-};
-
-/* "instance-id" or "template:template-id": what failed during a pass */
-typedef char conv_key[STATE_ID_MAX + 16];
-
-struct conv_template {
-	char id[STATE_ID_MAX];
-	char sha256[65]; /* of the ready cache, "" = not ready */
-	char error[512];
-	time_t next_attempt;
-	unsigned failures;
-};
-
-struct converge {
-	struct converge_backend be;
-	char state_path[PATH_MAX];
-	char spec_dir[PATH_MAX];
-	unsigned interval;
-	pthread_mutex_t lock; /* everything below that handlers read */
-
-	struct state_doc desired;
-	int has_desired;
-	char desired_source[PATH_MAX];
-	char desired_hash[17];
-	char rejected_hash[17]; /* of the last rejected text: it is reported once */
-	char applied_at[32];
-	json_t *last_error;
-	unsigned long long rejected;
-
-	struct conv_instance *inst;
-	size_t n_inst;
-	struct conv_template *tpl;
-	size_t n_tpl;
-	char network_hash[17];
-	char network_error[512];
-	struct state_actual_volume *volumes;
-	size_t n_volumes;
-	int converged;
-	json_t *events;
-	unsigned long long actions_ok, actions_failed;
-
-	time_t last_pass;    /* monotonic */
-	char current[128];   /* what the engine is doing right now */
-	time_t current_since;
-
-	int inotify_fd;
-};
 
 /* Copies display text (error messages), cutting what does not fit. */
 static void conv_text(char *dst, size_t dstlen, const char *src)
@@ -110,7 +28,7 @@ static void conv_text(char *dst, size_t dstlen, const char *src)
 	dst[len] = '\0';
 }
 
-static time_t conv_now(void)
+time_t conv_now(void)
 {
 	struct timespec ts;
 
@@ -118,7 +36,7 @@ static time_t conv_now(void)
 	return ts.tv_sec;
 }
 
-static void conv_wallclock(char *out, size_t outlen)
+void conv_wallclock(char *out, size_t outlen)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -170,7 +88,7 @@ static void conv_doing(struct converge *c, const char *what)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static struct conv_instance *conv_find(struct converge *c, const char *id)
+struct conv_instance *conv_find(struct converge *c, const char *id)
 {
 	for (size_t i = 0; i < c->n_inst; i++)
 		if (strcmp(c->inst[i].id, id) == 0)
@@ -240,212 +158,6 @@ static unsigned conv_backoff(unsigned failures)
 	while (failures-- > 1 && s < CONVERGE_BACKOFF_MAX)
 		s *= 2;
 	return s < CONVERGE_BACKOFF_MAX ? s : CONVERGE_BACKOFF_MAX;
-}
-
-/* --- start specs: what each guest was started with, kept across restarts of cloudd */
-
-static void conv_spec_save(struct converge *c, const char *id, const char *hash)
-{
-	char path[PATH_MAX];
-
-	if (fs_path(path, sizeof(path), "%s/%s.spec", c->spec_dir, id) < 0 ||
-	    fs_write_atomic(path, hash, strlen(hash), 0644) < 0)
-		log_warn("converge: saving the start spec of %s: %s", id, strerror(errno));
-}
-
-static int conv_spec_load(struct converge *c, const char *id, char out[17])
-{
-	char path[PATH_MAX];
-
-	if (fs_path(path, sizeof(path), "%s/%s.spec", c->spec_dir, id) < 0)
-		return -1;
-	return fs_read_line(path, out, 17);
-}
-
-static void conv_spec_remove(struct converge *c, const char *id)
-{
-	char path[PATH_MAX];
-
-	if (fs_path(path, sizeof(path), "%s/%s.spec", c->spec_dir, id) == 0)
-		unlink(path);
-	if (fs_path(path, sizeof(path), "%s/%s.reboot", c->spec_dir, id) == 0)
-		unlink(path);
-}
-
-/* The reboot generation a guest has seen: a restart of cloudd must not reboot it again. */
-static void conv_reboot_save(struct converge *c, const char *id, long long gen)
-{
-	char path[PATH_MAX], text[32];
-	int len = snprintf(text, sizeof(text), "%lld\n", gen);
-
-	if (fs_path(path, sizeof(path), "%s/%s.reboot", c->spec_dir, id) < 0 ||
-	    fs_write_atomic(path, text, (size_t)len, 0644) < 0)
-		log_warn("converge: saving the reboot generation of %s: %s", id, strerror(errno));
-}
-
-static int conv_reboot_load(struct converge *c, const char *id, long long *gen)
-{
-	char path[PATH_MAX], text[32], *end;
-
-	if (fs_path(path, sizeof(path), "%s/%s.reboot", c->spec_dir, id) < 0 ||
-	    fs_read_line(path, text, sizeof(text)) < 0)
-		return -1;
-	errno = 0;
-	*gen = strtoll(text, &end, 10);
-	if (errno || end == text || *gen < 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	return 0;
-}
-
-/* --- the desired state ---------------------------------------------------------- */
-
-static void conv_reject(struct converge *c, const char *source, long long revision,
-			const struct errmsg *err)
-{
-	char at[32], msg[1024];
-	json_t *e;
-
-	conv_wallclock(at, sizeof(at));
-	errmsg_str(err, msg, sizeof(msg));
-	log_error("desired state from %s rejected: %s (keeping revision %lld)", source, msg,
-		  c->has_desired ? c->desired.revision : -1LL);
-	e = json_pack("{s:s,s:s,s:s,s:s}", "at", at, "source", source, "field", err->field,
-		      "message", err->msg);
-	if (e && revision >= 0)
-		json_object_set_new(e, "revision", json_integer(revision));
-	pthread_mutex_lock(&c->lock);
-	json_decref(c->last_error);
-	c->last_error = e;
-	c->rejected++;
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* The revision of a document that failed validation, when it can be read at all. */
-static long long conv_peek_revision(const char *text, size_t len)
-{
-	json_t *root = json_loadb(text, len, 0, NULL);
-	long long rev = -1;
-
-	if (root && json_is_integer(json_object_get(root, "revision")))
-		rev = json_integer_value(json_object_get(root, "revision"));
-	json_decref(root);
-	return rev;
-}
-
-static void conv_hash_text(const char *text, size_t len, char out[17])
-{
-	unsigned long long h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)text[i];
-		h *= 0x100000001b3ULL;
-	}
-	snprintf(out, 17, "%016llx", h);
-}
-
-int converge_submit(struct converge *c, const char *text, size_t len, const char *source,
-		    struct errmsg *err)
-{
-	struct state_doc doc;
-	char hash[17];
-
-	conv_hash_text(text, len, hash);
-	if (c->has_desired && strcmp(hash, c->desired_hash) == 0) {
-		/* back to the applied document: no error stands any more */
-		pthread_mutex_lock(&c->lock);
-		json_decref(c->last_error);
-		c->last_error = NULL;
-		c->rejected_hash[0] = '\0';
-		pthread_mutex_unlock(&c->lock);
-		return 0;
-	}
-	if (strcmp(hash, c->rejected_hash) == 0) {
-		errmsg_set(err, "", "the same document as the one rejected before");
-		return -1;
-	}
-	if (state_parse(text, len, &doc, err) < 0) {
-		conv_reject(c, source, conv_peek_revision(text, len), err);
-		memcpy(c->rejected_hash, hash, sizeof(hash));
-		return -1;
-	}
-	if (c->has_desired && doc.revision < c->desired.revision) {
-		errmsg_set(err, "revision", "%lld is older than the applied revision %lld; ignored",
-			   doc.revision, c->desired.revision);
-		conv_reject(c, source, doc.revision, err);
-		memcpy(c->rejected_hash, hash, sizeof(hash));
-		state_free(&doc);
-		return -1;
-	}
-	c->rejected_hash[0] = '\0';
-	pthread_mutex_lock(&c->lock);
-	if (c->has_desired)
-		state_free(&c->desired);
-	c->desired = doc;
-	c->has_desired = 1;
-	snprintf(c->desired_source, sizeof(c->desired_source), "%s", source);
-	memcpy(c->desired_hash, hash, sizeof(hash));
-	conv_wallclock(c->applied_at, sizeof(c->applied_at));
-	json_decref(c->last_error);
-	c->last_error = NULL;
-	/* a new document is new intent: restart policies and back-offs start over */
-	for (size_t i = 0; i < c->n_inst; i++) {
-		c->inst[i].hold = 0;
-		c->inst[i].next_attempt = 0;
-	}
-	for (size_t i = 0; i < c->n_tpl; i++)
-		c->tpl[i].next_attempt = 0;
-	pthread_mutex_unlock(&c->lock);
-	log_info("desired state revision %lld from %s accepted: %zu instances, %zu templates",
-		 doc.revision, source, doc.n_instances, doc.n_templates);
-	return 0;
-}
-
-int converge_reload(struct converge *c)
-{
-	struct buf text = BUF_INIT;
-	struct errmsg err = { 0 };
-	int rc;
-
-	if (c->state_path[0] == '\0')
-		return 0;
-	if (fs_read_file(c->state_path, STATE_MAX_BYTES, &text) < 0) {
-		errmsg_set(&err, "", "cannot read %s: %s", c->state_path,
-			   errno == EFBIG ? "larger than the document limit" : strerror(errno));
-		conv_reject(c, c->state_path, -1, &err);
-		buf_free(&text);
-		return -1;
-	}
-	rc = converge_submit(c, text.data, text.len, c->state_path, &err);
-	buf_free(&text);
-	return rc;
-}
-
-int converge_watch_fd(struct converge *c)
-{
-	return c->inotify_fd;
-}
-
-int converge_watch_event(struct converge *c)
-{
-	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	char copy[PATH_MAX];
-	const char *base;
-	int changed = 0;
-	ssize_t n;
-
-	snprintf(copy, sizeof(copy), "%s", c->state_path);
-	base = basename(copy);
-	while ((n = read(c->inotify_fd, events, sizeof(events))) > 0) {
-		for (char *p = events; p < events + n;) {
-			struct inotify_event *ev = (struct inotify_event *)p;
-			if (ev->len && strcmp(ev->name, base) == 0)
-				changed = 1;
-			p += sizeof(*ev) + ev->len;
-		}
-	}
-	return changed;
 }
 
 /* --- observing the guests ------------------------------------------------------- */
@@ -1014,259 +726,11 @@ int converge_start(struct converge *c)
 	return 0;
 }
 
-/* --- reporting ------------------------------------------------------------------ */
-
-_Static_assert((int)CONV_PENDING == (int)ACTUAL_PENDING && (int)CONV_RUNNING == (int)ACTUAL_RUNNING &&
-		       (int)CONV_STOPPING == (int)ACTUAL_STOPPING && (int)CONV_STOPPED == (int)ACTUAL_STOPPED &&
-		       (int)CONV_ERROR == (int)ACTUAL_ERROR,
-	       "an instance's status is reported as it is");
-
-/*
- * The report is an actual_doc (proto/actual.h) rendered by actual_to_json.
- * Its strings and JSON values are borrowed from c under the lock: only its
- * arrays are freed here, never with actual_free.
- */
-json_t *converge_actual(struct converge *c)
-{
-	struct actual_doc a;
-	json_t *doc = NULL;
-	size_t n = 0;
-
-	memset(&a, 0, sizeof(a));
-	pthread_mutex_lock(&c->lock);
-	a.has_desired = c->has_desired;
-	a.revision = c->desired.revision;
-	a.source = c->desired_source;
-	a.applied_at = c->applied_at;
-	a.converged = c->has_desired && c->converged;
-	a.last_error = c->last_error;
-	a.rejected_total = (long long)c->rejected;
-	a.events = c->events;
-	a.templates = calloc(c->desired.n_templates + 1, sizeof(*a.templates));
-	a.instances = calloc(c->desired.n_instances + c->n_inst + 1, sizeof(*a.instances));
-	a.orphan_volumes = calloc(c->n_volumes + 1, sizeof(*a.orphan_volumes));
-	if (a.templates == NULL || a.instances == NULL || a.orphan_volumes == NULL)
-		goto out;
-	if (c->has_desired && c->desired.has_network) {
-		a.has_network = 1;
-		snprintf(a.network_bridge, sizeof(a.network_bridge), "%s", c->desired.network.bridge);
-		a.network_applied = strcmp(c->network_hash, c->desired.network_hash) == 0;
-		a.network_error = c->network_error[0] ? c->network_error : NULL;
-	}
-	for (size_t i = 0; c->has_desired && i < c->desired.n_templates; i++) {
-		const struct state_template *t = &c->desired.templates[i];
-		struct actual_template *at = &a.templates[a.n_templates++];
-		struct conv_template *ct = NULL;
-
-		for (size_t j = 0; j < c->n_tpl; j++)
-			if (strcmp(c->tpl[j].id, t->id) == 0)
-				ct = &c->tpl[j];
-		memcpy(at->id, t->id, sizeof(at->id));
-		at->format = t->format;
-		at->ready = ct && ct->sha256[0];
-		at->error = ct && ct->error[0] ? ct->error : NULL;
-	}
-	/* desired instances first, in document order, then what is being forgotten */
-	for (size_t i = 0; c->has_desired && i < c->desired.n_instances; i++) {
-		const struct state_instance *di = &c->desired.instances[i];
-		struct actual_instance *ai = &a.instances[a.n_instances++];
-		struct conv_instance *r = NULL;
-
-		for (size_t j = 0; j < c->n_inst; j++)
-			if (strcmp(c->inst[j].id, di->id) == 0)
-				r = &c->inst[j];
-		memcpy(ai->id, di->id, sizeof(ai->id));
-		ai->has_desired = 1;
-		ai->desired = di->power;
-		if (r == NULL) {
-			ai->status = di->power == STATE_POWER_RUNNING ? ACTUAL_PENDING : ACTUAL_STOPPED;
-			continue;
-		}
-		ai->status = (enum actual_status)r->status;
-		ai->has_runtime = 1;
-		ai->pid = r->pid > 0 ? r->pid : 0;
-		ai->restarts = r->restarts;
-		ai->reboot = r->reboot_done;
-		ai->held = r->hold;
-		ai->error = r->error[0] ? r->error : NULL;
-		ai->last_exit = r->last_exit;
-	}
-	for (size_t j = 0; j < c->n_inst; j++) {
-		struct actual_instance *ai;
-
-		if (c->has_desired && state_find_instance(&c->desired, c->inst[j].id))
-			continue;
-		ai = &a.instances[a.n_instances++];
-		memcpy(ai->id, c->inst[j].id, sizeof(ai->id));
-		ai->status = (enum actual_status)c->inst[j].status;
-	}
-	for (size_t i = 0; i < c->n_volumes; i++) {
-		if (c->has_desired && state_find_instance(&c->desired, c->volumes[i].instance))
-			continue;
-		memcpy(a.orphan_volumes[n].instance, c->volumes[i].instance, sizeof(a.orphan_volumes[n].instance));
-		memcpy(a.orphan_volumes[n].disk, c->volumes[i].disk, sizeof(a.orphan_volumes[n].disk));
-		n++;
-	}
-	a.n_orphan_volumes = n;
-	doc = actual_to_json(&a);
-out:
-	pthread_mutex_unlock(&c->lock);
-	free(a.templates);
-	free(a.instances);
-	free(a.orphan_volumes);
-	return doc;
-}
-
-int converge_metrics(struct converge *c, struct buf *out)
-{
-	unsigned counts[5] = { 0 };
-	int rc = 0;
-
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->n_inst; i++)
-		counts[c->inst[i].status]++;
-	for (size_t i = 0; c->has_desired && i < c->desired.n_instances; i++)
-		if (conv_find(c, c->desired.instances[i].id) == NULL)
-			counts[c->desired.instances[i].power == STATE_POWER_RUNNING ? CONV_PENDING : CONV_STOPPED]++;
-	rc |= buf_printf(out, "# HELP cloudd_instances Instances on this node by state.\n"
-			      "# TYPE cloudd_instances gauge\n");
-	for (int s = 0; s < 5; s++)
-		rc |= buf_printf(out, "cloudd_instances{state=\"%s\"} %u\n", conv_status_names[s], counts[s]);
-	rc |= buf_printf(out,
-			 "# HELP cloudd_state_revision Revision of the applied desired state (-1: none).\n"
-			 "# TYPE cloudd_state_revision gauge\ncloudd_state_revision %lld\n"
-			 "# HELP cloudd_state_rejected_total Desired-state documents rejected.\n"
-			 "# TYPE cloudd_state_rejected_total counter\ncloudd_state_rejected_total %llu\n"
-			 "# HELP cloudd_converge_actions_total Convergence actions by result.\n"
-			 "# TYPE cloudd_converge_actions_total counter\n"
-			 "cloudd_converge_actions_total{result=\"ok\"} %llu\n"
-			 "cloudd_converge_actions_total{result=\"error\"} %llu\n",
-			 c->has_desired ? c->desired.revision : -1LL, c->rejected, c->actions_ok,
-			 c->actions_failed);
-	rc |= buf_printf(out, "# HELP cloudd_instance_cpu_seconds_total CPU time of the guest's QEMU process.\n"
-			      "# TYPE cloudd_instance_cpu_seconds_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		rc |= buf_printf(out, "cloudd_instance_cpu_seconds_total{instance=\"%s\"} %.2f\n", c->inst[i].id,
-				 c->inst[i].cpu_seconds);
-	rc |= buf_printf(out, "# HELP cloudd_instance_memory_resident_bytes Resident memory of the guest's QEMU process.\n"
-			      "# TYPE cloudd_instance_memory_resident_bytes gauge\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		rc |= buf_printf(out, "cloudd_instance_memory_resident_bytes{instance=\"%s\"} %llu\n",
-				 c->inst[i].id, c->inst[i].status == CONV_RUNNING ? c->inst[i].rss_bytes : 0);
-	rc |= buf_printf(out, "# HELP cloudd_instance_restarts_total Restarts after QEMU exited on its own.\n"
-			      "# TYPE cloudd_instance_restarts_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		rc |= buf_printf(out, "cloudd_instance_restarts_total{instance=\"%s\"} %u\n", c->inst[i].id,
-				 c->inst[i].restarts);
-	rc |= buf_printf(out, "# HELP cloudd_instance_disk_read_bytes_total Bytes read by the guest from a disk.\n"
-			      "# TYPE cloudd_instance_disk_read_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t d = 0; d < c->inst[i].n_disks; d++)
-			rc |= buf_printf(out, "cloudd_instance_disk_read_bytes_total{instance=\"%s\",disk=\"%s\"} %llu\n",
-					 c->inst[i].id, c->inst[i].disks[d].disk, c->inst[i].disks[d].rd_bytes);
-	rc |= buf_printf(out, "# HELP cloudd_instance_disk_written_bytes_total Bytes written by the guest to a disk.\n"
-			      "# TYPE cloudd_instance_disk_written_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t d = 0; d < c->inst[i].n_disks; d++)
-			rc |= buf_printf(out, "cloudd_instance_disk_written_bytes_total{instance=\"%s\",disk=\"%s\"} %llu\n",
-					 c->inst[i].id, c->inst[i].disks[d].disk, c->inst[i].disks[d].wr_bytes);
-	rc |= buf_printf(out, "# HELP cloudd_instance_network_receive_bytes_total Bytes received by the guest on a NIC.\n"
-			      "# TYPE cloudd_instance_network_receive_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t n = 0; n < c->inst[i].n_nics; n++)
-			rc |= buf_printf(out, "cloudd_instance_network_receive_bytes_total{instance=\"%s\",nic=\"%zu\"} %llu\n",
-					 c->inst[i].id, n, c->inst[i].nic_rx[n]);
-	rc |= buf_printf(out, "# HELP cloudd_instance_network_transmit_bytes_total Bytes sent by the guest on a NIC.\n"
-			      "# TYPE cloudd_instance_network_transmit_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t n = 0; n < c->inst[i].n_nics; n++)
-			rc |= buf_printf(out, "cloudd_instance_network_transmit_bytes_total{instance=\"%s\",nic=\"%zu\"} %llu\n",
-					 c->inst[i].id, n, c->inst[i].nic_tx[n]);
-	pthread_mutex_unlock(&c->lock);
-	return rc ? -1 : 0;
-}
-
-int converge_healthy(struct converge *c, char *why, size_t whylen)
-{
-	time_t now = conv_now(), limit;
-	int ok;
-
-	pthread_mutex_lock(&c->lock);
-	/* a template download may legitimately take a while; a stuck loop does not answer for long */
-	limit = c->interval * 10 > 120 ? c->interval * 10 : 120;
-	ok = now - c->last_pass <= limit;
-	if (!ok)
-		snprintf(why, whylen, "convergence loop has not run for %lds (busy with: %s for %lds)",
-			 (long)(now - c->last_pass), c->current, (long)(now - c->current_since));
-	pthread_mutex_unlock(&c->lock);
-	return ok;
-}
-
-/* --- HTTP ----------------------------------------------------------------------- */
-
-static int conv_http_state(struct httpd_request *req, struct httpd_response *resp, void *ctx)
-{
-	(void)req;
-	return httpd_reply_json(resp, 200, converge_actual(ctx));
-}
-
-static int conv_http_console(struct httpd_request *req, struct httpd_response *resp, void *ctx)
-{
-	struct converge *c = ctx;
-	const char *id = httpd_param(req, "id"), *q = httpd_query(req, "bytes");
-	unsigned long long want = CONVERGE_CONSOLE_TAIL;
-	char path[PATH_MAX];
-	struct stat st;
-	int known, fd;
-
-	pthread_mutex_lock(&c->lock);
-	known = conv_find(c, id) != NULL || (c->has_desired && state_find_instance(&c->desired, id));
-	pthread_mutex_unlock(&c->lock);
-	if (!known || !state_id_valid(id))
-		return httpd_reply_error(resp, 404, "not_found", "no instance \"%s\" on this node", id);
-	if (q) {
-		char *end;
-		errno = 0;
-		want = strtoull(q, &end, 10);
-		if (errno || *end || q[0] < '0' || q[0] > '9' || want == 0 || want > CONVERGE_CONSOLE_MAX)
-			return httpd_reply_error(resp, 400, "bad_request",
-						 "bytes must be a number from 1 to %d", CONVERGE_CONSOLE_MAX);
-	}
-	if (c->be.console_path == NULL || c->be.console_path(c->be.ctx, id, path, sizeof(path)) < 0)
-		return httpd_reply_error(resp, 404, "not_found", "instance \"%s\" has no console log", id);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return httpd_reply_error(resp, 404, "not_found",
-						 "instance \"%s\" has no console log yet", id);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -1;
-	}
-	resp->status = 200;
-	snprintf(resp->content_type, sizeof(resp->content_type), "text/plain; charset=utf-8");
-	resp->fd = fd;
-	resp->fd_length = (unsigned long long)st.st_size > want ? want : (unsigned long long)st.st_size;
-	resp->fd_offset = (unsigned long long)st.st_size - resp->fd_length;
-	return 0;
-}
-
-int converge_register_routes(struct converge *c, struct httpd *http)
-{
-	if (httpd_route(http, "GET", "/v1/state", conv_http_state, c) < 0 ||
-	    httpd_route(http, "GET", "/v1/instances/{id}/console", conv_http_console, c) < 0)
-		return -1;
-	return 0;
-}
-
 /* --- life cycle ----------------------------------------------------------------- */
 
 struct converge *converge_new(const struct cloudd_config *cfg, const struct converge_backend *backend)
 {
 	struct converge *c = calloc(1, sizeof(*c));
-	char dir[PATH_MAX];
 
 	if (c == NULL)
 		return NULL;
@@ -1286,17 +750,8 @@ struct converge *converge_new(const struct cloudd_config *cfg, const struct conv
 		goto err;
 	}
 	c->last_pass = conv_now();
-	if (c->state_path[0]) {
-		snprintf(dir, sizeof(dir), "%s", c->state_path);
-		c->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		/* watch the directory: editors and tools replace the file by renaming */
-		if (c->inotify_fd < 0 ||
-		    inotify_add_watch(c->inotify_fd, dirname(dir),
-				      IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM) < 0) {
-			log_error("converge: watching %s: %s", c->state_path, strerror(errno));
-			goto err;
-		}
-	}
+	if (conv_watch_open(c) < 0)
+		goto err;
 	return c;
 err:
 	converge_free(c);

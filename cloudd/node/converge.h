@@ -1,4 +1,4 @@
-/* converge.h -- the convergence engine: desired-state sources, plan execution, actual state, guest metrics */
+/* converge.h -- the convergence engine: desired-state sources, plan execution, actual state, guest metrics (converge.c, desired.c, report.c) */
 #ifndef CLOUDD_CONVERGE_H
 #define CLOUDD_CONVERGE_H
 
@@ -73,15 +73,20 @@ struct converge_backend {
 
 struct converge;
 
+/* --- converge.c: the engine ------------------------------------------------------- */
+
 /*
  * Creates the engine: state_path is the desired-state file ("" = none yet),
  * run_dir keeps what must survive a restart of cloudd (start specs).
  */
 struct converge *converge_new(const struct cloudd_config *cfg, const struct converge_backend *backend);
 void converge_free(struct converge *c);
+/* Adopts guests left running by a previous cloudd (call once at start). */
+int converge_start(struct converge *c);
+/* One pass: observe the guests, plan, act. Returns seconds until the next pass is due. */
+unsigned converge_pass(struct converge *c);
 
-/* Registers GET /v1/state and GET /v1/instances/{id}/console. */
-int converge_register_routes(struct converge *c, struct httpd *http);
+/* --- desired.c: where the desired state comes from ------------------------------- */
 
 /* The fd to poll for changes of the state file (inotify), or -1. */
 int converge_watch_fd(struct converge *c);
@@ -89,14 +94,11 @@ int converge_watch_fd(struct converge *c);
 int converge_watch_event(struct converge *c);
 /* Re-reads the state file (SIGHUP, start-up, file change); a bad document is rejected whole. */
 int converge_reload(struct converge *c);
-/* Adopts guests left running by a previous cloudd (call once at start). */
-int converge_start(struct converge *c);
-/* One pass: observe the guests, plan, act. Returns seconds until the next pass is due. */
-unsigned converge_pass(struct converge *c);
-
 /* Applies a document received from elsewhere (the controller's watch). */
 int converge_submit(struct converge *c, const char *text, size_t len, const char *source,
 		    struct errmsg *err);
+
+/* --- report.c: what the engine tells --------------------------------------------- */
 
 /* The actual-state document (caller owns the reference). */
 json_t *converge_actual(struct converge *c);
@@ -104,5 +106,9 @@ json_t *converge_actual(struct converge *c);
 int converge_metrics(struct converge *c, struct buf *out);
 /* 0 with why filled when the engine's loop has not run for a while. */
 int converge_healthy(struct converge *c, char *why, size_t whylen);
+/* 1 when the instance is in the desired state or still known to the engine (being forgotten). */
+int converge_has_instance(struct converge *c, const char *id);
+/* Path of an instance's serial console log; -1 with errno when the backend has none. */
+int converge_console_path(struct converge *c, const char *id, char *out, size_t outlen);
 
 #endif

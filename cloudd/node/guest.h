@@ -13,6 +13,7 @@
 #define GUEST_ID_MAX 64
 #define GUEST_MAX_DISKS 17	       /* the instance's disks and the cloud-init seed */
 #define GUEST_MAX_NICS 8
+#define GUEST_MIN_MEMORY_MIB 16	       /* MiB: QEMU boots nothing useful with less */
 #define GUEST_START_TIMEOUT_MS 30000   /* QEMU's start until it daemonizes */
 #define GUEST_QMP_TIMEOUT_MS 5000      /* one QMP command */
 #define GUEST_CONSOLE_MAX (512 * 1024) /* bytes of console.log before it is rotated to console.log.1 */
@@ -99,6 +100,12 @@ void guest_argv_free(char **argv);
 
 /* <env->run_dir>/<id>; -1 ENAMETOOLONG when it does not fit. */
 int guest_dir(const struct guest_env *env, const char *id, char *out, size_t outlen);
+/* Creates env->run_dir (and its parents) when missing. */
+int guest_run_dir_create(const struct guest_env *env);
+/* guest_dir, created when missing (mode 0700). */
+int guest_dir_create(const struct guest_env *env, const char *id, char *out, size_t outlen);
+/* <env->run_dir>/<id>/console.log, the serial console QEMU appends to. */
+int guest_console_path(const struct guest_env *env, const char *id, char *out, size_t outlen);
 
 /*
  * Starts QEMU daemonized and connects to its QMP socket. Returns 0 with g
@@ -152,29 +159,3 @@ unsigned guest_restart_delay(unsigned n);
 const char *guest_exit_name(enum guest_exit_kind kind);
 
 #endif
-
-/* --- the convergence engine's backend (converge.h) ------------------------------- */
-
-struct converge_backend;
-struct cloudd_config;
-
-/*
- * Fills be with the operations of this node's backend: templates cached in
- * <data_dir>/templates, volumes in <data_dir>/volumes, guests in
- * <run_dir>/guests/<id>, guest DHCP in <run_dir>/dhcp, the bridge, taps and
- * filters (filter_sync) of the document's network. Makes cloudd a child
- * subreaper, so that a QEMU it starts (daemonized) is its child and its exit
- * status is known; the backend reaps those by pid only. The disks must be
- * claimed (disk.h) and mounted at data_dir before. Returns 0 or -1 with err.
- */
-int guest_backend_init(struct converge_backend *be, const struct cloudd_config *cfg, struct errmsg *err);
-/* Releases the backend (guests keep running; the guest dnsmasq is stopped). */
-void guest_backend_free(struct converge_backend *be);
-/*
- * Only for tests on a kernel without bridge conntrack (the filters need
- * it): network_apply validates the filters but does not load them. Never
- * called by cloudd itself.
- */
-void guest_backend_skip_filters(struct converge_backend *be);
-/* Supervision between passes: restarts the guest dnsmasq when it died. */
-void guest_backend_tick(struct converge_backend *be);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "errmsg.h"
 
 #define GUESTNET_IP_TIMEOUT_MS 10000
@@ -64,8 +65,11 @@ int guestnet_dhcp_apply(struct guestnet_dhcp *d, const char *bridge, const char 
 int guestnet_dhcp_check(struct guestnet_dhcp *d);
 void guestnet_dhcp_stop(struct guestnet_dhcp *d);
 
-/* The dnsmasq.conf text for the arguments (pure; exposed for tests). */
+/*
+ * The dnsmasq.conf text for the arguments, rendered from the compiled-in
+ * template pxe/dnsmasq-guests.conf.in into out (pure; exposed for tests).
+ */
 int guestnet_dhcp_conf(const char *dir, const char *bridge, const char *subnet_cidr, const char *gateway,
-		       const char *const *dns, size_t n_dns, char *out, size_t outlen, struct errmsg *err);
+		       const char *const *dns, size_t n_dns, struct buf *out, struct errmsg *err);
 
 #endif

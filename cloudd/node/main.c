@@ -8,12 +8,12 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cloudd.h"
 #include "converge.h"
 #include "disk.h"
 #include "enroll.h"
 #include "filter.h"
-#include "guest.h"
 #include "watch.h"
 
 /*
@@ -60,7 +60,7 @@ static int main_backend(struct cloudd *d, struct converge_backend *be)
 	char msg[1024];
 	struct errmsg err = { 0 };
 
-	if (guest_backend_init(be, &d->cfg, &err) < 0) {
+	if (backend_init(be, &d->cfg, &err) < 0) {
 		log_error("guests: %s", errmsg_str(&err, msg, sizeof(msg)));
 		return -1;
 	}
@@ -136,7 +136,7 @@ static int main_loop(struct cloudd *d, int sfd)
 			return -1;
 		}
 		if (d->backend)
-			guest_backend_tick(d->backend);
+			backend_tick(d->backend);
 		if (n == 0) {
 			next = d->conv ? converge_pass(d->conv) : 3600;
 			continue;
@@ -301,7 +301,7 @@ err_http:
 err_conv:
 	converge_free(d.conv);
 	if (d.backend)
-		guest_backend_free(d.backend);
+		backend_free(d.backend);
 	sysinfo_set_disks(NULL);
 	json_decref(d.kvm);
 err_sfd:

@@ -58,7 +58,9 @@ while True:
     if st == 200:
         doc = json.loads(body)
         rev = doc["revision"]
-        insts = [{"id": i["id"], "desired": i["power"], "status": "running" if i["power"] == "running" else "stopped"}
+        # as cloudd: a raised reboot generation is done at once and reported
+        insts = [{"id": i["id"], "desired": i["power"], "status": "running" if i["power"] == "running" else "stopped",
+                  "reboot": i.get("reboot", 0)}
                  for i in doc["instances"] if i["power"] != "deleted"]
         st, _ = call("PUT", "/v1/nodes/%s/actual-state" % node, "", json.dumps({"revision": rev, "instances": insts}).encode())
         print("revision", rev, "reported", len(insts), "->", st, flush=True)

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cloudd.h"
 #include "cloudinit.h"
 #include "converge.h"
@@ -312,10 +313,10 @@ static int cmd_converge(int argc, char **argv)
 	}
 	free(cargv);
 	log_set_level(cfg.log_level);
-	if (guest_backend_init(&be, &cfg, &err) < 0)
+	if (backend_init(&be, &cfg, &err) < 0)
 		return fail(&err);
 	if (skip_filters)
-		guest_backend_skip_filters(&be);
+		backend_skip_filters(&be);
 	c = converge_new(&cfg, &be);
 	if (c == NULL)
 		return 1;
@@ -327,7 +328,7 @@ static int cmd_converge(int argc, char **argv)
 	signal(SIGHUP, on_hup);
 	while (!stop) {
 		unsigned next = converge_pass(c);
-		guest_backend_tick(&be);
+		backend_tick(&be);
 		write_actual(c, argv[0]);
 		for (unsigned t = 0; t < next * 10 && !stop && !reload; t++)
 			usleep(100000);
@@ -337,7 +338,7 @@ static int cmd_converge(int argc, char **argv)
 		}
 	}
 	converge_free(c);
-	guest_backend_free(&be);
+	backend_free(&be);
 	return 0;
 }
 

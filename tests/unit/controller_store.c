@@ -35,7 +35,7 @@ TEST(open_migrates_and_reopens)
 	fresh_dir();
 	snprintf(path, sizeof(path), "%s/c.db", dir);
 	CHECK_INT(db_open(&db, path, &err), 0);
-	CHECK_INT(db_schema_version(&db), 4);
+	CHECK_INT(db_schema_version(&db), 5);
 	st = db_prepare(&db, "PRAGMA journal_mode");
 	CHECK(st && sqlite3_step(st) == SQLITE_ROW);
 	CHECK_STR(db_col_text(st, 0), "wal");
@@ -47,7 +47,7 @@ TEST(open_migrates_and_reopens)
 	db_close(&db);
 	/* reopening applies nothing again and keeps the data */
 	CHECK_INT(db_open(&db, path, &err), 0);
-	CHECK_INT(db_schema_version(&db), 4);
+	CHECK_INT(db_schema_version(&db), 5);
 	st = db_prepare(&db, "SELECT message FROM events WHERE type = 'test.event'");
 	CHECK(st && sqlite3_step(st) == SQLITE_ROW);
 	CHECK_STR(db_col_text(st, 0), "hello 42");

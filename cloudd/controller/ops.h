@@ -1,0 +1,157 @@
+/* ops.h -- the controller's operations: typed requests in, one typed error out, each owning its transaction */
+#ifndef CLOUDD_CONTROLLER_OPS_H
+#define CLOUDD_CONTROLLER_OPS_H
+
+#include "controller.h"
+#include "defaults.h"
+
+/*
+ * An HTTP handler parses and validates its request, calls one operation and
+ * renders what it returns. An operation takes the database lock, runs its
+ * transaction, wakes the nodes' watches after a commit that changed a
+ * document, and returns 0, or -1 with err filled: a refusal (4xx, a stable
+ * code, a message naming the field), or an internal failure (status 500,
+ * errno kept).
+ */
+struct op_error {
+	int status;	   /* HTTP status: 4xx refused, 500 internal */
+	char code[32];	   /* stable machine-readable code ("unknown_type") */
+	char message[512]; /* for a human; names the field */
+	int errnum;	   /* status 500: the errno of the failure */
+};
+
+/* A resource named by id or name in scope (an account, NULL for every one), on behalf of actor (a key id). */
+struct op_ref {
+	const char *ref;
+	const char *scope;
+	const char *actor;
+};
+
+/* --- ops.c ------------------------------------------------------------------- */
+
+/* Fills err with a refusal; returns -1. */
+int op_fail(struct op_error *err, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Fills err with an internal failure from errno (kept); returns -1. */
+int op_internal(struct op_error *err, const char *what);
+/* The handler's reply for a failed operation: 0 when resp holds a 4xx, -1 with errno for a 500. */
+int op_reply_error(struct httpd_response *resp, const struct op_error *err);
+
+/* --- ops_instances.c --------------------------------------------------------- */
+
+#define INSTANCE_MAX_GROUPS 16 /* security groups per instance */
+#define INSTANCE_MAX_KEYS 32   /* SSH keys per instance */
+
+struct instance_create_req {
+	const char *account;	   /* the owner (tenant_owner) */
+	const char *name;	   /* valid name (util_name_valid) */
+	const char *type;	   /* instance type name */
+	const char *template_ref;  /* template id or name */
+	const char *user_data;	   /* NULL: none */
+	const char *anti_affinity; /* NULL: none */
+	json_t *node_labels;	   /* required labels {k: v}, or NULL */
+	json_t *security_groups;   /* names or ids, or NULL */
+	json_t *ssh_keys;	   /* names or ids, or NULL */
+};
+
+/*
+ * Schedules, addresses and inserts an instance. *operation is its operation
+ * (pending; or failed with the reason when every node is full, and then
+ * *instance is NULL). Refusals: 422 no_guest_network, unknown_template,
+ * unknown_type, disk_too_small, unknown_security_group, unknown_ssh_key,
+ * no_capacity; 409 template_not_ready, conflict (name), no_address; 413
+ * too_large (user_data); 400 bad_field (a list's shape).
+ */
+int instance_create(struct controller *ctl, const struct instance_create_req *r, json_t **operation,
+		    json_t **instance, struct op_error *err);
+
+enum instance_power_action { INSTANCE_START, INSTANCE_STOP, INSTANCE_REBOOT };
+
+
+/*
+ * start, stop, reboot: what the node must do, followed by *operation (done
+ * at once when the instance already is in that state). A reboot raises the
+ * instance's reboot generation: the node resets the guest (same QEMU) and the
+ * operation succeeds when it reports that generation. 404 not_found, 409
+ * conflict (being deleted; reboot of a stopped instance).
+ */
+int instance_power(struct controller *ctl, const struct op_ref *r, enum instance_power_action action,
+		   json_t **operation, struct op_error *err);
+/* Deletes: the address is released at once; the node removes the guest and its volumes. */
+int instance_delete(struct controller *ctl, const struct op_ref *r, json_t **operation, struct op_error *err);
+/* Replaces the instance's security groups (names or ids of its account); *instance is the result. */
+int instance_set_groups(struct controller *ctl, const struct op_ref *r, json_t *groups, json_t **instance,
+			struct op_error *err);
+
+/* One instance of a node's actual-state report (cloudd's GET /v1/state). */
+struct instance_report {
+	const char *id;
+	const char *status;  /* running, stopped, stopping, pending, error, ... */
+	const char *desired; /* the power the node converges to, or NULL */
+	const char *error;   /* NULL: none */
+	long long reboot;    /* the reboot generation the guest has seen; -1 when not reported */
+};
+
+struct node_report {
+	const char *node_id;
+	const char *document; /* the report as text, kept as the node's actual state */
+	const struct instance_report *instances;
+	size_t n_instances;
+};
+
+/*
+ * Records a node's report: each instance's state and reason, the end of its
+ * pending operation (its power state reached, its reboot generation seen, or
+ * an error), and instances deleted that the node no longer has are forgotten.
+ * 404 not_found when there is no such node.
+ */
+int instance_report(struct controller *ctl, const struct node_report *r, struct op_error *err);
+
+/*
+ * The one derivation of the state a client sees: "deleting" once deletion
+ * was asked, "unknown" while the instance's node is not up, otherwise what
+ * the node's reports made of it (reported, kept by instance_report).
+ */
+const char *instance_state(const char *power, const char *reported, const char *node_id, const char *node_state);
+/* The instance as the API shows it (under the db lock), or NULL. */
+json_t *instance_find(struct db *db, const char *ref, const char *scope);
+/* The columns instance_json reads, and a row of them as the API shows it. */
+#define INSTANCE_COLS "i.id, i.account_id, i.name, i.type, i.vcpus, i.memory_mib, i.disk_gib, i.template_id, i.node_id," \
+		      " i.mac, i.ipv4, i.ipv6, i.power, i.state, i.state_reason, n.state, i.anti_affinity, i.node_labels," \
+		      " i.operation_id, i.created_at, i.updated_at, i.reboot_generation, i.reboot_reported"
+json_t *instance_json(struct db *db, sqlite3_stmt *st);
+
+/* --- ops_security_groups.c --------------------------------------------------- */
+
+#define SG_MAX_RULES SECGROUP_MAX_RULES /* rules per security group: a node refuses a group with more */
+
+struct sg_create_req {
+	const char *account;	 /* the owner */
+	const char *name;	 /* valid name */
+	const char *description; /* NULL: none */
+};
+
+/* A rule, its fields already checked as the node's documents require (sg_rule_check). */
+struct sg_rule_req {
+	const char *direction, *protocol;
+	const char *ports; /* NULL: none */
+	const char *cidr;  /* NULL, or group is NULL */
+	const char *group; /* a group of the same account by id or name, or NULL */
+	int has_icmp_type, has_icmp_code;
+	long long icmp_type, icmp_code;
+};
+
+/* Creates an empty group (ingress denied); *group its JSON. 409 conflict when the account has the name. */
+int sg_create(struct controller *ctl, const struct sg_create_req *r, json_t **group, struct op_error *err);
+/* Removes a group no instance uses and no other group's rule names: 404, 409 in_use. */
+int sg_delete(struct controller *ctl, const struct op_ref *group, struct op_error *err);
+/*
+ * Adds a rule; every node's document changes. *group is the group with its
+ * rules. 404 not_found, 422 unknown_group (the rule's group), too_many_rules.
+ */
+int sg_rule_add(struct controller *ctl, const struct op_ref *group, const struct sg_rule_req *rule, json_t **result,
+		struct op_error *err);
+/* Removes a rule of the group; every node's document changes. 404 for the group or the rule. */
+int sg_rule_delete(struct controller *ctl, const struct op_ref *group, const char *rule_id, struct op_error *err);
+
+#endif
