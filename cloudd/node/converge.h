@@ -1,4 +1,4 @@
-/* converge.h -- the convergence engine: desired-state sources, plan execution, actual state, guest metrics (converge.c, desired.c, report.c) */
+/* converge.h -- the convergence engine: desired-state sources, plan execution, actual state, guest metrics (converge.c, source.c, report.c) */
 #ifndef CLOUDD_CONVERGE_H
 #define CLOUDD_CONVERGE_H
 
@@ -86,7 +86,7 @@ int converge_start(struct converge *c);
 /* One pass: observe the guests, plan, act. Returns seconds until the next pass is due. */
 unsigned converge_pass(struct converge *c);
 
-/* --- desired.c: where the desired state comes from ------------------------------- */
+/* --- source.c: where the desired state comes from -------------------------------- */
 
 /* The fd to poll for changes of the state file (inotify), or -1. */
 int converge_watch_fd(struct converge *c);

@@ -1,4 +1,4 @@
-/* converge_internal.h -- the convergence engine's own state, shared by its files (converge.c, desired.c, specs.c, report.c); not for other modules */
+/* converge_internal.h -- the convergence engine's own state, shared by its files (converge.c, source.c, specs.c, report.c); not for other modules */
 #ifndef CLOUDD_CONVERGE_INTERNAL_H
 #define CLOUDD_CONVERGE_INTERNAL_H
 
@@ -99,7 +99,7 @@ void conv_wallclock(char *out, size_t outlen);
 /* The engine's record of an instance, NULL when it has none: on the engine's thread or with c->lock held. */
 struct conv_instance *conv_find(struct converge *c, const char *id);
 
-/* --- desired.c ------------------------------------------------------------------- */
+/* --- source.c -------------------------------------------------------------------- */
 
 /* Watches the state file's directory (inotify) when there is a state file; 0 or -1 (logged). */
 int conv_watch_open(struct converge *c);

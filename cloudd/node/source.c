@@ -1,4 +1,4 @@
-/* desired.c -- where the desired state comes from: a submitted document (the controller's watch) or the state file (inotify), checked before it replaces the applied one */
+/* source.c -- where the desired state comes from: a submitted document (the controller's watch) or the state file (inotify), checked before it replaces the applied one */
 #include <errno.h>
 #include <libgen.h>
 #include <pthread.h>
