@@ -454,7 +454,6 @@ static int template_upload_end(struct httpd_request *req, struct httpd_response 
 {
 	struct template_upload *u = state;
 	struct controller *ctl = u->ctl;
-	unsigned char digest[SHA256_DIGEST_SIZE];
 	char hex[SIGN_HEX_LEN + 1], url[1100], dir[PATH_MAX];
 	const char *p[4];
 	json_t *doc = NULL;
@@ -467,9 +466,7 @@ static int template_upload_end(struct httpd_request *req, struct httpd_response 
 		errno = u->write_errno;
 		return -1;
 	}
-	sha256_digest(&u->sha, sizeof(digest), digest);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	sign_sha256_final_hex(&u->sha, hex);
 	if (strcmp(hex, u->declared) != 0)
 		return httpd_reply_error(resp, 400, "digest_mismatch",
 					 "the body's SHA-256 is %s, the request declared (and signed) %s: nothing kept", hex,

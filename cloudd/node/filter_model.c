@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "filter.h"
+#include "netaddr.h"
 #include "port.h"
 
 void filter_ipv6_link_local(const uint8_t mac[6], uint8_t out[16])
@@ -77,11 +78,7 @@ static int filter_port_cmp(const void *a, const void *b)
 /* The filter-relevant fields of one NIC, checked already by the parser. */
 static void filter_port_from_nic(const struct state_nic *nic, struct filter_port *port)
 {
-	unsigned v[6];
-
-	if (sscanf(nic->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6)
-		for (size_t i = 0; i < 6; i++)
-			port->mac[i] = (uint8_t)v[i];
+	(void)netaddr_parse_mac(nic->mac, 0, port->mac); /* checked by the parser: cannot fail */
 	filter_ipv6_link_local(port->mac, port->ipv6_ll);
 	port->has_ipv4 = nic->ipv4[0] && inet_pton(AF_INET, nic->ipv4, port->ipv4) == 1;
 	port->has_ipv6 = nic->ipv6[0] && inet_pton(AF_INET6, nic->ipv6, port->ipv6) == 1;

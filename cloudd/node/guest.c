@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cloudd.h"
+#include "fsutil.h"
 #include "guest.h"
 #include "log.h"
 #include "proc.h"
@@ -265,39 +266,16 @@ static int guest_path(char *out, size_t outlen, const char *dir, const char *nam
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int guest_run_dir_create(const struct guest_env *env)
 {
-	return mkdir_p(env->run_dir, 0700);
+	return fs_mkdir_p(env->run_dir, 0755, 0700);
 }
 
 int guest_dir_create(const struct guest_env *env, const char *id, char *out, size_t outlen)
 {
 	if (guest_dir(env, id, out, outlen) < 0)
 		return -1;
-	return mkdir_p(out, 0700);
+	return fs_mkdir_p(out, 0755, 0700);
 }
 
 int guest_console_path(const struct guest_env *env, const char *id, char *out, size_t outlen)
@@ -467,7 +445,7 @@ int guest_start(const struct guest_env *env, const struct guest_spec *spec, stru
 			return -1;
 		}
 	}
-	if (mkdir_p(dir, 0700) < 0) {
+	if (fs_mkdir_p(dir, 0755, 0700) < 0) {
 		errmsg_set(err, "", "guest %s: creating %s: %s", spec->id, dir, strerror(errno));
 		return -1;
 	}

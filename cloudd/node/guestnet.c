@@ -19,6 +19,7 @@
 #include "dnsmasq_guests_conf.h" /* guestnet_dnsmasq_template (pxe/dnsmasq-guests.conf.in) */
 #include "guestnet.h"
 #include "log.h"
+#include "netaddr.h"
 #include "proc.h"
 #include "text_template.h"
 
@@ -31,21 +32,15 @@ static int ifname_ok(const char *s)
 }
 
 /* Parses "a.b.c.d/n" into address and prefix. */
+/* "A.B.C.D/N", N from 1 to 30: the node's address on the bridge and the guest subnet */
 static int parse_cidr4(const char *cidr, struct in_addr *addr, int *prefix)
 {
-	char ip[INET_ADDRSTRLEN];
-	const char *slash = strchr(cidr, '/');
-	char *end;
-	long p;
+	struct netaddr a;
 
-	if (slash == NULL || (size_t)(slash - cidr) >= sizeof(ip))
+	if (netaddr_parse_cidr(cidr, &a) < 0 || a.family != AF_INET || a.prefix < 1 || a.prefix > 30)
 		return -1;
-	memcpy(ip, cidr, (size_t)(slash - cidr));
-	ip[slash - cidr] = '\0';
-	p = strtol(slash + 1, &end, 10);
-	if (*end || end == slash + 1 || p < 1 || p > 30 || inet_pton(AF_INET, ip, addr) != 1)
-		return -1;
-	*prefix = (int)p;
+	memcpy(&addr->s_addr, a.addr, 4);
+	*prefix = a.prefix;
 	return 0;
 }
 

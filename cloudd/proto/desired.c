@@ -8,6 +8,7 @@
 
 #include "desired.h"
 #include "jsonutil.h"
+#include "netaddr.h"
 
 /* How much of a document a parse requires (state_parse_filters). */
 enum state_scope { STATE_SCOPE_FULL, STATE_SCOPE_FILTERS };
@@ -111,46 +112,27 @@ static int state_ipv4(json_t *obj, const char *path, const char *key, int requir
 	return 1;
 }
 
-/* "A.B.C.D/N" with host bits allowed: an interface address and its subnet */
+/* "A.B.C.D/N" with host bits allowed, N from 1 to 30: an interface address and its subnet */
 static int state_ifaddr4(const char *text, struct in_addr *addr, int *prefix)
 {
-	char buf[32], *slash, *end;
-	long n;
+	struct netaddr a;
 
-	if (strlen(text) >= sizeof(buf))
+	if (netaddr_parse_cidr(text, &a) < 0 || a.family != AF_INET || a.prefix < 1 || a.prefix > 30)
 		return -1;
-	strcpy(buf, text);
-	slash = strchr(buf, '/');
-	if (slash == NULL)
-		return -1;
-	*slash = '\0';
-	if (inet_pton(AF_INET, buf, addr) != 1 || !isdigit((unsigned char)slash[1]))
-		return -1;
-	n = strtol(slash + 1, &end, 10);
-	if (*end || n < 1 || n > 30)
-		return -1;
-	*prefix = (int)n;
+	memcpy(&addr->s_addr, a.addr, 4);
+	*prefix = a.prefix;
 	return 0;
 }
 
+/* "ADDR/N" with host bits allowed, N from 8 to 128 */
 static int state_ifaddr6(const char *text, struct in6_addr *addr, int *prefix)
 {
-	char buf[64], *slash, *end;
-	long n;
+	struct netaddr a;
 
-	if (strlen(text) >= sizeof(buf))
+	if (netaddr_parse_cidr(text, &a) < 0 || a.family != AF_INET6 || a.prefix < 8)
 		return -1;
-	strcpy(buf, text);
-	slash = strchr(buf, '/');
-	if (slash == NULL)
-		return -1;
-	*slash = '\0';
-	if (inet_pton(AF_INET6, buf, addr) != 1 || !isdigit((unsigned char)slash[1]))
-		return -1;
-	n = strtol(slash + 1, &end, 10);
-	if (*end || n < 8 || n > 128)
-		return -1;
-	*prefix = (int)n;
+	memcpy(addr->s6_addr, a.addr, 16);
+	*prefix = a.prefix;
 	return 0;
 }
 
@@ -341,19 +323,14 @@ static int state_template(json_t *obj, const char *path, struct state_template *
 	return 0;
 }
 
+/* "xx:xx:xx:xx:xx:xx" of any hex case, written back in lower case */
 static int state_mac(const char *text, char out[18])
 {
-	unsigned v[6];
-	char tail;
+	uint8_t mac[6];
 
-	if (strlen(text) != 17 ||
-	    sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+	if (netaddr_parse_mac(text, 0, mac) < 0)
 		return -1;
-	for (int i = 0; i < 6; i++)
-		if (!isxdigit((unsigned char)text[i * 3]) || !isxdigit((unsigned char)text[i * 3 + 1]) ||
-		    (i < 5 && text[i * 3 + 2] != ':'))
-			return -1;
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", v[0], v[1], v[2], v[3], v[4], v[5]);
+	netaddr_format_mac(mac, out);
 	return 0;
 }
 

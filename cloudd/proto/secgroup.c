@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "netaddr.h"
 #include "secgroup.h"
 
 int secgroup_id_valid(const char *id)
@@ -27,60 +28,39 @@ int secgroup_id_valid(const char *id)
 	return 1;
 }
 
+_Static_assert(sizeof(((struct sg_addr *)0)->addr) == sizeof(((struct netaddr *)0)->addr),
+	       "a group's address holds what netaddr parses");
+
+static void sg_addr_from(const struct netaddr *a, struct sg_addr *out)
+{
+	out->family = a->family;
+	memcpy(out->addr, a->addr, sizeof(out->addr));
+	out->prefix = a->prefix;
+}
+
 int sg_parse_addr(const char *text, struct sg_addr *out)
 {
+	struct netaddr a;
+
 	memset(out, 0, sizeof(*out));
-	if (strchr(text, ':') != NULL) {
-		if (inet_pton(AF_INET6, text, out->addr) != 1)
-			return -1;
-		out->family = AF_INET6;
-		out->prefix = 128;
-	} else {
-		if (inet_pton(AF_INET, text, out->addr) != 1)
-			return -1;
-		out->family = AF_INET;
-		out->prefix = 32;
-	}
+	if (netaddr_parse(text, &a) < 0)
+		return -1;
+	sg_addr_from(&a, out);
 	return 0;
 }
 
 int sg_parse_cidr(const char *text, struct sg_addr *out, int *host_bits)
 {
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *slash = strchr(text, '/');
-	const char *p;
-	size_t len;
-	int prefix = 0, max, i;
+	struct netaddr a;
 
+	memset(out, 0, sizeof(*out));
 	*host_bits = 0;
-	if (slash == NULL)
+	if (netaddr_parse_cidr(text, &a) < 0)
 		return -1;
-	len = (size_t)(slash - text);
-	if (len == 0 || len >= sizeof(addr))
+	sg_addr_from(&a, out);
+	if (netaddr_host_bits(&a)) {
+		*host_bits = 1;
 		return -1;
-	memcpy(addr, text, len);
-	addr[len] = '\0';
-	if (sg_parse_addr(addr, out) < 0)
-		return -1;
-	p = slash + 1;
-	if (*p == '\0' || strlen(p) > 3)
-		return -1;
-	for (; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		prefix = prefix * 10 + (*p - '0');
-	}
-	if (slash[1] == '0' && slash[2] != '\0') /* no leading zeros: "/024" */
-		return -1;
-	max = out->family == AF_INET ? 32 : 128;
-	if (prefix > max)
-		return -1;
-	out->prefix = prefix;
-	for (i = prefix; i < max; i++) {
-		if (out->addr[i / 8] & (0x80 >> (i % 8))) {
-			*host_bits = 1;
-			return -1;
-		}
 	}
 	return 0;
 }
