@@ -163,7 +163,7 @@ static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, 
 		/* a held long poll called again: verified when it arrived */
 		who = *(const struct auth_principal *)req->held;
 	} else if (!(r->flags & API_PUBLIC)) {
-		if (auth_verify(&r->ctl->db, httpd_header(req, "Authorization"), req->method, req->path,
+		if (auth_verify(&r->ctrl->db, httpd_header(req, "Authorization"), req->method, req->path,
 				q.args, q.n, req->body, req->body_len, time(NULL), &who, why,
 				sizeof(why)) < 0) {
 			httpd_add_header(resp, "WWW-Authenticate", SIGN_SCHEME);
@@ -174,27 +174,27 @@ static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, 
 			return httpd_reply_error(resp, 403, "forbidden", "key %s may not %s %s",
 						 who.key_id, req->method, r->pattern);
 	}
-	if ((r->flags & API_CACHE) && r->ctl->cfg.api_cache) {
-		unsigned long long generation = db_generation(&r->ctl->db);
+	if ((r->flags & API_CACHE) && r->ctrl->cfg.api_cache) {
+		unsigned long long generation = db_generation(&r->ctrl->db);
 		char *key = api_cache_key(&who, req->path, &q);
 		int rc;
 
 		if (key == NULL)
 			return -1;
-		if (api_cache_get(&r->ctl->cache, key, generation, resp)) {
+		if (api_cache_get(&r->ctrl->cache, key, generation, resp)) {
 			free(key);
 			return 0;
 		}
-		rc = r->fn(r->ctl, &who, req, resp);
+		rc = r->fn(r->ctrl, &who, req, resp);
 		if (rc == 0 && resp->status == 200 && resp->fd < 0)
-			api_cache_put(&r->ctl->cache, key, generation, &resp->body);
+			api_cache_put(&r->ctrl->cache, key, generation, &resp->body);
 		free(key);
 		return rc;
 	}
-	return r->fn(r->ctl, &who, req, resp);
+	return r->fn(r->ctrl, &who, req, resp);
 }
 
-int api_upload_authorize(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+int api_upload_authorize(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp,
 			 unsigned flags, struct auth_principal *who)
 {
 	struct api_query q = { .n = 0 };
@@ -214,7 +214,7 @@ int api_upload_authorize(struct controller *ctl, struct httpd_request *req, stru
 					 " digits, signed in place of the body digest");
 		return API_REPLIED;
 	}
-	if (auth_verify_digest(&ctl->db, httpd_header(req, "Authorization"), req->method, req->path, q.args, q.n, digest,
+	if (auth_verify_digest(&ctrl->db, httpd_header(req, "Authorization"), req->method, req->path, q.args, q.n, digest,
 			       time(NULL), who, why, sizeof(why)) < 0) {
 		httpd_add_header(resp, "WWW-Authenticate", SIGN_SCHEME);
 		httpd_reply_error(resp, 401, "unauthorized", "%s", why);
@@ -255,7 +255,7 @@ static int api_page(struct httpd_request *req, struct httpd_response *resp, long
 	return 0;
 }
 
-int api_list_page(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+int api_list_page(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp,
 		  const struct api_list *l)
 {
 	struct buf *out = &resp->body;
@@ -277,8 +277,8 @@ int api_list_page(struct controller *ctl, struct httpd_request *req, struct http
 	}
 	buf_reset(out);
 	rc |= buf_puts(out, "{\"items\":[");
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, l->sql);
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, l->sql);
 	if (st) {
 		key = sqlite3_column_count(st) - 1;
 		if (l->numeric_cursor && cursor)
@@ -304,7 +304,7 @@ int api_list_page(struct controller *ctl, struct httpd_request *req, struct http
 			if (l->write) {
 				rc |= l->write(out, st);
 			} else {
-				json_t *item = l->row(&ctl->db, st, l->ctx);
+				json_t *item = l->row(&ctrl->db, st, l->ctx);
 				char *text = item ? json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
 				rc |= text ? buf_puts(out, text) : -1;
 				free(text);
@@ -313,7 +313,7 @@ int api_list_page(struct controller *ctl, struct httpd_request *req, struct http
 		}
 		sqlite3_finalize(st);
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (st == NULL || rc) {
 		buf_reset(out);
 		if (errno == 0)
@@ -333,48 +333,48 @@ int api_list_page(struct controller *ctl, struct httpd_request *req, struct http
 	return 0;
 }
 
-int api_reply_found(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+int api_reply_found(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 		    struct httpd_response *resp, json_t *(*find)(struct db *db, const char *ref, const char *scope),
 		    const char *what)
 {
 	json_t *doc;
 
-	db_lock(&ctl->db);
-	doc = find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	doc = find(&ctrl->db, httpd_param(req, "id"), tenant_scope(who));
+	db_unlock(&ctrl->db);
 	if (doc == NULL)
 		return httpd_reply_error(resp, 404, "not_found", "no %s %.64s", what, httpd_param(req, "id"));
 	return httpd_reply_json(resp, 200, doc);
 }
 
-int api_route_upload(struct controller *ctl, const char *method, const char *pattern,
+int api_route_upload(struct controller *ctrl, const char *method, const char *pattern,
 		     const struct httpd_upload_ops *ops, unsigned flags, const char *summary)
 {
-	if (ctl->nroutes == sizeof(ctl->routes) / sizeof(ctl->routes[0])) {
+	if (ctrl->nroutes == sizeof(ctrl->routes) / sizeof(ctrl->routes[0])) {
 		errno = ENOSPC;
 		return -1;
 	}
-	ctl->routes[ctl->nroutes] = (struct api_route){ ctl, NULL, flags, method, pattern, summary, NULL };
-	if (httpd_route_upload(ctl->http, method, pattern, ops, ctl) < 0)
+	ctrl->routes[ctrl->nroutes] = (struct api_route){ ctrl, NULL, flags, method, pattern, summary, NULL };
+	if (httpd_route_upload(ctrl->http, method, pattern, ops, ctrl) < 0)
 		return -1;
-	ctl->nroutes++;
+	ctrl->nroutes++;
 	return 0;
 }
 
-int api_route(struct controller *ctl, const char *method, const char *pattern, api_fn fn,
+int api_route(struct controller *ctrl, const char *method, const char *pattern, api_fn fn,
 	      unsigned flags, const char *summary, const char *request_schema)
 {
 	struct api_route *r;
 
-	if (ctl->nroutes == sizeof(ctl->routes) / sizeof(ctl->routes[0])) {
+	if (ctrl->nroutes == sizeof(ctrl->routes) / sizeof(ctrl->routes[0])) {
 		errno = ENOSPC;
 		return -1;
 	}
-	r = &ctl->routes[ctl->nroutes];
-	*r = (struct api_route){ ctl, fn, flags, method, pattern, summary, request_schema };
-	if (httpd_route(ctl->http, method, pattern, api_dispatch, r) < 0)
+	r = &ctrl->routes[ctrl->nroutes];
+	*r = (struct api_route){ ctrl, fn, flags, method, pattern, summary, request_schema };
+	if (httpd_route(ctrl->http, method, pattern, api_dispatch, r) < 0)
 		return -1;
-	ctl->nroutes++;
+	ctrl->nroutes++;
 	return 0;
 }
 
@@ -515,15 +515,15 @@ json_t *api_operation_find(struct db *db, const char *id)
 	return doc;
 }
 
-static int api_operation_get(struct controller *ctl, const struct auth_principal *who,
+static int api_operation_get(struct controller *ctrl, const struct auth_principal *who,
 			     struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id");
 	sqlite3_stmt *st;
 	json_t *doc = NULL;
 
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id = ?1"
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, "SELECT " API_OPERATION_COLS " FROM operations WHERE id = ?1"
 				  " AND (?2 IS NULL OR account_id = ?2)");
 	if (st) {
 		db_bind_text(st, 1, id);
@@ -532,7 +532,7 @@ static int api_operation_get(struct controller *ctl, const struct auth_principal
 			doc = api_operation_json(st);
 	}
 	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (st == NULL)
 		return -1;
 	if (doc == NULL)
@@ -546,7 +546,7 @@ static json_t *api_operation_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return api_operation_json(st);
 }
 
-static int api_operation_list(struct controller *ctl, const struct auth_principal *who,
+static int api_operation_list(struct controller *ctrl, const struct auth_principal *who,
 			      struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "state", NULL };
@@ -558,7 +558,7 @@ static int api_operation_list(struct controller *ctl, const struct auth_principa
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
 /* --- events ---------------------------------------------------------------------- */
@@ -571,7 +571,7 @@ static json_t *api_event_row(struct db *db, sqlite3_stmt *st, void *ctx)
 			 db_col_text(st, 3), "message", db_col_text(st, 4));
 }
 
-static int api_events_list(struct controller *ctl, const struct auth_principal *who,
+static int api_events_list(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "type", "subject", NULL };
@@ -584,11 +584,11 @@ static int api_events_list(struct controller *ctl, const struct auth_principal *
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
 /* POST /v1/boot-failures: /init reports the stage that failed (unsigned: the node has no key yet). */
-static int api_boot_failure(struct controller *ctl, const struct auth_principal *who,
+static int api_boot_failure(struct controller *ctrl, const struct auth_principal *who,
 			    struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "mac", "stage", "reason", NULL };
@@ -616,17 +616,17 @@ static int api_boot_failure(struct controller *ctl, const struct auth_principal 
 		httpd_reply_error(resp, 400, "bad_field", "reason: expected a string of at most 512 bytes");
 		goto out;
 	}
-	db_lock(&ctl->db);
-	rc = db_begin(&ctl->db);
-	if (rc == 0 && db_event(&ctl->db, "boot.failed", norm, "node %s (%s) failed in stage %s: %s", norm,
+	db_lock(&ctrl->db);
+	rc = db_begin(&ctrl->db);
+	if (rc == 0 && db_event(&ctrl->db, "boot.failed", norm, "node %s (%s) failed in stage %s: %s", norm,
 				api_client_addr(req, addr, sizeof(addr)), json_string_value(stage),
 				json_string_value(reason)) < 0) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		rc = -1;
 	}
 	if (rc == 0)
-		rc = db_commit(&ctl->db);
-	db_unlock(&ctl->db);
+		rc = db_commit(&ctrl->db);
+	db_unlock(&ctrl->db);
 	if (rc < 0) {
 		json_decref(doc);
 		return -1;
@@ -639,34 +639,34 @@ out:
 
 /* --- health, metrics, openapi ------------------------------------------------------- */
 
-static int api_health(struct controller *ctl, const struct auth_principal *who,
+static int api_health(struct controller *ctrl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp)
 {
 	(void)who, (void)req;
 	return httpd_reply_json(resp, 200, json_pack("{s:s,s:s,s:I}", "status", "ok", "version", CLOUDD_VERSION,
-						     "uptime_seconds", (json_int_t)(time(NULL) - ctl->started)));
+						     "uptime_seconds", (json_int_t)(time(NULL) - ctrl->started)));
 }
 
-static int api_metrics(struct controller *ctl, const struct auth_principal *who,
+static int api_metrics(struct controller *ctrl, const struct auth_principal *who,
 		       struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const states[] = { "up", "unknown", "down" };
-	struct ctl_counters *c = &ctl->counters;
+	struct ctl_counters *c = &ctrl->counters;
 	long long counts[3] = { 0, 0, 0 };
 	struct buf out = BUF_INIT;
 	sqlite3_stmt *st;
 	int rc = 0;
 
 	(void)who, (void)req;
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT state, count(*) FROM nodes GROUP BY state");
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, "SELECT state, count(*) FROM nodes GROUP BY state");
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		for (int i = 0; i < 3; i++)
 			if (strcmp(db_col_text(st, 0), states[i]) == 0)
 				counts[i] = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
-	rc |= httpd_metrics(ctl->http, "cloud_controller_http_requests_total", &out);
+	db_unlock(&ctrl->db);
+	rc |= httpd_metrics(ctrl->http, "cloud_controller_http_requests_total", &out);
 	rc |= buf_puts(&out, "# HELP cloud_controller_nodes Nodes by state.\n# TYPE cloud_controller_nodes gauge\n");
 	for (int i = 0; i < 3; i++)
 		rc |= buf_printf(&out, "cloud_controller_nodes{state=\"%s\"} %lld\n", states[i], counts[i]);
@@ -696,32 +696,32 @@ static int api_metrics(struct controller *ctl, const struct auth_principal *who,
 		errno = ENOMEM;
 		return -1;
 	}
-	pthread_mutex_lock(&ctl->cache.lock);
+	pthread_mutex_lock(&ctrl->cache.lock);
 	rc = buf_printf(&out, "# HELP cloud_controller_api_cache_total Cacheable GETs answered from the cache or rendered.\n"
 			      "# TYPE cloud_controller_api_cache_total counter\n"
 			      "cloud_controller_api_cache_total{result=\"hit\"} %llu\n"
-			      "cloud_controller_api_cache_total{result=\"miss\"} %llu\n", ctl->cache.hits, ctl->cache.misses);
-	pthread_mutex_unlock(&ctl->cache.lock);
+			      "cloud_controller_api_cache_total{result=\"miss\"} %llu\n", ctrl->cache.hits, ctrl->cache.misses);
+	pthread_mutex_unlock(&ctrl->cache.lock);
 	if (rc == 0)
 		rc = httpd_reply_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 	buf_free(&out);
 	return rc;
 }
 
-static int api_openapi_get(struct controller *ctl, const struct auth_principal *who,
+static int api_openapi_get(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	(void)who, (void)req;
-	return httpd_reply_json(resp, 200, api_openapi(ctl));
+	return httpd_reply_json(resp, 200, api_openapi(ctrl));
 }
 
 /* Builds the OpenAPI 3 document from the route table, so that it lists every endpoint. */
-json_t *api_openapi(struct controller *ctl)
+json_t *api_openapi(struct controller *ctrl)
 {
 	json_t *paths = json_object(), *doc;
 
-	for (size_t i = 0; i < ctl->nroutes; i++) {
-		const struct api_route *r = &ctl->routes[i];
+	for (size_t i = 0; i < ctrl->nroutes; i++) {
+		const struct api_route *r = &ctrl->routes[i];
 		json_t *item = json_object_get(paths, r->pattern), *op, *params = json_array();
 		char method[16];
 
@@ -767,30 +767,30 @@ json_t *api_openapi(struct controller *ctl)
 	return doc;
 }
 
-int api_register(struct controller *ctl)
+int api_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/health", api_health, API_PUBLIC, "liveness of the controller", NULL) < 0 ||
-	    api_route(ctl, "GET", "/metrics", api_metrics, API_PUBLIC,
+	if (api_route(ctrl, "GET", "/health", api_health, API_PUBLIC, "liveness of the controller", NULL) < 0 ||
+	    api_route(ctrl, "GET", "/metrics", api_metrics, API_PUBLIC,
 		      "Prometheus metrics: requests by route and status, nodes by state, boot and image requests", NULL) < 0 ||
-	    api_route(ctl, "GET", "/v1/openapi.json", api_openapi_get, API_PUBLIC, "this document", NULL) < 0 ||
-	    api_route(ctl, "GET", "/v1/events", api_events_list, API_ADMIN | API_CACHE,
+	    api_route(ctrl, "GET", "/v1/openapi.json", api_openapi_get, API_PUBLIC, "this document", NULL) < 0 ||
+	    api_route(ctrl, "GET", "/v1/events", api_events_list, API_ADMIN | API_CACHE,
 		      "events, oldest first; ?type=, ?subject=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctl, "GET", "/v1/operations", api_operation_list, API_ADMIN,
+	    api_route(ctrl, "GET", "/v1/operations", api_operation_list, API_ADMIN,
 		      "operations; ?state=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctl, "GET", "/v1/operations/{id}", api_operation_get, API_ADMIN | API_USER,
+	    api_route(ctrl, "GET", "/v1/operations/{id}", api_operation_get, API_ADMIN | API_USER,
 		      "one operation: pending, success or failure with a reason", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/boot-failures", api_boot_failure, API_PUBLIC,
+	    api_route(ctrl, "POST", "/v1/boot-failures", api_boot_failure, API_PUBLIC,
 		      "a node's /init reports the boot stage that failed (recorded as an event)",
 		      "{\"type\":\"object\",\"required\":[\"mac\",\"stage\",\"reason\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"mac\":{\"type\":\"string\"},\"stage\":{\"type\":\"string\"},"
 		      "\"reason\":{\"type\":\"string\",\"maxLength\":512}}}") < 0)
 		return -1;
-	if (api_accounts_register(ctl) < 0 || api_instance_types_register(ctl) < 0 ||
-	    api_ssh_keys_register(ctl) < 0 || api_security_groups_register(ctl) < 0 ||
-	    api_templates_register(ctl) < 0 || api_instances_register(ctl) < 0 || watch_register(ctl) < 0)
+	if (api_accounts_register(ctrl) < 0 || api_instance_types_register(ctrl) < 0 ||
+	    api_ssh_keys_register(ctrl) < 0 || api_security_groups_register(ctrl) < 0 ||
+	    api_templates_register(ctrl) < 0 || api_instances_register(ctrl) < 0 || watch_register(ctrl) < 0)
 		return -1;
-	if (api_nodes_register(ctl) < 0 || api_machines_register(ctl) < 0 || api_images_register(ctl) < 0 ||
-	    images_register(ctl) < 0 || bootscript_register(ctl) < 0)
+	if (api_nodes_register(ctrl) < 0 || api_machines_register(ctrl) < 0 || api_images_register(ctrl) < 0 ||
+	    images_register(ctrl) < 0 || bootscript_register(ctrl) < 0)
 		return -1;
 	return 0;
 }

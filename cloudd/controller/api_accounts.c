@@ -107,7 +107,7 @@ static json_t *account_find(struct db *db, const char *ref)
 	return doc;
 }
 
-static int accounts_create(struct controller *ctl, const struct auth_principal *who,
+static int accounts_create(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", NULL };
@@ -130,24 +130,24 @@ static int accounts_create(struct controller *ctl, const struct auth_principal *
 		goto out;
 	}
 	p[0] = id, p[1] = name;
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		rc = -1;
-	} else if (db_exec(&ctl->db, "INSERT INTO accounts (id, name, created_at) VALUES (?, ?, strftime('%s','now'))",
+	} else if (db_exec(&ctrl->db, "INSERT INTO accounts (id, name, created_at) VALUES (?, ?, strftime('%s','now'))",
 			   2, p) < 0) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		if (errno == EEXIST)
 			httpd_reply_error(resp, 409, "conflict", "an account named %s exists", name);
 		else
 			rc = -1;
-	} else if (db_event(&ctl->db, "account.created", id, "account %s (%s) created", id, name) < 0 ||
-		   db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	} else if (db_event(&ctrl->db, "account.created", id, "account %s (%s) created", id, name) < 0 ||
+		   db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 	} else {
-		created = account_find(&ctl->db, id);
+		created = account_find(&ctrl->db, id);
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (created)
 		rc = httpd_reply_json(resp, 201, created);
 out:
@@ -161,7 +161,7 @@ static json_t *account_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return account_find(db, db_col_text(st, 0));
 }
 
-static int accounts_list(struct controller *ctl, const struct auth_principal *who,
+static int accounts_list(struct controller *ctrl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
@@ -171,10 +171,10 @@ static int accounts_list(struct controller *ctl, const struct auth_principal *wh
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int accounts_show(struct controller *ctl, const struct auth_principal *who,
+static int accounts_show(struct controller *ctrl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id");
@@ -182,9 +182,9 @@ static int accounts_show(struct controller *ctl, const struct auth_principal *wh
 
 	if (who->role != AUTH_ROLE_ADMIN && strcmp(id, who->account_id) != 0)
 		return httpd_reply_error(resp, 404, "not_found", "no account %.64s", id);
-	db_lock(&ctl->db);
-	doc = account_find(&ctl->db, id);
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	doc = account_find(&ctrl->db, id);
+	db_unlock(&ctrl->db);
 	if (doc == NULL)
 		return httpd_reply_error(resp, 404, "not_found", "no account %.64s", id);
 	return httpd_reply_json(resp, 200, doc);
@@ -201,7 +201,7 @@ static json_t *key_json(sqlite3_stmt *st)
 								  : util_time_json(sqlite3_column_int64(st, 6)));
 }
 
-static int keys_create(struct controller *ctl, const struct auth_principal *who,
+static int keys_create(struct controller *ctrl, const struct auth_principal *who,
 		       struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "account", "role", "name", NULL };
@@ -213,7 +213,7 @@ static int keys_create(struct controller *ctl, const struct auth_principal *who,
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
 	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "role", 0, 16, &role, resp) < 0 ||
-	    api_get_string(doc, "name", 0, 63, &name, resp) < 0 || tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+	    api_get_string(doc, "name", 0, 63, &name, resp) < 0 || tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
 		goto out;
 	if (role && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
 		httpd_reply_error(resp, 400, "bad_field", "role: user or admin");
@@ -223,23 +223,23 @@ static int keys_create(struct controller *ctl, const struct auth_principal *who,
 		httpd_reply_error(resp, 403, "forbidden", "role: only admin keys create admin keys");
 		goto out;
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0 ||
-	    auth_key_create(&ctl->db, role && strcmp(role, "admin") == 0 ? AUTH_ROLE_ADMIN : AUTH_ROLE_USER, account,
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0 ||
+	    auth_key_create(&ctrl->db, role && strcmp(role, "admin") == 0 ? AUTH_ROLE_ADMIN : AUTH_ROLE_USER, account,
 			    NULL, key_id, secret) < 0) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		rc = -1;
 	} else {
 		p[0] = name, p[1] = key_id;
-		if (db_exec(&ctl->db, "UPDATE api_keys SET name = ? WHERE id = ?", 2, p) < 0 ||
-		    db_event(&ctl->db, "api_key.created", key_id, "%s key %s created for account %s by %s",
+		if (db_exec(&ctrl->db, "UPDATE api_keys SET name = ? WHERE id = ?", 2, p) < 0 ||
+		    db_event(&ctrl->db, "api_key.created", key_id, "%s key %s created for account %s by %s",
 			     role ? role : "user", key_id, account, who->key_id) < 0 ||
-		    db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		    db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (rc == 0)
 		rc = httpd_reply_json(resp, 201, json_pack("{s:s,s:s,s:s,s:s,s:s?}", "id", key_id, "secret", secret,
 							   "role", role ? role : "user", "account", account, "name", name));
@@ -254,7 +254,7 @@ static json_t *key_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return key_json(st);
 }
 
-static int keys_list(struct controller *ctl, const struct auth_principal *who,
+static int keys_list(struct controller *ctrl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "account", NULL };
@@ -265,10 +265,10 @@ static int keys_list(struct controller *ctl, const struct auth_principal *who,
 
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int keys_revoke(struct controller *ctl, const struct auth_principal *who,
+static int keys_revoke(struct controller *ctrl, const struct auth_principal *who,
 		       struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id"), *p[2] = { id, tenant_scope(who) };
@@ -276,48 +276,48 @@ static int keys_revoke(struct controller *ctl, const struct auth_principal *who,
 
 	if (strcmp(id, who->key_id) == 0)
 		return httpd_reply_error(resp, 409, "conflict", "a key cannot revoke itself (%s)", id);
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0 ||
-	    db_exec(&ctl->db, "UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE id = ?1 AND role != 'node'"
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0 ||
+	    db_exec(&ctrl->db, "UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE id = ?1 AND role != 'node'"
 			      " AND revoked_at IS NULL AND (?2 IS NULL OR account_id = ?2)", 2, p) < 0) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		rc = -1;
 		goto out;
 	}
-	changed = sqlite3_changes(ctl->db.h);
+	changed = sqlite3_changes(ctrl->db.h);
 	if (changed == 0) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		httpd_reply_error(resp, 404, "not_found", "no active key %.64s", id);
 		goto out;
 	}
-	if (db_event(&ctl->db, "api_key.revoked", id, "key %s revoked by %s", id, who->key_id) < 0 ||
-	    db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	if (db_event(&ctrl->db, "api_key.revoked", id, "key %s revoked by %s", id, who->key_id) < 0 ||
+	    db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 		goto out;
 	}
 	resp->status = 204;
 out:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rc;
 }
 
-int api_accounts_register(struct controller *ctl)
+int api_accounts_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/accounts", accounts_list, API_ADMIN, "accounts (admin)", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/accounts", accounts_create, API_ADMIN, "create an account (admin)",
+	if (api_route(ctrl, "GET", "/v1/accounts", accounts_list, API_ADMIN, "accounts (admin)", NULL) < 0 ||
+	    api_route(ctrl, "POST", "/v1/accounts", accounts_create, API_ADMIN, "create an account (admin)",
 		      "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"name\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctl, "GET", "/v1/accounts/{id}", accounts_show, API_ADMIN | API_USER,
+	    api_route(ctrl, "GET", "/v1/accounts/{id}", accounts_show, API_ADMIN | API_USER,
 		      "one account (by id or name); user keys see only their own", NULL) < 0 ||
-	    api_route(ctl, "GET", "/v1/api-keys", keys_list, API_ADMIN | API_USER,
+	    api_route(ctrl, "GET", "/v1/api-keys", keys_list, API_ADMIN | API_USER,
 		      "API keys (without secrets); user keys see their account's", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/api-keys", keys_create, API_ADMIN | API_USER,
+	    api_route(ctrl, "POST", "/v1/api-keys", keys_create, API_ADMIN | API_USER,
 		      "create a key; the secret is in this answer only",
 		      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
 		      "\"account\":{\"type\":\"string\"},\"role\":{\"enum\":[\"user\",\"admin\"]},"
 		      "\"name\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctl, "DELETE", "/v1/api-keys/{id}", keys_revoke, API_ADMIN | API_USER, "revoke a key", NULL) < 0)
+	    api_route(ctrl, "DELETE", "/v1/api-keys/{id}", keys_revoke, API_ADMIN | API_USER, "revoke a key", NULL) < 0)
 		return -1;
 	return 0;
 }

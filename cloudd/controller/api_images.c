@@ -55,7 +55,7 @@ static json_t *image_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return image_json(st, ctx);
 }
 
-static int images_list(struct controller *ctl, const struct auth_principal *who,
+static int images_list(struct controller *ctrl, const struct auth_principal *who,
 		       struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
@@ -66,22 +66,22 @@ static int images_list(struct controller *ctl, const struct auth_principal *who,
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	db_lock(&ctl->db);
-	images_default(&ctl->db, def, sizeof(def));
-	db_unlock(&ctl->db);
-	return api_list_page(ctl, req, resp, &l);
+	db_lock(&ctrl->db);
+	images_default(&ctrl->db, def, sizeof(def));
+	db_unlock(&ctrl->db);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int images_show(struct controller *ctl, const struct auth_principal *who,
+static int images_show(struct controller *ctrl, const struct auth_principal *who,
 		       struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *version = httpd_param(req, "version");
 	json_t *doc;
 
 	(void)who;
-	db_lock(&ctl->db);
-	doc = image_find(&ctl->db, version);
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	doc = image_find(&ctrl->db, version);
+	db_unlock(&ctrl->db);
 	if (doc == NULL)
 		return httpd_reply_error(resp, 404, "not_found", "no image %.64s", version);
 	return httpd_reply_json(resp, 200, doc);
@@ -104,7 +104,7 @@ static void images_manifest_version(const char *dir, char *out, size_t outlen)
 	buf_free(&text);
 }
 
-static int images_publish(struct controller *ctl, const struct auth_principal *who,
+static int images_publish(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "source", "version", NULL };
@@ -154,29 +154,29 @@ static int images_publish(struct controller *ctl, const struct auth_principal *w
 				  source, version);
 		goto out;
 	}
-	db_lock(&ctl->db);
-	op = image_find(&ctl->db, version);
+	db_lock(&ctrl->db);
+	op = image_find(&ctrl->db, version);
 	if (op) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		httpd_reply_error(resp, 409, "conflict", "image %s is already published; versions are immutable", version);
 		goto out;
 	}
-	if (db_begin(&ctl->db) < 0 || api_operation_create(&ctl->db, "image.publish", version, op_id) < 0 ||
-	    db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
-		db_unlock(&ctl->db);
+	if (db_begin(&ctrl->db) < 0 || api_operation_create(&ctrl->db, "image.publish", version, op_id) < 0 ||
+	    db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
+		db_unlock(&ctrl->db);
 		rc = -1;
 		goto out;
 	}
-	db_unlock(&ctl->db);
-	if (images_import_start(ctl, version, source, op_id) < 0) {
+	db_unlock(&ctrl->db);
+	if (images_import_start(ctrl, version, source, op_id) < 0) {
 		int busy = errno == EEXIST;
-		db_lock(&ctl->db);
-		if (db_begin(&ctl->db) == 0) {
-			api_operation_finish(&ctl->db, op_id, 0, busy ? "an import of this version is running" : strerror(errno));
-			db_commit(&ctl->db);
+		db_lock(&ctrl->db);
+		if (db_begin(&ctrl->db) == 0) {
+			api_operation_finish(&ctrl->db, op_id, 0, busy ? "an import of this version is running" : strerror(errno));
+			db_commit(&ctrl->db);
 		}
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		if (busy)
 			httpd_reply_error(resp, 409, "conflict", "an import of image %s is already running", version);
 		else
@@ -196,7 +196,7 @@ out:
 	return rc;
 }
 
-static int images_set_default(struct controller *ctl, const struct auth_principal *who,
+static int images_set_default(struct controller *ctrl, const struct auth_principal *who,
 			      struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "version", NULL };
@@ -217,26 +217,26 @@ static int images_set_default(struct controller *ctl, const struct auth_principa
 		httpd_reply_error(resp, 400, "bad_field", "version: expected an image version string");
 		goto out;
 	}
-	db_lock(&ctl->db);
-	img = image_find(&ctl->db, json_string_value(v));
+	db_lock(&ctrl->db);
+	img = image_find(&ctrl->db, json_string_value(v));
 	if (img == NULL) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		httpd_reply_error(resp, 422, "unknown_image", "version: no published image %s", json_string_value(v));
 		goto out;
 	}
 	{
 		const char *p[1] = { json_string_value(v) };
-		if (db_begin(&ctl->db) < 0 ||
-		    db_exec(&ctl->db, "INSERT OR REPLACE INTO settings VALUES ('default_image', ?)", 1, p) < 0 ||
-		    db_event(&ctl->db, "image.default", p[0], "image %s is the default", p[0]) < 0 ||
-		    db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		if (db_begin(&ctrl->db) < 0 ||
+		    db_exec(&ctrl->db, "INSERT OR REPLACE INTO settings VALUES ('default_image', ?)", 1, p) < 0 ||
+		    db_event(&ctrl->db, "image.default", p[0], "image %s is the default", p[0]) < 0 ||
+		    db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		}
 	}
 	json_decref(img);
-	img = rc == 0 ? image_find(&ctl->db, json_string_value(v)) : NULL;
-	db_unlock(&ctl->db);
+	img = rc == 0 ? image_find(&ctrl->db, json_string_value(v)) : NULL;
+	db_unlock(&ctrl->db);
 	if (img) {
 		rc = httpd_reply_json(resp, 200, img);
 		img = NULL;
@@ -249,7 +249,7 @@ out:
 	return rc;
 }
 
-static int images_delete(struct controller *ctl, const struct auth_principal *who,
+static int images_delete(struct controller *ctrl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *version = httpd_param(req, "version");
@@ -258,15 +258,15 @@ static int images_delete(struct controller *ctl, const struct auth_principal *wh
 	int rc = 0;
 
 	(void)who;
-	db_lock(&ctl->db);
-	img = image_find(&ctl->db, version);
-	images_default(&ctl->db, def, sizeof(def));
+	db_lock(&ctrl->db);
+	img = image_find(&ctrl->db, version);
+	images_default(&ctrl->db, def, sizeof(def));
 	if (img == NULL) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		return httpd_reply_error(resp, 404, "not_found", "no image %.64s", version);
 	}
 	if (strcmp(def, version) == 0 || json_integer_value(json_object_get(img, "pinned_machines")) > 0) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		rc = httpd_reply_error(resp, 409, "conflict", "image %s is %s", version,
 				       strcmp(def, version) == 0 ? "the default; set another default first"
 								 : "pinned by machines; unpin them first");
@@ -275,20 +275,20 @@ static int images_delete(struct controller *ctl, const struct auth_principal *wh
 	}
 	{
 		const char *p[1] = { version };
-		if (db_begin(&ctl->db) < 0 || db_exec(&ctl->db, "DELETE FROM images WHERE version = ?", 1, p) < 0 ||
-		    db_event(&ctl->db, "image.deleted", version, "image %s deleted", version) < 0 ||
-		    db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM images WHERE version = ?", 1, p) < 0 ||
+		    db_event(&ctrl->db, "image.deleted", version, "image %s deleted", version) < 0 ||
+		    db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	json_decref(img);
 	if (rc < 0)
 		return -1;
 	/* move aside first so that a half-deleted directory is never served */
-	if (fs_path(dir, sizeof(dir), "%s/%s", ctl->images_dir, version) == 0 &&
-	    fs_path(trash, sizeof(trash), "%s/.deleted-%s", ctl->images_dir, version) == 0 &&
+	if (fs_path(dir, sizeof(dir), "%s/%s", ctrl->images_dir, version) == 0 &&
+	    fs_path(trash, sizeof(trash), "%s/.deleted-%s", ctrl->images_dir, version) == 0 &&
 	    rename(dir, trash) == 0) {
 		char path[PATH_MAX];
 		const char *const files[] = { "vmlinuz", "initramfs.img", "SHA256SUMS", "manifest.json", "boot.ipxe" };
@@ -301,17 +301,17 @@ static int images_delete(struct controller *ctl, const struct auth_principal *wh
 	return 0;
 }
 
-int api_images_register(struct controller *ctl)
+int api_images_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/images", images_list, API_ADMIN | API_CACHE,
+	if (api_route(ctrl, "GET", "/v1/images", images_list, API_ADMIN | API_CACHE,
 		      "published image versions with sizes, checksums and which is the default", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/images", images_publish, API_ADMIN,
+	    api_route(ctrl, "POST", "/v1/images", images_publish, API_ADMIN,
 		      "publish an image version from a directory on the controller host; returns an operation (202)",
 		      publish_schema) < 0 ||
-	    api_route(ctl, "PUT", "/v1/images/default", images_set_default, API_ADMIN,
+	    api_route(ctrl, "PUT", "/v1/images/default", images_set_default, API_ADMIN,
 		      "set the default image version (machines without a pin boot it)", default_schema) < 0 ||
-	    api_route(ctl, "GET", "/v1/images/{version}", images_show, API_ADMIN, "one image version", NULL) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/images/{version}", images_delete, API_ADMIN,
+	    api_route(ctrl, "GET", "/v1/images/{version}", images_show, API_ADMIN, "one image version", NULL) < 0 ||
+	    api_route(ctrl, "DELETE", "/v1/images/{version}", images_delete, API_ADMIN,
 		      "delete an image version that is neither the default nor pinned (204; 409 otherwise)", NULL) < 0)
 		return -1;
 	return 0;

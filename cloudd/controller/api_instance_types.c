@@ -20,7 +20,7 @@ static json_t *type_row(struct db *db, sqlite3_stmt *st, void *ctx)
 }
 
 /* smallest first; the key keeps that order as text (sizes zero-padded) */
-static int types_list(struct controller *ctl, const struct auth_principal *who,
+static int types_list(struct controller *ctrl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
@@ -31,7 +31,7 @@ static int types_list(struct controller *ctl, const struct auth_principal *who,
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
 static int type_number(json_t *doc, const char *name, long long max, long long *out, struct httpd_response *resp)
@@ -51,7 +51,7 @@ static int type_number(json_t *doc, const char *name, long long max, long long *
 }
 
 /* PUT /v1/instance-types/{name}: creates or replaces a size (instances keep the size they were created with). */
-static int types_put(struct controller *ctl, const struct auth_principal *who,
+static int types_put(struct controller *ctrl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "vcpus", "memory_mib", "disk_gib", NULL };
@@ -68,11 +68,11 @@ static int types_put(struct controller *ctl, const struct auth_principal *who,
 	if (api_check_fields(doc, fields, resp) < 0 || type_number(doc, "vcpus", 256, &vcpus, resp) < 0 ||
 	    type_number(doc, "memory_mib", 4 << 20, &mem, resp) < 0 || type_number(doc, "disk_gib", 65536, &disk, resp) < 0)
 		goto out;
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0 ||
-	    (st = db_prepare(&ctl->db, "INSERT INTO instance_types VALUES (?1, ?2, ?3, ?4, strftime('%s','now'))"
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0 ||
+	    (st = db_prepare(&ctrl->db, "INSERT INTO instance_types VALUES (?1, ?2, ?3, ?4, strftime('%s','now'))"
 				       " ON CONFLICT(name) DO UPDATE SET vcpus = ?2, memory_mib = ?3, disk_gib = ?4")) == NULL) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		rc = -1;
 	} else {
 		db_bind_text(st, 1, name);
@@ -81,13 +81,13 @@ static int types_put(struct controller *ctl, const struct auth_principal *who,
 		sqlite3_bind_int64(st, 4, disk);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 		sqlite3_finalize(st);
-		if (rc < 0 || db_event(&ctl->db, "instance_type.set", name, "instance type %s: %lld vCPU, %lld MiB, %lld GiB (by %s)",
-				       name, vcpus, mem, disk, who->key_id) < 0 || db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		if (rc < 0 || db_event(&ctrl->db, "instance_type.set", name, "instance type %s: %lld vCPU, %lld MiB, %lld GiB (by %s)",
+				       name, vcpus, mem, disk, who->key_id) < 0 || db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (rc == 0)
 		rc = httpd_reply_json(resp, 200, json_pack("{s:s,s:I,s:I,s:I}", "name", name, "vcpus", (json_int_t)vcpus,
 							   "memory_mib", (json_int_t)mem, "disk_gib", (json_int_t)disk));
@@ -96,39 +96,39 @@ out:
 	return rc;
 }
 
-static int types_delete(struct controller *ctl, const struct auth_principal *who,
+static int types_delete(struct controller *ctrl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *name = httpd_param(req, "name");
 	int rc = 0;
 
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0 || db_exec(&ctl->db, "DELETE FROM instance_types WHERE name = ?", 1, &name) < 0) {
-		db_rollback(&ctl->db);
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM instance_types WHERE name = ?", 1, &name) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
-	} else if (sqlite3_changes(ctl->db.h) == 0) {
-		db_rollback(&ctl->db);
+	} else if (sqlite3_changes(ctrl->db.h) == 0) {
+		db_rollback(&ctrl->db);
 		httpd_reply_error(resp, 404, "not_found", "no instance type %.64s", name);
-	} else if (db_event(&ctl->db, "instance_type.deleted", name, "instance type %s deleted by %s", name, who->key_id) < 0 ||
-		   db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	} else if (db_event(&ctrl->db, "instance_type.deleted", name, "instance type %s deleted by %s", name, who->key_id) < 0 ||
+		   db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 	} else {
 		resp->status = 204;
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rc;
 }
 
-int api_instance_types_register(struct controller *ctl)
+int api_instance_types_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/instance-types", types_list, API_ADMIN | API_USER | API_CACHE,
+	if (api_route(ctrl, "GET", "/v1/instance-types", types_list, API_ADMIN | API_USER | API_CACHE,
 		      "instance sizes, smallest first", NULL) < 0 ||
-	    api_route(ctl, "PUT", "/v1/instance-types/{name}", types_put, API_ADMIN, "create or change a size (admin)",
+	    api_route(ctrl, "PUT", "/v1/instance-types/{name}", types_put, API_ADMIN, "create or change a size (admin)",
 		      "{\"type\":\"object\",\"required\":[\"vcpus\",\"memory_mib\",\"disk_gib\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"vcpus\":{\"type\":\"integer\"},\"memory_mib\":{\"type\":\"integer\"},"
 		      "\"disk_gib\":{\"type\":\"integer\"}}}") < 0 ||
-	    api_route(ctl, "DELETE", "/v1/instance-types/{name}", types_delete, API_ADMIN, "remove a size (admin)", NULL) < 0)
+	    api_route(ctrl, "DELETE", "/v1/instance-types/{name}", types_delete, API_ADMIN, "remove a size (admin)", NULL) < 0)
 		return -1;
 	return 0;
 }

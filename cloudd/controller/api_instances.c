@@ -11,7 +11,7 @@
 #define INSTANCE_CONSOLE_MAX 65536 /* bytes of console output returned */
 
 /* The create body's fields, checked for shape; the operation checks what they refer to. */
-static int instance_create_parse(struct controller *ctl, const struct auth_principal *who, json_t *doc,
+static int instance_create_parse(struct controller *ctrl, const struct auth_principal *who, json_t *doc,
 				 struct instance_create_req *r, char account[40], struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "type", "template", "security_groups", "ssh_keys", "user_data",
@@ -55,13 +55,13 @@ static int instance_create_parse(struct controller *ctl, const struct auth_princ
 	}
 	r->security_groups = json_object_get(doc, "security_groups");
 	r->ssh_keys = json_object_get(doc, "ssh_keys");
-	if (tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+	if (tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
 		return API_REPLIED;
 	r->account = account;
 	return 0;
 }
 
-static int instances_create(struct controller *ctl, const struct auth_principal *who,
+static int instances_create(struct controller *ctrl, const struct auth_principal *who,
 			    struct httpd_request *req, struct httpd_response *resp)
 {
 	struct instance_create_req r = { 0 };
@@ -72,9 +72,9 @@ static int instances_create(struct controller *ctl, const struct auth_principal 
 
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
-	if (instance_create_parse(ctl, who, doc, &r, account, resp) < 0)
+	if (instance_create_parse(ctrl, who, doc, &r, account, resp) < 0)
 		rc = 0;
-	else if (instance_create(ctl, &r, &operation, &instance, &err) < 0)
+	else if (instance_create(ctrl, &r, &operation, &instance, &err) < 0)
 		rc = op_reply_error(resp, &err);
 	else
 		rc = httpd_reply_json(resp, 202, json_pack("{s:o,s:o}", "operation", operation, "instance",
@@ -89,7 +89,7 @@ static json_t *instance_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return instance_json(db, st);
 }
 
-static int instances_list(struct controller *ctl, const struct auth_principal *who,
+static int instances_list(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "node", "account", NULL };
@@ -100,13 +100,13 @@ static int instances_list(struct controller *ctl, const struct auth_principal *w
 
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int instances_show(struct controller *ctl, const struct auth_principal *who,
+static int instances_show(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_found(ctl, who, req, resp, instance_find, "instance");
+	return api_reply_found(ctrl, who, req, resp, instance_find, "instance");
 }
 
 /* start, stop, reboot and delete take no fields (an empty object, or no body). */
@@ -127,7 +127,7 @@ static int instance_action_parse(struct httpd_request *req, struct httpd_respons
 	return 0;
 }
 
-static int instances_power(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int instances_power(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 			   struct httpd_response *resp, enum instance_power_action action)
 {
 	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
@@ -136,43 +136,43 @@ static int instances_power(struct controller *ctl, const struct auth_principal *
 
 	if (instance_action_parse(req, resp) < 0)
 		return 0;
-	if (instance_power(ctl, &ref, action, &operation, &err) < 0)
+	if (instance_power(ctrl, &ref, action, &operation, &err) < 0)
 		return op_reply_error(resp, &err);
 	return httpd_reply_json(resp, 202, json_pack("{s:o}", "operation", operation));
 }
 
-static int instances_start(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int instances_start(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 			   struct httpd_response *resp)
 {
-	return instances_power(ctl, who, req, resp, INSTANCE_START);
+	return instances_power(ctrl, who, req, resp, INSTANCE_START);
 }
 
-static int instances_stop(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int instances_stop(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 			  struct httpd_response *resp)
 {
-	return instances_power(ctl, who, req, resp, INSTANCE_STOP);
+	return instances_power(ctrl, who, req, resp, INSTANCE_STOP);
 }
 
-static int instances_reboot(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int instances_reboot(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 			    struct httpd_response *resp)
 {
-	return instances_power(ctl, who, req, resp, INSTANCE_REBOOT);
+	return instances_power(ctrl, who, req, resp, INSTANCE_REBOOT);
 }
 
-static int instances_delete(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int instances_delete(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 			    struct httpd_response *resp)
 {
 	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct op_error err;
 	json_t *operation;
 
-	if (instance_delete(ctl, &ref, &operation, &err) < 0)
+	if (instance_delete(ctrl, &ref, &operation, &err) < 0)
 		return op_reply_error(resp, &err);
 	return httpd_reply_json(resp, 202, json_pack("{s:o}", "operation", operation));
 }
 
 /* PUT /v1/instances/{id}/security-groups {"security_groups": [...]}: the instance's groups, replaced whole. */
-static int instances_set_groups(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int instances_set_groups(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 				struct httpd_response *resp)
 {
 	static const char *const fields[] = { "security_groups", NULL };
@@ -185,7 +185,7 @@ static int instances_set_groups(struct controller *ctl, const struct auth_princi
 		return 0;
 	if (api_check_fields(doc, fields, resp) < 0)
 		rc = 0;
-	else if (instance_set_groups(ctl, &ref, json_object_get(doc, "security_groups"), &instance, &err) < 0)
+	else if (instance_set_groups(ctrl, &ref, json_object_get(doc, "security_groups"), &instance, &err) < 0)
 		rc = op_reply_error(resp, &err);
 	else
 		rc = httpd_reply_json(resp, 200, instance);
@@ -194,7 +194,7 @@ static int instances_set_groups(struct controller *ctl, const struct auth_princi
 }
 
 /* GET /v1/instances/{id}/console: the node's console log of the guest (cloudd, port 8081, a signed request). */
-static int instances_console(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int instances_console(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 			     struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "bytes", NULL };
@@ -211,9 +211,9 @@ static int instances_console(struct controller *ctl, const struct auth_principal
 		      atol(bytes) < 1 || atol(bytes) > INSTANCE_CONSOLE_MAX))
 		return httpd_reply_error(resp, 400, "bad_parameter", "bytes: 1..%d", INSTANCE_CONSOLE_MAX);
 	arg.value = bytes ? bytes : "16384";
-	db_lock(&ctl->db);
-	inst = instance_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	inst = instance_find(&ctrl->db, httpd_param(req, "id"), tenant_scope(who));
+	db_unlock(&ctrl->db);
 	if (inst == NULL)
 		return httpd_reply_error(resp, 404, "not_found", "no instance %.64s", httpd_param(req, "id"));
 	if (json_is_string(json_object_get(inst, "node")))
@@ -227,7 +227,7 @@ static int instances_console(struct controller *ctl, const struct auth_principal
 	json_decref(inst);
 	if (node_id[0] == '\0')
 		return httpd_reply_error(resp, 409, "not_placed", "instance has no node to read its console from");
-	if (node_client_get(ctl, node_id, path, &arg, 1, 10, &r) < 0) {
+	if (node_client_get(ctrl, node_id, path, &arg, 1, 10, &r) < 0) {
 		if (errno == ENOENT || errno == ENXIO || errno == ENOKEY)
 			rc = httpd_reply_error(resp, 409, "not_placed", "cannot read the console: %s", r.error);
 		else
@@ -242,30 +242,30 @@ static int instances_console(struct controller *ctl, const struct auth_principal
 	return rc;
 }
 
-int api_instances_register(struct controller *ctl)
+int api_instances_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/instances", instances_list, API_ADMIN | API_USER | API_CACHE,
+	if (api_route(ctrl, "GET", "/v1/instances", instances_list, API_ADMIN | API_USER | API_CACHE,
 		      "instances (the key's account; admin: all, ?account=), ?node=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/instances", instances_create, API_ADMIN | API_USER,
+	    api_route(ctrl, "POST", "/v1/instances", instances_create, API_ADMIN | API_USER,
 		      "create an instance: scheduled and addressed now, an operation follows it until running",
 		      "{\"type\":\"object\",\"required\":[\"name\",\"type\",\"template\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"template\":{\"type\":\"string\"},"
 		      "\"security_groups\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
 		      "\"ssh_keys\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"user_data\":{\"type\":\"string\"},"
 		      "\"node_labels\":{\"type\":\"object\"},\"anti_affinity\":{\"type\":\"string\"},\"account\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctl, "GET", "/v1/instances/{id}", instances_show, API_ADMIN | API_USER | API_CACHE,
+	    api_route(ctrl, "GET", "/v1/instances/{id}", instances_show, API_ADMIN | API_USER | API_CACHE,
 		      "one instance (id or name): state, node, addresses, groups", NULL) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/instances/{id}", instances_delete, API_ADMIN | API_USER,
+	    api_route(ctrl, "DELETE", "/v1/instances/{id}", instances_delete, API_ADMIN | API_USER,
 		      "delete an instance and its volumes; its address is released at once", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/instances/{id}/start", instances_start, API_ADMIN | API_USER, "start", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/instances/{id}/stop", instances_stop, API_ADMIN | API_USER, "stop", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/instances/{id}/reboot", instances_reboot, API_ADMIN | API_USER,
+	    api_route(ctrl, "POST", "/v1/instances/{id}/start", instances_start, API_ADMIN | API_USER, "start", NULL) < 0 ||
+	    api_route(ctrl, "POST", "/v1/instances/{id}/stop", instances_stop, API_ADMIN | API_USER, "stop", NULL) < 0 ||
+	    api_route(ctrl, "POST", "/v1/instances/{id}/reboot", instances_reboot, API_ADMIN | API_USER,
 		      "reboot: the node resets the guest (same QEMU process)", NULL) < 0 ||
-	    api_route(ctl, "PUT", "/v1/instances/{id}/security-groups", instances_set_groups, API_ADMIN | API_USER,
+	    api_route(ctrl, "PUT", "/v1/instances/{id}/security-groups", instances_set_groups, API_ADMIN | API_USER,
 		      "replace the instance's security groups (filters change on the nodes, the guest keeps running)",
 		      "{\"type\":\"object\",\"required\":[\"security_groups\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"security_groups\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}") < 0 ||
-	    api_route(ctl, "GET", "/v1/instances/{id}/console", instances_console, API_ADMIN | API_USER,
+	    api_route(ctrl, "GET", "/v1/instances/{id}/console", instances_console, API_ADMIN | API_USER,
 		      "console output, read from the instance's node; ?bytes=", NULL) < 0)
 		return -1;
 	return 0;

@@ -128,7 +128,7 @@ static int machine_check_common(json_t *doc, struct httpd_response *resp, char *
 	return 0;
 }
 
-static int machines_create(struct controller *ctl, const struct auth_principal *who,
+static int machines_create(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "mac", "name", "role", "labels", "image_version", NULL };
@@ -163,35 +163,35 @@ static int machines_create(struct controller *ctl, const struct auth_principal *
 		rc = -1;
 		goto out;
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		rc = -1;
 		goto out_unlock;
 	}
-	if (image && !image_exists(&ctl->db, image)) {
-		db_rollback(&ctl->db);
+	if (image && !image_exists(&ctrl->db, image)) {
+		db_rollback(&ctrl->db);
 		httpd_reply_error(resp, 422, "unknown_image", "image_version: no published image %s", image);
 		goto out_unlock;
 	}
-	st = db_prepare(&ctl->db, "INSERT INTO machines (id, mac, name, role, labels, image_version, source,"
+	st = db_prepare(&ctrl->db, "INSERT INTO machines (id, mac, name, role, labels, image_version, source,"
 				  " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'api', strftime('%s','now'),"
 				  " strftime('%s','now'))");
 	if (st == NULL) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		rc = -1;
 		goto out_unlock;
 	}
 	db_bind_text(st, 1, id);
 	db_bind_text(st, 2, mac);
 	db_bind_text(st, 3, name);
-	db_bind_text(st, 4, role ? role : ctl->cfg.default_role);
+	db_bind_text(st, 4, role ? role : ctrl->cfg.default_role);
 	db_bind_text(st, 5, labels ? labels : "{}");
 	db_bind_text(st, 6, image);
 	step = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (step == SQLITE_CONSTRAINT) {
-		db_rollback(&ctl->db);
-		json_t *other = machine_find(&ctl->db, mac);
+		db_rollback(&ctrl->db);
+		json_t *other = machine_find(&ctrl->db, mac);
 		if (other) {
 			httpd_reply_error(resp, 409, "conflict", "a machine with MAC %s exists: %s", mac,
 					  json_string_value(json_object_get(other, "id")));
@@ -202,22 +202,22 @@ static int machines_create(struct controller *ctl, const struct auth_principal *
 		goto out_unlock;
 	}
 	if (step != SQLITE_DONE ||
-	    db_event(&ctl->db, "machine.created", id, "machine %s (%s) created, role %s", id, mac,
-		     role ? role : ctl->cfg.default_role) < 0 ||
-	    db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	    db_event(&ctrl->db, "machine.created", id, "machine %s (%s) created, role %s", id, mac,
+		     role ? role : ctrl->cfg.default_role) < 0 ||
+	    db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 		goto out_unlock;
 	}
-	created = machine_find(&ctl->db, id);
+	created = machine_find(&ctrl->db, id);
 out_unlock:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (created) {
 		char loc[80];
 		snprintf(loc, sizeof(loc), "/v1/machines/%s", id);
 		httpd_add_header(resp, "Location", loc);
 		rc = httpd_reply_json(resp, 201, created);
-		netboot_hosts_changed(ctl);
+		netboot_hosts_changed(ctrl);
 	} else if (rc == 0 && resp->status == 200 && resp->body.len == 0) {
 		rc = -1;
 	}
@@ -233,7 +233,7 @@ static json_t *machine_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return machine_json(st);
 }
 
-static int machines_list(struct controller *ctl, const struct auth_principal *who,
+static int machines_list(struct controller *ctrl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "role", "state", NULL };
@@ -247,25 +247,25 @@ static int machines_list(struct controller *ctl, const struct auth_principal *wh
 		return 0;
 	if (params[1] && strcmp(params[1], "pending") != 0 && strcmp(params[1], "approved") != 0)
 		return httpd_reply_error(resp, 400, "bad_parameter", "state: one of pending, approved");
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int machines_show(struct controller *ctl, const struct auth_principal *who,
+static int machines_show(struct controller *ctrl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *ref = httpd_param(req, "id");
 	json_t *doc;
 
 	(void)who;
-	db_lock(&ctl->db);
-	doc = machine_find(&ctl->db, ref);
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	doc = machine_find(&ctrl->db, ref);
+	db_unlock(&ctrl->db);
 	if (doc == NULL)
 		return httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
 	return httpd_reply_json(resp, 200, doc);
 }
 
-static int machines_update(struct controller *ctl, const struct auth_principal *who,
+static int machines_update(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "role", "labels", "image_version", "mac", NULL };
@@ -285,8 +285,8 @@ static int machines_update(struct controller *ctl, const struct auth_principal *
 		rc = rc == -2 ? -1 : 0;
 		goto out;
 	}
-	db_lock(&ctl->db);
-	cur = machine_find(&ctl->db, ref);
+	db_lock(&ctrl->db);
+	cur = machine_find(&ctrl->db, ref);
 	if (cur == NULL) {
 		httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
 		goto out_unlock;
@@ -306,23 +306,23 @@ static int machines_update(struct controller *ctl, const struct auth_principal *
 		}
 	}
 	v = json_object_get(doc, "image_version");
-	if (v && json_is_string(v) && !image_exists(&ctl->db, json_string_value(v))) {
+	if (v && json_is_string(v) && !image_exists(&ctrl->db, json_string_value(v))) {
 		httpd_reply_error(resp, 422, "unknown_image", "image_version: no published image %s",
 				  json_string_value(v));
 		goto out_unlock;
 	}
-	if (db_begin(&ctl->db) < 0) {
+	if (db_begin(&ctrl->db) < 0) {
 		rc = -1;
 		goto out_unlock;
 	}
-	st = db_prepare(&ctl->db, "UPDATE machines SET"
+	st = db_prepare(&ctrl->db, "UPDATE machines SET"
 				  " name = CASE WHEN ?1 THEN ?2 ELSE name END,"
 				  " role = coalesce(?3, role),"
 				  " labels = coalesce(?4, labels),"
 				  " image_version = CASE WHEN ?5 THEN ?6 ELSE image_version END,"
 				  " updated_at = strftime('%s','now') WHERE id = ?7");
 	if (st == NULL) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		rc = -1;
 		goto out_unlock;
 	}
@@ -336,7 +336,7 @@ static int machines_update(struct controller *ctl, const struct auth_principal *
 	step = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (step == SQLITE_CONSTRAINT) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		httpd_reply_error(resp, 409, "conflict", "another machine is named %s",
 				  json_string_value(json_object_get(doc, "name")));
 		goto out_unlock;
@@ -352,15 +352,15 @@ static int machines_update(struct controller *ctl, const struct auth_principal *
 		}
 	}
 	if (step != SQLITE_DONE ||
-	    db_event(&ctl->db, "machine.updated", id, "machine %s updated: %s", id, changes[0] ? changes : "nothing") < 0 ||
-	    db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	    db_event(&ctrl->db, "machine.updated", id, "machine %s updated: %s", id, changes[0] ? changes : "nothing") < 0 ||
+	    db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 		goto out_unlock;
 	}
-	updated = machine_find(&ctl->db, id);
+	updated = machine_find(&ctrl->db, id);
 out_unlock:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (updated)
 		rc = httpd_reply_json(resp, 200, updated);
 	else if (rc == 0 && resp->body.len == 0)
@@ -372,7 +372,7 @@ out:
 	return rc;
 }
 
-static int machines_delete(struct controller *ctl, const struct auth_principal *who,
+static int machines_delete(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *ref = httpd_param(req, "id");
@@ -381,25 +381,25 @@ static int machines_delete(struct controller *ctl, const struct auth_principal *
 	int rc = 0;
 
 	(void)who;
-	db_lock(&ctl->db);
-	cur = machine_find(&ctl->db, ref);
+	db_lock(&ctrl->db);
+	cur = machine_find(&ctrl->db, ref);
 	if (cur == NULL) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		return httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
 	}
 	p[0] = json_string_value(json_object_get(cur, "id"));
-	if (db_begin(&ctl->db) < 0 || db_exec(&ctl->db, "DELETE FROM machines WHERE id = ?", 1, p) < 0 ||
-	    db_event(&ctl->db, "machine.deleted", p[0], "machine %s (%s) deleted", p[0],
+	if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM machines WHERE id = ?", 1, p) < 0 ||
+	    db_event(&ctrl->db, "machine.deleted", p[0], "machine %s (%s) deleted", p[0],
 		     json_string_value(json_object_get(cur, "mac"))) < 0 ||
-	    db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	    db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	json_decref(cur);
 	if (rc < 0)
 		return -1;
-	netboot_hosts_changed(ctl);
+	netboot_hosts_changed(ctrl);
 	resp->status = 204;
 	return 0;
 }
@@ -409,7 +409,7 @@ static int machines_delete(struct controller *ctl, const struct auth_principal *
  * (unknown-mac = pending) may now get enrollment tokens. Approving an
  * approved machine changes nothing and answers the same.
  */
-static int machines_approve(struct controller *ctl, const struct auth_principal *who,
+static int machines_approve(struct controller *ctrl, const struct auth_principal *who,
 			    struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *ref = httpd_param(req, "id");
@@ -427,46 +427,46 @@ static int machines_approve(struct controller *ctl, const struct auth_principal 
 		if (rc < 0)
 			return 0;
 	}
-	db_lock(&ctl->db);
-	cur = machine_find(&ctl->db, ref);
+	db_lock(&ctrl->db);
+	cur = machine_find(&ctrl->db, ref);
 	if (cur == NULL) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		return httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
 	}
 	p[0] = json_string_value(json_object_get(cur, "id"));
 	if (strcmp(json_string_value(json_object_get(cur, "state")), "pending") == 0 &&
-	    (db_begin(&ctl->db) < 0 ||
-	     db_exec(&ctl->db, "UPDATE machines SET state = 'approved', updated_at = strftime('%s','now') WHERE id = ?",
+	    (db_begin(&ctrl->db) < 0 ||
+	     db_exec(&ctrl->db, "UPDATE machines SET state = 'approved', updated_at = strftime('%s','now') WHERE id = ?",
 		     1, p) < 0 ||
-	     db_event(&ctl->db, "machine.approved", p[0], "machine %s (%s) approved by key %s", p[0],
+	     db_event(&ctrl->db, "machine.approved", p[0], "machine %s (%s) approved by key %s", p[0],
 		      json_string_value(json_object_get(cur, "mac")), who->key_id) < 0 ||
-	     db_commit(&ctl->db) < 0)) {
-		db_rollback(&ctl->db);
+	     db_commit(&ctrl->db) < 0)) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 	}
 	if (rc == 0)
-		updated = machine_find(&ctl->db, p[0]);
-	db_unlock(&ctl->db);
+		updated = machine_find(&ctrl->db, p[0]);
+	db_unlock(&ctrl->db);
 	json_decref(cur);
 	if (updated == NULL)
 		return -1;
 	return httpd_reply_json(resp, 200, updated);
 }
 
-int api_machines_register(struct controller *ctl)
+int api_machines_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/machines", machines_list, API_ADMIN | API_CACHE,
+	if (api_route(ctrl, "GET", "/v1/machines", machines_list, API_ADMIN | API_CACHE,
 		      "machines (netboot profiles); ?role=, ?state=pending|approved, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/machines", machines_create, API_ADMIN,
+	    api_route(ctrl, "POST", "/v1/machines", machines_create, API_ADMIN,
 		      "register a machine by MAC: role, labels, image version pin (201; 409 when the MAC exists)",
 		      machine_schema) < 0 ||
-	    api_route(ctl, "GET", "/v1/machines/{id}", machines_show, API_ADMIN,
+	    api_route(ctrl, "GET", "/v1/machines/{id}", machines_show, API_ADMIN,
 		      "one machine, by id, MAC or name", NULL) < 0 ||
-	    api_route(ctl, "PATCH", "/v1/machines/{id}", machines_update, API_ADMIN,
+	    api_route(ctrl, "PATCH", "/v1/machines/{id}", machines_update, API_ADMIN,
 		      "change role, name, labels or image version (null: follow the default)", machine_patch_schema) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/machines/{id}", machines_delete, API_ADMIN,
+	    api_route(ctrl, "DELETE", "/v1/machines/{id}", machines_delete, API_ADMIN,
 		      "forget a machine (204)", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/machines/{id}/approve", machines_approve, API_ADMIN,
+	    api_route(ctrl, "POST", "/v1/machines/{id}/approve", machines_approve, API_ADMIN,
 		      "approve a machine awaiting approval (unknown-mac = pending): its boot scripts carry enrollment "
 		      "tokens from now on (200; approving an approved machine is fine)", NULL) < 0)
 		return -1;

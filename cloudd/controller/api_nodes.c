@@ -87,7 +87,7 @@ static int node_write(struct buf *out, sqlite3_stmt *st)
 	return rc ? -1 : 0;
 }
 
-static int nodes_list(struct controller *ctl, const struct auth_principal *who,
+static int nodes_list(struct controller *ctrl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", "state", "role", NULL };
@@ -107,25 +107,25 @@ static int nodes_list(struct controller *ctl, const struct auth_principal *who,
 		if (!ok)
 			return httpd_reply_error(resp, 400, "bad_parameter", "state: one of up, unknown, down");
 	}
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int nodes_show(struct controller *ctl, const struct auth_principal *who,
+static int nodes_show(struct controller *ctrl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *ref = httpd_param(req, "id");
 	json_t *doc;
 
 	(void)who;
-	db_lock(&ctl->db);
-	doc = node_find(&ctl->db, ref, 1);
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	doc = node_find(&ctrl->db, ref, 1);
+	db_unlock(&ctrl->db);
 	if (doc == NULL)
 		return httpd_reply_error(resp, 404, "not_found", "no node %.64s", ref);
 	return httpd_reply_json(resp, 200, doc);
 }
 
-static int nodes_delete(struct controller *ctl, const struct auth_principal *who,
+static int nodes_delete(struct controller *ctrl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *ref = httpd_param(req, "id");
@@ -134,28 +134,28 @@ static int nodes_delete(struct controller *ctl, const struct auth_principal *who
 	int rc = 0;
 
 	(void)who;
-	db_lock(&ctl->db);
-	doc = node_find(&ctl->db, ref, 0);
+	db_lock(&ctrl->db);
+	doc = node_find(&ctrl->db, ref, 0);
 	if (doc == NULL) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		return httpd_reply_error(resp, 404, "not_found", "no node %.64s", ref);
 	}
 	p[0] = json_string_value(json_object_get(doc, "id"));
 	if (strcmp(json_string_value(json_object_get(doc, "state")), "up") == 0) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		rc = httpd_reply_error(resp, 409, "conflict", "node %s is up; only unknown or down nodes can be forgotten", p[0]);
 		json_decref(doc);
 		return rc;
 	}
-	if (db_begin(&ctl->db) < 0 ||
-	    db_exec(&ctl->db, "UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE node_id = ?"
+	if (db_begin(&ctrl->db) < 0 ||
+	    db_exec(&ctrl->db, "UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE node_id = ?"
 			      " AND revoked_at IS NULL", 1, p) < 0 ||
-	    db_exec(&ctl->db, "DELETE FROM nodes WHERE id = ?", 1, p) < 0 ||
-	    db_event(&ctl->db, "node.deleted", p[0], "node %s forgotten", p[0]) < 0 || db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	    db_exec(&ctrl->db, "DELETE FROM nodes WHERE id = ?", 1, p) < 0 ||
+	    db_event(&ctrl->db, "node.deleted", p[0], "node %s forgotten", p[0]) < 0 || db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	json_decref(doc);
 	if (rc == 0)
 		resp->status = 204;
@@ -184,9 +184,9 @@ static const char *node_str(json_t *doc, const char *key, size_t max)
  * Under the lock, inside the registration's transaction: records why a
  * registration was refused (an event, nothing else) and commits it.
  */
-static void nodes_refuse(struct controller *ctl, const char *subject, const char *fmt, ...)
+static void nodes_refuse(struct controller *ctrl, const char *subject, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void nodes_refuse(struct controller *ctl, const char *subject, const char *fmt, ...)
+static void nodes_refuse(struct controller *ctrl, const char *subject, const char *fmt, ...)
 {
 	char message[512];
 	va_list ap;
@@ -194,16 +194,16 @@ static void nodes_refuse(struct controller *ctl, const char *subject, const char
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	if (db_event(&ctl->db, "node.register_refused", subject, "%s", message) < 0 || db_commit(&ctl->db) < 0)
-		db_rollback(&ctl->db);
+	if (db_event(&ctrl->db, "node.register_refused", subject, "%s", message) < 0 || db_commit(&ctrl->db) < 0)
+		db_rollback(&ctrl->db);
 }
 
 /* dnsmasq's lease file (netboot = dhcp); an absent file is no lease at all. */
-static int nodes_read_leases(struct controller *ctl, struct buf *out)
+static int nodes_read_leases(struct controller *ctrl, struct buf *out)
 {
 	char path[PATH_MAX];
 
-	if (netboot_lease_path(&ctl->cfg, path, sizeof(path)) < 0)
+	if (netboot_lease_path(&ctrl->cfg, path, sizeof(path)) < 0)
 		return -1;
 	if (fs_read_file(path, CTL_LEASES_MAX, out) < 0) {
 		if (errno != ENOENT) {
@@ -225,7 +225,7 @@ static int nodes_read_leases(struct controller *ctl, struct buf *out)
  * event. The token is spent here, with every other token of the MAC, and the
  * node gets its own key (its earlier keys are revoked).
  */
-static int nodes_register(struct controller *ctl, const struct auth_principal *who,
+static int nodes_register(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "token", "sysinfo", NULL };
@@ -260,17 +260,17 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	}
 	sign_sha256_hex(json_string_value(token), json_string_length(token), digest);
 	api_client_addr(req, addr, sizeof(addr));
-	if (ctl->cfg.netboot == NETBOOT_DHCP && nodes_read_leases(ctl, &leases) < 0) {
+	if (ctrl->cfg.netboot == NETBOOT_DHCP && nodes_read_leases(ctrl, &leases) < 0) {
 		rc = -1;
 		goto out;
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		rc = -1;
 		goto out_unlock;
 	}
 	/* the token: one this controller issued, in time, not spent */
-	st = db_prepare(&ctl->db, "SELECT mac, machine_id, expires_at, used_at FROM enroll_tokens WHERE token_sha256 = ?");
+	st = db_prepare(&ctrl->db, "SELECT mac, machine_id, expires_at, used_at FROM enroll_tokens WHERE token_sha256 = ?");
 	if (st == NULL) {
 		rc = -1;
 		goto out_rollback;
@@ -286,27 +286,27 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	}
 	sqlite3_finalize(st);
 	if (!found) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		httpd_reply_error(resp, 401, "token_unknown", "unknown enrollment token (not issued by this controller)");
 		goto out_unlock;
 	}
 	if (expires < (long long)time(NULL)) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		httpd_reply_error(resp, 401, "token_expired",
 				  "the enrollment token of %s expired %lld s ago (token-ttl %u s); reboot the node for a new one",
-				  mac, (long long)time(NULL) - expires, ctl->cfg.token_ttl);
+				  mac, (long long)time(NULL) - expires, ctrl->cfg.token_ttl);
 		goto out_unlock;
 	}
 	if (used) {
-		db_event(&ctl->db, "node.token_reused", mac, "enrollment token of %s presented again from %s; refused",
+		db_event(&ctrl->db, "node.token_reused", mac, "enrollment token of %s presented again from %s; refused",
 			 mac, addr);
-		db_commit(&ctl->db);
+		db_commit(&ctrl->db);
 		httpd_reply_error(resp, 409, "token_used", "this enrollment token was already used; reboot the node for a new one");
 		goto out_unlock;
 	}
 	/* the machine: approved (a token of a machine forgotten and pending again is not enough) */
-	snprintf(role, sizeof(role), "%s", ctl->cfg.default_role);
-	st = db_prepare(&ctl->db, "SELECT role, state FROM machines WHERE mac = ?");
+	snprintf(role, sizeof(role), "%s", ctrl->cfg.default_role);
+	st = db_prepare(&ctrl->db, "SELECT role, state FROM machines WHERE mac = ?");
 	if (st == NULL) {
 		rc = -1;
 		goto out_rollback;
@@ -318,7 +318,7 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	}
 	sqlite3_finalize(st);
 	if (pending) {
-		nodes_refuse(ctl, mac, "machine %s awaits approval; registration from %s refused", mac, addr);
+		nodes_refuse(ctrl, mac, "machine %s awaits approval; registration from %s refused", mac, addr);
 		httpd_reply_error(resp, 403, "machine_pending", "machine %s awaits approval (cloudctl machines approve %s)",
 				  mac, mac);
 		goto out_unlock;
@@ -326,7 +326,7 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	/* the machine that booted: the MAC the token was issued to */
 	sys_mac = node_str(sys, "boot_mac", 17);
 	if (sys_mac == NULL || util_mac_parse(sys_mac, norm) < 0 || strcmp(norm, mac) != 0) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		if (sys_mac == NULL)
 			httpd_reply_error(resp, 422, "mac_mismatch",
 					  "sysinfo.boot_mac: missing; the token was issued to %s", mac);
@@ -336,14 +336,14 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 		goto out_unlock;
 	}
 	/* netboot = dhcp: from the address dnsmasq leased to that MAC */
-	if (ctl->cfg.netboot == NETBOOT_DHCP &&
+	if (ctrl->cfg.netboot == NETBOOT_DHCP &&
 	    !netboot_lease_matches(leases.data ? leases.data : "", mac, addr, time(NULL), leased, sizeof(leased))) {
 		char why[128];
 		if (leased[0])
 			snprintf(why, sizeof(why), "dnsmasq leased %s to %s", leased, mac);
 		else
 			snprintf(why, sizeof(why), "there is no DHCP lease for %s (netboot = dhcp)", mac);
-		nodes_refuse(ctl, mac, "registration of %s from %s refused: %s", mac, addr, why);
+		nodes_refuse(ctrl, mac, "registration of %s from %s refused: %s", mac, addr, why);
 		httpd_reply_error(resp, 403, "address_mismatch", "registration from %s, but %s", addr, why);
 		goto out_unlock;
 	}
@@ -352,15 +352,15 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	cpus = node_int(sys, "cpu", "count");
 	mem = node_int(sys, "memory", "total_bytes");
 	/* the node: a node that is up keeps its key; one that really rebooted stopped heartbeating */
-	existing = node_find(&ctl->db, mac, 0);
+	existing = node_find(&ctrl->db, mac, 0);
 	if (existing && (strcmp(json_string_value(json_object_get(existing, "state")), "up") == 0 ||
-			 nodes_heartbeat_pending(ctl, json_string_value(json_object_get(existing, "id"))))) {
+			 nodes_heartbeat_pending(ctrl, json_string_value(json_object_get(existing, "id"))))) {
 		const char *id = json_string_value(json_object_get(existing, "id"));
-		nodes_refuse(ctl, id, "node %s (%s) is up; registration from %s refused", id, mac, addr);
+		nodes_refuse(ctrl, id, "node %s (%s) is up; registration from %s refused", id, mac, addr);
 		httpd_reply_error(resp, 409, "node_up",
 				  "node %s (%s) is up; a node that rebooted has stopped heartbeating and may register once it is"
 				  " unknown (%d missed heartbeats, %u s)", id, mac, CTL_MISSED_HEARTBEATS,
-				  CTL_MISSED_HEARTBEATS * ctl->cfg.heartbeat_interval);
+				  CTL_MISSED_HEARTBEATS * ctrl->cfg.heartbeat_interval);
 		goto out_unlock;
 	}
 	if (existing) {
@@ -377,15 +377,15 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 	{
 		const char *p[2] = { digest, mac };
 		const char *q[1] = { node_id };
-		if (db_exec(&ctl->db, "UPDATE enroll_tokens SET used_at = strftime('%s','now') WHERE token_sha256 = ?1"
+		if (db_exec(&ctrl->db, "UPDATE enroll_tokens SET used_at = strftime('%s','now') WHERE token_sha256 = ?1"
 				      " OR (mac = ?2 AND used_at IS NULL)", 2, p) < 0 ||
-		    db_exec(&ctl->db, "UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE node_id = ?"
+		    db_exec(&ctrl->db, "UPDATE api_keys SET revoked_at = strftime('%s','now') WHERE node_id = ?"
 				      " AND revoked_at IS NULL", 1, q) < 0) {
 			rc = -1;
 			goto out_rollback;
 		}
 	}
-	st = db_prepare(&ctl->db,
+	st = db_prepare(&ctrl->db,
 			"INSERT INTO nodes (id, mac, machine_id, hostname, state, role, image_version, cpu_count,"
 			" memory_bytes, address, sysinfo, status, registered_at, last_heartbeat, state_changed_at)"
 			" VALUES (?1, ?2, ?3, ?4, 'up', ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?11, ?11)"
@@ -416,24 +416,24 @@ static int nodes_register(struct controller *ctl, const struct auth_principal *w
 		goto out_rollback;
 	}
 	sqlite3_finalize(st);
-	if (auth_key_create(&ctl->db, AUTH_ROLE_NODE, "acct-admin", node_id, key_id, secret) < 0 ||
-	    db_event(&ctl->db, "node.registered", node_id, "node %s (%s, %s) registered from %s: %lld CPUs, %lld bytes",
+	if (auth_key_create(&ctrl->db, AUTH_ROLE_NODE, "acct-admin", node_id, key_id, secret) < 0 ||
+	    db_event(&ctrl->db, "node.registered", node_id, "node %s (%s, %s) registered from %s: %lld CPUs, %lld bytes",
 		     node_id, mac, hostname ? hostname : "no hostname", addr, cpus, mem) < 0 ||
-	    db_event(&ctl->db, "node.state", node_id, "node %s is up: registered", node_id) < 0 ||
-	    db_commit(&ctl->db) < 0) {
+	    db_event(&ctrl->db, "node.state", node_id, "node %s is up: registered", node_id) < 0 ||
+	    db_commit(&ctrl->db) < 0) {
 		rc = -1;
 		goto out_rollback;
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	rc = httpd_reply_json(resp, 201, json_pack("{s:s,s:s,s:s,s:s,s:i}", "node_id", node_id, "key", key_id,
 						   "secret", secret, "role", role, "heartbeat_interval",
-						   (int)ctl->cfg.heartbeat_interval));
+						   (int)ctrl->cfg.heartbeat_interval));
 	goto out;
 
 out_rollback:
-	db_rollback(&ctl->db);
+	db_rollback(&ctrl->db);
 out_unlock:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 out:
 	buf_free(&leases);
 	free(sys_text);
@@ -442,7 +442,7 @@ out:
 	return rc;
 }
 
-static int nodes_heartbeat(struct controller *ctl, const struct auth_principal *who,
+static int nodes_heartbeat(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "status", NULL };
@@ -470,8 +470,8 @@ static int nodes_heartbeat(struct controller *ctl, const struct auth_principal *
 			goto out;
 		}
 	}
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT state FROM nodes WHERE id = ?");
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, "SELECT state FROM nodes WHERE id = ?");
 	if (st) {
 		db_bind_text(st, 1, id);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -482,44 +482,44 @@ static int nodes_heartbeat(struct controller *ctl, const struct auth_principal *
 		rc = -1;
 	} else if (state[0] == '\0') {
 		httpd_reply_error(resp, 404, "not_found", "no node %.64s", id);
-	} else if (strcmp(state, "up") == 0 && nodes_heartbeat_later(ctl, id, time(NULL), status_text) == 0) {
+	} else if (strcmp(state, "up") == 0 && nodes_heartbeat_later(ctrl, id, time(NULL), status_text) == 0) {
 		/* written with the others within a second (nodes_flush) */
 	} else {
 		const char *p[2] = { status_text, id };
-		if (db_begin(&ctl->db) < 0 ||
-		    db_exec(&ctl->db, "UPDATE nodes SET last_heartbeat = strftime('%s','now'), status = coalesce(?1, status),"
+		if (db_begin(&ctrl->db) < 0 ||
+		    db_exec(&ctrl->db, "UPDATE nodes SET last_heartbeat = strftime('%s','now'), status = coalesce(?1, status),"
 				      " state_changed_at = CASE WHEN state = 'up' THEN state_changed_at"
 				      " ELSE strftime('%s','now') END, state = 'up' WHERE id = ?2", 2, p) < 0 ||
 		    (strcmp(state, "up") != 0 &&
-		     db_event(&ctl->db, "node.state", id, "node %s is up: heartbeat after being %s", id, state) < 0) ||
-		    db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		     db_event(&ctrl->db, "node.state", id, "node %s is up: heartbeat after being %s", id, state) < 0) ||
+		    db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (rc == 0 && state[0])
 		rc = httpd_reply_json(resp, 200, json_pack("{s:s,s:i}", "state", "up", "heartbeat_interval",
-							   (int)ctl->cfg.heartbeat_interval));
+							   (int)ctrl->cfg.heartbeat_interval));
 out:
 	free(status_text);
 	json_decref(doc);
 	return rc;
 }
 
-int api_nodes_register(struct controller *ctl)
+int api_nodes_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/nodes", nodes_list, API_ADMIN | API_CACHE,
+	if (api_route(ctrl, "GET", "/v1/nodes", nodes_list, API_ADMIN | API_CACHE,
 		      "nodes with state, MAC, CPUs, memory; ?state=, ?role=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/nodes/register", nodes_register, API_PUBLIC,
+	    api_route(ctrl, "POST", "/v1/nodes/register", nodes_register, API_PUBLIC,
 		      "a booted node trades its one-time enrollment token and sysinfo for its own key (201; "
 		      "401 token_unknown / token_expired, 409 token_used / node_up, 403 machine_pending / address_mismatch, "
 		      "422 mac_mismatch)", register_schema) < 0 ||
-	    api_route(ctl, "GET", "/v1/nodes/{id}", nodes_show, API_ADMIN | API_CACHE,
+	    api_route(ctrl, "GET", "/v1/nodes/{id}", nodes_show, API_ADMIN | API_CACHE,
 		      "one node by id or MAC, with its sysinfo and last status", NULL) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/nodes/{id}", nodes_delete, API_ADMIN,
+	    api_route(ctrl, "DELETE", "/v1/nodes/{id}", nodes_delete, API_ADMIN,
 		      "forget a node that is not up (204; 409 when it is up)", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/nodes/{id}/heartbeat", nodes_heartbeat, API_ADMIN | API_NODE,
+	    api_route(ctrl, "POST", "/v1/nodes/{id}/heartbeat", nodes_heartbeat, API_ADMIN | API_NODE,
 		      "a node reports it is alive, with a status summary (node key: own node only)",
 		      heartbeat_schema) < 0)
 		return -1;

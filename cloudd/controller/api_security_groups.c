@@ -97,7 +97,7 @@ json_t *sg_find(struct db *db, const char *ref, const char *scope, int with_rule
 	return doc;
 }
 
-static int security_groups_create(struct controller *ctl, const struct auth_principal *who,
+static int security_groups_create(struct controller *ctrl, const struct auth_principal *who,
 				  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "description", "account", NULL };
@@ -111,14 +111,14 @@ static int security_groups_create(struct controller *ctl, const struct auth_prin
 		return 0;
 	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &r.name, resp) < 0 ||
 	    api_get_string(doc, "description", 0, 255, &r.description, resp) < 0 ||
-	    tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+	    tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
 		goto out;
 	if (!util_name_valid(r.name, 63)) {
 		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
 		goto out;
 	}
 	r.account = account;
-	if (sg_create(ctl, &r, &group, &err) < 0)
+	if (sg_create(ctrl, &r, &group, &err) < 0)
 		rc = op_reply_error(resp, &err);
 	else
 		rc = httpd_reply_json(resp, 201, group);
@@ -138,7 +138,7 @@ static json_t *sg_find_full(struct db *db, const char *ref, const char *scope)
 	return sg_find(db, ref, scope, 1);
 }
 
-static int sg_list(struct controller *ctl, const struct auth_principal *who,
+static int sg_list(struct controller *ctrl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
@@ -151,29 +151,29 @@ static int sg_list(struct controller *ctl, const struct auth_principal *who,
 
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int sg_show(struct controller *ctl, const struct auth_principal *who,
+static int sg_show(struct controller *ctrl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_found(ctl, who, req, resp, sg_find_full, "security group");
+	return api_reply_found(ctrl, who, req, resp, sg_find_full, "security group");
 }
 
-static int security_groups_delete(struct controller *ctl, const struct auth_principal *who,
+static int security_groups_delete(struct controller *ctrl, const struct auth_principal *who,
 				  struct httpd_request *req, struct httpd_response *resp)
 {
 	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct op_error err;
 
-	if (sg_delete(ctl, &ref, &err) < 0)
+	if (sg_delete(ctrl, &ref, &err) < 0)
 		return op_reply_error(resp, &err);
 	resp->status = 204;
 	return 0;
 }
 
 /* POST /v1/security-groups/{id}/rules: one rule; "group" names a group of the same account. */
-static int security_groups_rule_add(struct controller *ctl, const struct auth_principal *who,
+static int security_groups_rule_add(struct controller *ctrl, const struct auth_principal *who,
 				    struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "direction", "protocol", "ports", "icmp_type", "icmp_code", "cidr", "group", NULL };
@@ -202,7 +202,7 @@ static int security_groups_rule_add(struct controller *ctl, const struct auth_pr
 		rule.has_icmp_type = 1, rule.icmp_type = json_integer_value(v);
 	if ((v = json_object_get(doc, "icmp_code")))
 		rule.has_icmp_code = 1, rule.icmp_code = json_integer_value(v);
-	if (sg_rule_add(ctl, &ref, &rule, &group, &err) < 0)
+	if (sg_rule_add(ctrl, &ref, &rule, &group, &err) < 0)
 		rc = op_reply_error(resp, &err);
 	else
 		rc = httpd_reply_json(resp, 201, group);
@@ -211,34 +211,34 @@ out:
 	return rc;
 }
 
-static int security_groups_rule_delete(struct controller *ctl, const struct auth_principal *who,
+static int security_groups_rule_delete(struct controller *ctrl, const struct auth_principal *who,
 				       struct httpd_request *req, struct httpd_response *resp)
 {
 	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct op_error err;
 
-	if (sg_rule_delete(ctl, &ref, httpd_param(req, "rule"), &err) < 0)
+	if (sg_rule_delete(ctrl, &ref, httpd_param(req, "rule"), &err) < 0)
 		return op_reply_error(resp, &err);
 	resp->status = 204;
 	return 0;
 }
 
-int api_security_groups_register(struct controller *ctl)
+int api_security_groups_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/security-groups", sg_list, API_ADMIN | API_USER, "security groups with their rules", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/security-groups", security_groups_create, API_ADMIN | API_USER, "create a security group (no rules: ingress denied)",
+	if (api_route(ctrl, "GET", "/v1/security-groups", sg_list, API_ADMIN | API_USER, "security groups with their rules", NULL) < 0 ||
+	    api_route(ctrl, "POST", "/v1/security-groups", security_groups_create, API_ADMIN | API_USER, "create a security group (no rules: ingress denied)",
 		      "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,\"properties\":{"
 		      "\"name\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},\"account\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctl, "GET", "/v1/security-groups/{id}", sg_show, API_ADMIN | API_USER, "one group (id or name)", NULL) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/security-groups/{id}", security_groups_delete, API_ADMIN | API_USER,
+	    api_route(ctrl, "GET", "/v1/security-groups/{id}", sg_show, API_ADMIN | API_USER, "one group (id or name)", NULL) < 0 ||
+	    api_route(ctrl, "DELETE", "/v1/security-groups/{id}", security_groups_delete, API_ADMIN | API_USER,
 		      "remove a group no instance uses and no other group's rule names", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/security-groups/{id}/rules", security_groups_rule_add, API_ADMIN | API_USER,
+	    api_route(ctrl, "POST", "/v1/security-groups/{id}/rules", security_groups_rule_add, API_ADMIN | API_USER,
 		      "add a rule (docs/desired-state.md semantics); takes effect on every node",
 		      "{\"type\":\"object\",\"required\":[\"direction\",\"protocol\"],\"additionalProperties\":false,\"properties\":{"
 		      "\"direction\":{\"enum\":[\"ingress\",\"egress\"]},\"protocol\":{\"enum\":[\"tcp\",\"udp\",\"icmp\",\"icmpv6\",\"any\"]},"
 		      "\"ports\":{\"type\":\"string\"},\"icmp_type\":{\"type\":\"integer\"},\"icmp_code\":{\"type\":\"integer\"},"
 		      "\"cidr\":{\"type\":\"string\"},\"group\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctl, "DELETE", "/v1/security-groups/{id}/rules/{rule}", security_groups_rule_delete, API_ADMIN | API_USER, "remove a rule", NULL) < 0)
+	    api_route(ctrl, "DELETE", "/v1/security-groups/{id}/rules/{rule}", security_groups_rule_delete, API_ADMIN | API_USER, "remove a rule", NULL) < 0)
 		return -1;
 	return 0;
 }

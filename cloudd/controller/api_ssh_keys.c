@@ -177,7 +177,7 @@ static json_t *key_find(struct db *db, const char *ref, const char *scope)
 	return doc;
 }
 
-static int keys_add(struct controller *ctl, const struct auth_principal *who,
+static int keys_add(struct controller *ctrl, const struct auth_principal *who,
 		    struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "public_key", "account", NULL };
@@ -190,7 +190,7 @@ static int keys_add(struct controller *ctl, const struct auth_principal *who,
 		return 0;
 	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &name, resp) < 0 ||
 	    api_get_string(doc, "public_key", 1, SSH_KEY_MAX, &key, resp) < 0 ||
-	    tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+	    tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
 		goto out;
 	if (!util_name_valid(name, 63)) {
 		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
@@ -205,24 +205,24 @@ static int keys_add(struct controller *ctl, const struct auth_principal *who,
 		goto out;
 	}
 	snprintf(bitstr, sizeof(bitstr), "%d", bits);
-	db_lock(&ctl->db);
+	db_lock(&ctrl->db);
 	{
 		const char *p[6] = { id, account, name, key, type, bitstr };
-		if (db_begin(&ctl->db) < 0) {
+		if (db_begin(&ctrl->db) < 0) {
 			rc = -1;
-		} else if (db_exec(&ctl->db, "INSERT INTO ssh_keys VALUES (?, ?, ?, ?, ?, ?, strftime('%s','now'))", 6, p) < 0) {
-			db_rollback(&ctl->db);
+		} else if (db_exec(&ctrl->db, "INSERT INTO ssh_keys VALUES (?, ?, ?, ?, ?, ?, strftime('%s','now'))", 6, p) < 0) {
+			db_rollback(&ctrl->db);
 			if (errno == EEXIST)
 				httpd_reply_error(resp, 409, "conflict", "an SSH key named %s exists", name);
 			else
 				rc = -1;
-		} else if (db_commit(&ctl->db) < 0) {
+		} else if (db_commit(&ctrl->db) < 0) {
 			rc = -1;
 		} else {
-			created = key_find(&ctl->db, id, NULL);
+			created = key_find(&ctrl->db, id, NULL);
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (created)
 		rc = httpd_reply_json(resp, 201, created);
 out:
@@ -236,7 +236,7 @@ static json_t *key_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return key_json(db, st);
 }
 
-static int keys_list(struct controller *ctl, const struct auth_principal *who,
+static int keys_list(struct controller *ctrl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
@@ -249,49 +249,49 @@ static int keys_list(struct controller *ctl, const struct auth_principal *who,
 
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int keys_show(struct controller *ctl, const struct auth_principal *who,
+static int keys_show(struct controller *ctrl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_found(ctl, who, req, resp, key_find, "SSH key");
+	return api_reply_found(ctrl, who, req, resp, key_find, "SSH key");
 }
 
-static int keys_rm(struct controller *ctl, const struct auth_principal *who,
+static int keys_rm(struct controller *ctrl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
 	json_t *doc;
 	int rc = 0;
 
-	db_lock(&ctl->db);
-	doc = key_find(&ctl->db, httpd_param(req, "id"), tenant_scope(who));
+	db_lock(&ctrl->db);
+	doc = key_find(&ctrl->db, httpd_param(req, "id"), tenant_scope(who));
 	if (doc == NULL) {
 		httpd_reply_error(resp, 404, "not_found", "no SSH key %.64s", httpd_param(req, "id"));
 	} else {
 		const char *id = json_string_value(json_object_get(doc, "id"));
-		if (db_begin(&ctl->db) < 0 || db_exec(&ctl->db, "DELETE FROM ssh_keys WHERE id = ?", 1, &id) < 0 ||
-		    db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM ssh_keys WHERE id = ?", 1, &id) < 0 ||
+		    db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		} else {
 			resp->status = 204;
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	json_decref(doc);
 	return rc;
 }
 
-int api_ssh_keys_register(struct controller *ctl)
+int api_ssh_keys_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/ssh-keys", keys_list, API_ADMIN | API_USER, "the account's SSH public keys", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/ssh-keys", keys_add, API_ADMIN | API_USER, "register a public key (validated)",
+	if (api_route(ctrl, "GET", "/v1/ssh-keys", keys_list, API_ADMIN | API_USER, "the account's SSH public keys", NULL) < 0 ||
+	    api_route(ctrl, "POST", "/v1/ssh-keys", keys_add, API_ADMIN | API_USER, "register a public key (validated)",
 		      "{\"type\":\"object\",\"required\":[\"name\",\"public_key\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"name\":{\"type\":\"string\"},\"public_key\":{\"type\":\"string\"},"
 		      "\"account\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctl, "GET", "/v1/ssh-keys/{id}", keys_show, API_ADMIN | API_USER, "one key (id or name)", NULL) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/ssh-keys/{id}", keys_rm, API_ADMIN | API_USER, "remove a key", NULL) < 0)
+	    api_route(ctrl, "GET", "/v1/ssh-keys/{id}", keys_show, API_ADMIN | API_USER, "one key (id or name)", NULL) < 0 ||
+	    api_route(ctrl, "DELETE", "/v1/ssh-keys/{id}", keys_rm, API_ADMIN | API_USER, "remove a key", NULL) < 0)
 		return -1;
 	return 0;
 }

@@ -96,7 +96,7 @@ static int sha_valid(const char *s)
 	return 1;
 }
 
-static int templates_create(struct controller *ctl, const struct auth_principal *who,
+static int templates_create(struct controller *ctrl, const struct auth_principal *who,
 			    struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "format", "url", "sha256", "size", "initrd", "cmdline",
@@ -123,7 +123,7 @@ static int templates_create(struct controller *ctl, const struct auth_principal 
 	    api_get_string(doc, "format", 1, 16, &format, resp) < 0 ||
 	    (!upload && (api_get_string(doc, "url", 1, 1024, &url, resp) < 0 ||
 			 api_get_string(doc, "sha256", 1, 64, &sha, resp) < 0)) ||
-	    api_get_string(doc, "cmdline", 0, 1024, &cmdline, resp) < 0 || tenant_owner(&ctl->db, who, doc, account, resp) < 0)
+	    api_get_string(doc, "cmdline", 0, 1024, &cmdline, resp) < 0 || tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
 		goto out;
 	if (!util_name_valid(name, 63)) {
 		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
@@ -200,10 +200,10 @@ initrd_done:
 		rc = -1;
 		goto out;
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0 || (st = db_prepare(&ctl->db, "INSERT INTO templates (" TEMPLATE_COLS ") VALUES"
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0 || (st = db_prepare(&ctrl->db, "INSERT INTO templates (" TEMPLATE_COLS ") VALUES"
 								" (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%s','now'))")) == NULL) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		rc = -1;
 	} else {
 		int step;
@@ -223,19 +223,19 @@ initrd_done:
 		step = sqlite3_step(st);
 		sqlite3_finalize(st);
 		if (step == SQLITE_CONSTRAINT) {
-			db_rollback(&ctl->db);
+			db_rollback(&ctrl->db);
 			httpd_reply_error(resp, 409, "conflict", "a template named %s exists", name);
 		} else if (step != SQLITE_DONE ||
-			   db_event(&ctl->db, "template.created", id, "template %s (%s, %s) %s", id, name, format,
+			   db_event(&ctrl->db, "template.created", id, "template %s (%s, %s) %s", id, name, format,
 				    upload ? "created, awaiting its upload" : "registered") < 0 ||
-			   db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+			   db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		} else {
-			created = template_find(&ctl->db, id, NULL);
+			created = template_find(&ctrl->db, id, NULL);
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (created)
 		rc = httpd_reply_json(resp, 201, created);
 out:
@@ -249,7 +249,7 @@ static json_t *template_row(struct db *db, sqlite3_stmt *st, void *ctx)
 	return template_json(db, st);
 }
 
-static int templates_list(struct controller *ctl, const struct auth_principal *who,
+static int templates_list(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
@@ -262,16 +262,16 @@ static int templates_list(struct controller *ctl, const struct auth_principal *w
 
 	if (api_check_query(req, allowed, resp) < 0)
 		return 0;
-	return api_list_page(ctl, req, resp, &l);
+	return api_list_page(ctrl, req, resp, &l);
 }
 
-static int templates_show(struct controller *ctl, const struct auth_principal *who,
+static int templates_show(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_found(ctl, who, req, resp, template_find, "template");
+	return api_reply_found(ctrl, who, req, resp, template_find, "template");
 }
 
-static int templates_rm(struct controller *ctl, const struct auth_principal *who,
+static int templates_rm(struct controller *ctrl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *ref = httpd_param(req, "id");
@@ -279,8 +279,8 @@ static int templates_rm(struct controller *ctl, const struct auth_principal *who
 	json_t *doc;
 	int rc = 0, users = 0;
 
-	db_lock(&ctl->db);
-	doc = template_find(&ctl->db, ref, tenant_scope(who));
+	db_lock(&ctrl->db);
+	doc = template_find(&ctrl->db, ref, tenant_scope(who));
 	if (doc && tenant_scope(who) && strcmp(json_string_value(json_object_get(doc, "account")), who->account_id) != 0) {
 		httpd_reply_error(resp, 403, "forbidden", "template %.64s is public: only admin keys remove it", ref);
 		goto out;
@@ -290,7 +290,7 @@ static int templates_rm(struct controller *ctl, const struct auth_principal *who
 		goto out;
 	}
 	const char *id = json_string_value(json_object_get(doc, "id"));
-	st = db_prepare(&ctl->db, "SELECT count(*) FROM instances WHERE template_id = ?");
+	st = db_prepare(&ctrl->db, "SELECT count(*) FROM instances WHERE template_id = ?");
 	if (st == NULL) {
 		rc = -1;
 		goto out;
@@ -303,18 +303,18 @@ static int templates_rm(struct controller *ctl, const struct auth_principal *who
 		httpd_reply_error(resp, 409, "in_use", "template %s is used by %d instance(s)", id, users);
 		goto out;
 	}
-	if (db_begin(&ctl->db) < 0 || db_exec(&ctl->db, "DELETE FROM templates WHERE id = ?", 1, &id) < 0 ||
-	    db_event(&ctl->db, "template.deleted", id, "template %s removed", id) < 0 || db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM templates WHERE id = ?", 1, &id) < 0 ||
+	    db_event(&ctrl->db, "template.deleted", id, "template %s removed", id) < 0 || db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 	} else {
 		char dir[PATH_MAX];
 		resp->status = 204;
-		if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctl->cfg.data_dir, id) == 0)
+		if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctrl->cfg.data_dir, id) == 0)
 			template_files_remove(dir);
 	}
 out:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	json_decref(doc);
 	return rc;
 }
@@ -332,7 +332,7 @@ static void template_files_remove(const char *dir)
 }
 
 struct template_upload {
-	struct controller *ctl;
+	struct controller *ctrl;
 	char id[40], part[8], path[PATH_MAX], final[PATH_MAX], declared[SIGN_HEX_LEN + 1], format[16];
 	int fd, write_errno, done;
 	unsigned long long size;
@@ -348,7 +348,7 @@ static const char *template_part(const struct httpd_request *req)
 
 static int template_upload_begin(struct httpd_request *req, struct httpd_response *resp, void *ctx, void **state)
 {
-	struct controller *ctl = ctx;
+	struct controller *ctrl = ctx;
 	struct auth_principal who;
 	struct template_upload *u;
 	const char *part = template_part(req), *cl;
@@ -357,11 +357,11 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 	int pending;
 
 	*state = NULL;
-	if (api_upload_authorize(ctl, req, resp, API_ADMIN | API_USER, &who))
+	if (api_upload_authorize(ctrl, req, resp, API_ADMIN | API_USER, &who))
 		return 1;
-	db_lock(&ctl->db);
-	tpl = template_find(&ctl->db, httpd_param(req, "id"), tenant_scope(&who));
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	tpl = template_find(&ctrl->db, httpd_param(req, "id"), tenant_scope(&who));
+	db_unlock(&ctrl->db);
 	if (tpl == NULL) {
 		httpd_reply_error(resp, 404, "not_found", "no template %.64s", httpd_param(req, "id"));
 		return 1;
@@ -389,7 +389,7 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 		json_decref(tpl);
 		return -1;
 	}
-	u->ctl = ctl;
+	u->ctrl = ctrl;
 	u->fd = -1;
 	snprintf(u->id, sizeof(u->id), "%s", json_string_value(json_object_get(tpl, "id")));
 	snprintf(u->format, sizeof(u->format), "%s", json_string_value(json_object_get(tpl, "format")));
@@ -398,7 +398,7 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 	snprintf(u->declared, sizeof(u->declared), "%s", httpd_header(req, API_CONTENT_SHA256));
 	sha256_init(&u->sha);
 	*state = u;
-	if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctl->cfg.data_dir, u->id) < 0 ||
+	if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctrl->cfg.data_dir, u->id) < 0 ||
 	    fs_path(u->path, sizeof(u->path), "%s/%s.part", dir, part) < 0 ||
 	    fs_path(u->final, sizeof(u->final), "%s/%s", dir, part) < 0 || fs_mkdir_p(dir, 0755, 0755) < 0)
 		return -1;
@@ -453,7 +453,7 @@ static int template_upload_data(void *state, const void *data, size_t len)
 static int template_upload_end(struct httpd_request *req, struct httpd_response *resp, void *state)
 {
 	struct template_upload *u = state;
-	struct controller *ctl = u->ctl;
+	struct controller *ctrl = u->ctrl;
 	char hex[SIGN_HEX_LEN + 1], url[1100], dir[PATH_MAX];
 	const char *p[4];
 	json_t *doc = NULL;
@@ -480,7 +480,7 @@ static int template_upload_end(struct httpd_request *req, struct httpd_response 
 		return httpd_reply_error(resp, 422, "bad_format", "format kernel: the file is not a Linux kernel (bzImage)");
 	if (fsync(u->fd) < 0 || rename(u->path, u->final) < 0)
 		return -1;
-	if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctl->cfg.data_dir, u->id) == 0) {
+	if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctrl->cfg.data_dir, u->id) == 0) {
 		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd >= 0) {
 			fsync(dfd);
@@ -488,7 +488,7 @@ static int template_upload_end(struct httpd_request *req, struct httpd_response 
 		}
 	}
 	u->done = 1;
-	if (snprintf(url, sizeof(url), "%s/templates/%s/%s", ctl->cfg.url, u->id, u->part) >= (int)sizeof(url)) {
+	if (snprintf(url, sizeof(url), "%s/templates/%s/%s", ctrl->cfg.url, u->id, u->part) >= (int)sizeof(url)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -497,19 +497,19 @@ static int template_upload_end(struct httpd_request *req, struct httpd_response 
 		snprintf(size, sizeof(size), "%llu", u->size);
 		p[0] = url, p[1] = hex, p[2] = size, p[3] = u->id;
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0 ||
-	    db_exec(&ctl->db, strcmp(u->part, "file") == 0 ? "UPDATE templates SET url = ?, sha256 = ?, size = ? WHERE id = ?"
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0 ||
+	    db_exec(&ctrl->db, strcmp(u->part, "file") == 0 ? "UPDATE templates SET url = ?, sha256 = ?, size = ? WHERE id = ?"
 							   : "UPDATE templates SET initrd_url = ?1, initrd_sha256 = ?2 WHERE id = ?4", 4, p) < 0 ||
-	    db_event(&ctl->db, "template.uploaded", u->id, "template %s: %s uploaded, %llu bytes, sha256 %s", u->id, u->part,
+	    db_event(&ctrl->db, "template.uploaded", u->id, "template %s: %s uploaded, %llu bytes, sha256 %s", u->id, u->part,
 		     u->size, hex) < 0 ||
-	    db_commit(&ctl->db) < 0) {
-		db_rollback(&ctl->db);
+	    db_commit(&ctrl->db) < 0) {
+		db_rollback(&ctrl->db);
 		rc = -1;
 	} else {
-		doc = template_find(&ctl->db, u->id, NULL);
+		doc = template_find(&ctrl->db, u->id, NULL);
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (rc < 0) {
 		unlink(u->final);
 		return -1;
@@ -536,7 +536,7 @@ static const struct httpd_upload_ops template_upload_ops = {
 };
 
 /* GET /templates/{id}/{part}: an uploaded template's file, for the nodes (ids are not guessable). */
-static int templates_serve(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+static int templates_serve(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 			   struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id"), *part = httpd_param(req, "part");
@@ -547,8 +547,8 @@ static int templates_serve(struct controller *ctl, const struct auth_principal *
 	(void)who;
 	if ((strcmp(part, "file") != 0 && strcmp(part, "initrd") != 0) || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(id))
 		return httpd_reply_error(resp, 404, "not_found", "no template file %.64s/%.16s", id, part);
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, part[0] == 'f' ? "SELECT sha256 FROM templates WHERE id = ? AND url IS NOT NULL"
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, part[0] == 'f' ? "SELECT sha256 FROM templates WHERE id = ? AND url IS NOT NULL"
 						 : "SELECT initrd_sha256 FROM templates WHERE id = ? AND initrd_url != ''");
 	if (st) {
 		db_bind_text(st, 1, id);
@@ -556,33 +556,33 @@ static int templates_serve(struct controller *ctl, const struct auth_principal *
 			snprintf(etag, sizeof(etag), "\"sha256-%s\"", db_col_text(st, 0));
 		sqlite3_finalize(st);
 	}
-	db_unlock(&ctl->db);
-	if (etag[0] == '\0' || fs_path(path, sizeof(path), "%s/templates/%s/%s", ctl->cfg.data_dir, id, part) < 0 ||
+	db_unlock(&ctrl->db);
+	if (etag[0] == '\0' || fs_path(path, sizeof(path), "%s/templates/%s/%s", ctrl->cfg.data_dir, id, part) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return httpd_reply_error(resp, 404, "not_found", "no template file %.64s/%.16s", id, part);
-	return images_send_fd(ctl, req, resp, fd, etag, "application/octet-stream");
+	return images_send_fd(ctrl, req, resp, fd, etag, "application/octet-stream");
 }
 
-int api_templates_register(struct controller *ctl)
+int api_templates_register(struct controller *ctrl)
 {
-	if (api_route(ctl, "GET", "/v1/templates", templates_list, API_ADMIN | API_USER,
+	if (api_route(ctrl, "GET", "/v1/templates", templates_list, API_ADMIN | API_USER,
 		      "templates the key may use (its account's and public ones)", NULL) < 0 ||
-	    api_route(ctl, "POST", "/v1/templates", templates_create, API_ADMIN | API_USER,
+	    api_route(ctrl, "POST", "/v1/templates", templates_create, API_ADMIN | API_USER,
 		      "register a template by URL (raw or qcow2 disk, or kernel + initrd, cmdline), or create one to upload",
 		      "{\"type\":\"object\",\"required\":[\"name\",\"format\"],\"additionalProperties\":false,"
 		      "\"properties\":{\"name\":{\"type\":\"string\"},\"format\":{\"enum\":[\"raw\",\"qcow2\",\"kernel\"]},"
 		      "\"url\":{\"type\":\"string\"},\"sha256\":{\"type\":\"string\"},\"size\":{\"type\":\"integer\"},"
 		      "\"initrd\":{\"type\":\"object\"},\"cmdline\":{\"type\":\"string\"},\"min_disk_gib\":{\"type\":\"integer\"},"
 		      "\"public\":{\"type\":\"boolean\"},\"account\":{\"type\":\"string\"},\"upload\":{\"type\":\"boolean\"}}}") < 0 ||
-	    api_route(ctl, "GET", "/v1/templates/{id}", templates_show, API_ADMIN | API_USER, "one template", NULL) < 0 ||
-	    api_route(ctl, "DELETE", "/v1/templates/{id}", templates_rm, API_ADMIN | API_USER,
+	    api_route(ctrl, "GET", "/v1/templates/{id}", templates_show, API_ADMIN | API_USER, "one template", NULL) < 0 ||
+	    api_route(ctrl, "DELETE", "/v1/templates/{id}", templates_rm, API_ADMIN | API_USER,
 		      "remove a template no instance uses", NULL) < 0 ||
-	    api_route_upload(ctl, "PUT", "/v1/templates/{id}/file", &template_upload_ops, API_ADMIN | API_USER,
+	    api_route_upload(ctrl, "PUT", "/v1/templates/{id}/file", &template_upload_ops, API_ADMIN | API_USER,
 			     "upload the disk (or kernel) of a template created with \"upload\": true: the raw body, streamed;"
 			     " header " API_CONTENT_SHA256 " = its SHA-256, signed in place of the body digest") < 0 ||
-	    api_route_upload(ctl, "PUT", "/v1/templates/{id}/initrd", &template_upload_ops, API_ADMIN | API_USER,
+	    api_route_upload(ctrl, "PUT", "/v1/templates/{id}/initrd", &template_upload_ops, API_ADMIN | API_USER,
 			     "upload the initrd of a kernel template created with \"initrd\": {\"upload\": true}") < 0 ||
-	    api_route(ctl, "GET", "/templates/{id}/{part}", templates_serve, API_PUBLIC,
+	    api_route(ctrl, "GET", "/templates/{id}/{part}", templates_serve, API_PUBLIC,
 		      "an uploaded template's file (part: file or initrd) for the nodes: sendfile, Range, ETag", NULL) < 0)
 		return -1;
 	return 0;

@@ -57,25 +57,25 @@ int bootscript_render(const char *tmpl, const struct bootscript_vars *v, struct 
 }
 
 /* The template for an image version: its own boot.ipxe, then pxe-dir, then built in. */
-static int bootscript_template(struct controller *ctl, const char *version, struct buf *out)
+static int bootscript_template(struct controller *ctrl, const char *version, struct buf *out)
 {
 	char path[PATH_MAX];
 
-	if (fs_path(path, sizeof(path), "%s/%s/boot.ipxe", ctl->images_dir, version) == 0 &&
+	if (fs_path(path, sizeof(path), "%s/%s/boot.ipxe", ctrl->images_dir, version) == 0 &&
 	    fs_read_file(path, BOOTSCRIPT_MAX_TEMPLATE, out) == 0)
 		return 0;
-	if (fs_path(path, sizeof(path), "%s/boot.ipxe.in", ctl->cfg.pxe_dir) == 0 &&
+	if (fs_path(path, sizeof(path), "%s/boot.ipxe.in", ctrl->cfg.pxe_dir) == 0 &&
 	    fs_read_file(path, BOOTSCRIPT_MAX_TEMPLATE, out) == 0)
 		return 0;
 	buf_reset(out);
 	return buf_puts(out, bootscript_builtin);
 }
 
-static void bootscript_count(struct controller *ctl, unsigned long long *counter)
+static void bootscript_count(struct controller *ctrl, unsigned long long *counter)
 {
-	pthread_mutex_lock(&ctl->counters.lock);
+	pthread_mutex_lock(&ctrl->counters.lock);
 	(*counter)++;
-	pthread_mutex_unlock(&ctl->counters.lock);
+	pthread_mutex_unlock(&ctrl->counters.lock);
 }
 
 static int bootscript_text(struct httpd_response *resp, const char *fmt, ...)
@@ -103,15 +103,15 @@ enum bootscript_machine_kind {
  * Finds (or, under unknown-mac = enroll or pending, creates) the machine of
  * mac and its role and image version. Returns its kind, or -1 on error.
  */
-static int bootscript_machine(struct controller *ctl, const char *mac, char *machine_id, size_t idlen,
+static int bootscript_machine(struct controller *ctrl, const char *mac, char *machine_id, size_t idlen,
 			      char *role, size_t rolelen, char *version, size_t verlen)
 {
 	sqlite3_stmt *st;
 	int found = 0, pending = 0, rc = -1;
 
 	version[0] = '\0';
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id, role, image_version, state FROM machines WHERE mac = ?");
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, "SELECT id, role, image_version, state FROM machines WHERE mac = ?");
 	if (st == NULL)
 		goto out;
 	db_bind_text(st, 1, mac);
@@ -128,43 +128,43 @@ static int bootscript_machine(struct controller *ctl, const char *mac, char *mac
 		rc = BOOT_MACHINE_PENDING;
 		goto out;
 	}
-	if (!found && ctl->cfg.unknown_mac == UNKNOWN_IGNORE) {
+	if (!found && ctrl->cfg.unknown_mac == UNKNOWN_IGNORE) {
 		/* firmware retries: one event per MAC and minute is enough */
 		int recent = 0;
-		st = db_prepare(&ctl->db, "SELECT 1 FROM events WHERE subject = ? AND time > ? AND type = 'boot.ignored' LIMIT 1");
+		st = db_prepare(&ctrl->db, "SELECT 1 FROM events WHERE subject = ? AND time > ? AND type = 'boot.ignored' LIMIT 1");
 		if (st) {
 			db_bind_text(st, 1, mac);
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL) - 60);
 			recent = sqlite3_step(st) == SQLITE_ROW;
 			sqlite3_finalize(st);
 		}
-		if (!recent && db_begin(&ctl->db) == 0) {
-			if (db_event(&ctl->db, "boot.ignored", mac, "boot script asked for unknown MAC %s; ignored"
+		if (!recent && db_begin(&ctrl->db) == 0) {
+			if (db_event(&ctrl->db, "boot.ignored", mac, "boot script asked for unknown MAC %s; ignored"
 				     " (unknown-mac = ignore)", mac) < 0)
-				db_rollback(&ctl->db);
+				db_rollback(&ctrl->db);
 			else
-				db_commit(&ctl->db);
+				db_commit(&ctrl->db);
 		}
 		rc = BOOT_MACHINE_IGNORED;
 		goto out;
 	}
 	if (!found) {
-		int wait = ctl->cfg.unknown_mac == UNKNOWN_PENDING;
+		int wait = ctrl->cfg.unknown_mac == UNKNOWN_PENDING;
 		const char *p[4];
 		if (util_new_id(machine_id, idlen, "m") < 0)
 			goto out;
-		snprintf(role, rolelen, "%s", ctl->cfg.default_role);
+		snprintf(role, rolelen, "%s", ctrl->cfg.default_role);
 		p[0] = machine_id, p[1] = mac, p[2] = role, p[3] = wait ? "pending" : "approved";
-		if (db_begin(&ctl->db) < 0)
+		if (db_begin(&ctrl->db) < 0)
 			goto out;
-		if (db_exec(&ctl->db, "INSERT INTO machines (id, mac, role, state, source, created_at, updated_at)"
+		if (db_exec(&ctrl->db, "INSERT INTO machines (id, mac, role, state, source, created_at, updated_at)"
 				      " VALUES (?, ?, ?, ?, 'auto', strftime('%s','now'), strftime('%s','now'))", 4, p) < 0 ||
-		    (wait ? db_event(&ctl->db, "machine.pending", machine_id, "unknown MAC %s listed as machine %s, awaiting"
+		    (wait ? db_event(&ctrl->db, "machine.pending", machine_id, "unknown MAC %s listed as machine %s, awaiting"
 				     " approval (unknown-mac = pending; cloudctl machines approve %s)", mac, machine_id, mac)
-			  : db_event(&ctl->db, "machine.enrolled", machine_id, "unknown MAC %s enrolled as machine %s with"
+			  : db_event(&ctrl->db, "machine.enrolled", machine_id, "unknown MAC %s enrolled as machine %s with"
 				     " role %s (unknown-mac = enroll)", mac, machine_id, role)) < 0 ||
-		    db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		    db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			goto out;
 		}
 		if (wait) {
@@ -173,14 +173,14 @@ static int bootscript_machine(struct controller *ctl, const char *mac, char *mac
 		}
 	}
 	if (version[0] == '\0')
-		images_default(&ctl->db, version, verlen);
+		images_default(&ctrl->db, version, verlen);
 	rc = found ? BOOT_MACHINE_KNOWN : BOOT_MACHINE_ENROLLED;
 out:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rc;
 }
 
-static int bootscript_get(struct controller *ctl, const struct auth_principal *who,
+static int bootscript_get(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "mac", NULL };
@@ -192,53 +192,53 @@ static int bootscript_get(struct controller *ctl, const struct auth_principal *w
 
 	(void)who;
 	if (api_check_query(req, allowed, resp) < 0) {
-		bootscript_count(ctl, &ctl->counters.boot_bad);
+		bootscript_count(ctrl, &ctrl->counters.boot_bad);
 		return 0;
 	}
 	if (arg == NULL) {
 		/* DHCP handed out the bare URL: ask again with the MAC */
-		bootscript_count(ctl, &ctl->counters.boot_bad);
-		return bootscript_text(resp, "#!ipxe\nchain %s/boot.ipxe?mac=${netX/mac}\n", ctl->cfg.url);
+		bootscript_count(ctrl, &ctrl->counters.boot_bad);
+		return bootscript_text(resp, "#!ipxe\nchain %s/boot.ipxe?mac=${netX/mac}\n", ctrl->cfg.url);
 	}
 	if (util_mac_parse(arg, mac) < 0) {
-		bootscript_count(ctl, &ctl->counters.boot_bad);
+		bootscript_count(ctrl, &ctrl->counters.boot_bad);
 		return httpd_reply_error(resp, 400, "bad_parameter", "mac: not a unicast MAC address: \"%.32s\"", arg);
 	}
-	kind = bootscript_machine(ctl, mac, machine_id, sizeof(machine_id), role, sizeof(role), version,
+	kind = bootscript_machine(ctrl, mac, machine_id, sizeof(machine_id), role, sizeof(role), version,
 				  sizeof(version));
 	if (kind < 0)
 		return -1;
 	if (kind == BOOT_MACHINE_IGNORED) {
-		bootscript_count(ctl, &ctl->counters.boot_ignored);
+		bootscript_count(ctrl, &ctrl->counters.boot_ignored);
 		return bootscript_text(resp, "#!ipxe\necho cloudd-boot: MAC %s is not registered with the controller"
 					     " (unknown-mac = ignore); booting from the next device\nsleep 5\nexit 1\n", mac);
 	}
 	if (kind == BOOT_MACHINE_PENDING) {
 		/* no token: an admin approves the machine first; until then the machine asks again */
-		bootscript_count(ctl, &ctl->counters.boot_pending);
+		bootscript_count(ctrl, &ctrl->counters.boot_pending);
 		rc = bootscript_text(resp, "#!ipxe\necho cloudd-boot: machine %s awaits approval on the controller"
 					   " (cloudctl machines approve %s); asking again in %d seconds\nsleep %d\n"
 					   "chain %s/boot.ipxe?mac=${netX/mac}\n", mac, mac, CTL_PENDING_RETRY,
-				     CTL_PENDING_RETRY, ctl->cfg.url);
+				     CTL_PENDING_RETRY, ctrl->cfg.url);
 		httpd_add_header(resp, "Cache-Control", "no-store");
 		return rc;
 	}
-	bootscript_count(ctl, kind == BOOT_MACHINE_ENROLLED ? &ctl->counters.boot_enrolled : &ctl->counters.boot_known);
+	bootscript_count(ctrl, kind == BOOT_MACHINE_ENROLLED ? &ctrl->counters.boot_enrolled : &ctrl->counters.boot_known);
 	if (version[0] == '\0')
 		return bootscript_text(resp, "#!ipxe\necho cloudd-boot: no image is published on the controller yet;"
 					     " retrying in 30 seconds\nsleep 30\nchain %s/boot.ipxe?mac=${netX/mac}\n",
-				       ctl->cfg.url);
-	if (nodes_issue_token(ctl, mac, machine_id, token) < 0)
+				       ctrl->cfg.url);
+	if (nodes_issue_token(ctrl, mac, machine_id, token) < 0)
 		return -1;
-	if (fs_path(image_url, sizeof(image_url), "%s/images/%s", ctl->cfg.url, version) < 0 ||
+	if (fs_path(image_url, sizeof(image_url), "%s/images/%s", ctrl->cfg.url, version) < 0 ||
 	    fs_path(args, sizeof(args), "cloud.image=%s cloud.token=%s%s%s", version, token,
-		    ctl->cfg.kernel_args[0] ? " " : "", ctl->cfg.kernel_args) < 0)
+		    ctrl->cfg.kernel_args[0] ? " " : "", ctrl->cfg.kernel_args) < 0)
 		return -1;
-	if (bootscript_template(ctl, version, &tmpl) < 0) {
+	if (bootscript_template(ctrl, version, &tmpl) < 0) {
 		buf_free(&tmpl);
 		return -1;
 	}
-	rc = bootscript_render(tmpl.data, &(struct bootscript_vars){ image_url, ctl->cfg.url, role, args }, &out, &err);
+	rc = bootscript_render(tmpl.data, &(struct bootscript_vars){ image_url, ctrl->cfg.url, role, args }, &out, &err);
 	buf_free(&tmpl);
 	if (rc < 0) {
 		char msg[600];
@@ -252,9 +252,9 @@ static int bootscript_get(struct controller *ctl, const struct auth_principal *w
 	return rc;
 }
 
-int bootscript_register(struct controller *ctl)
+int bootscript_register(struct controller *ctrl)
 {
-	return api_route(ctl, "GET", "/boot.ipxe", bootscript_get, API_PUBLIC,
+	return api_route(ctrl, "GET", "/boot.ipxe", bootscript_get, API_PUBLIC,
 			 "a node's iPXE script for ?mac= (role, image version, kernel command line with the "
 			 "controller URL and a one-time enrollment token)", NULL);
 }

@@ -201,7 +201,7 @@ struct controller;
  * Sends the open file fd (taken over) with ETag (etag, or size-mtime), 304 on
  * If-None-Match, Range (206/416); counted as image requests.
  */
-int images_send_fd(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp, int fd,
+int images_send_fd(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp, int fd,
 		   const char *etag, const char *content_type);
 
 #define IMAGE_FILES { "vmlinuz", "initramfs.img", "SHA256SUMS", "manifest.json" }
@@ -209,12 +209,12 @@ int images_send_fd(struct controller *ctl, struct httpd_request *req, struct htt
 /* Parses SHA256SUMS text; finds the digest of name. */
 int images_sums_lookup(const char *sums, const char *name, char hex[65]);
 /* Starts an import of source_dir as version in the background (op_id tracks it). */
-int images_import_start(struct controller *ctl, const char *version, const char *source_dir,
+int images_import_start(struct controller *ctrl, const char *version, const char *source_dir,
 			const char *op_id);
 /* The default version ("" when none). */
 int images_default(struct db *db, char *out, size_t outlen);
 /* Registers GET /images/{version}/{file}. */
-int images_register(struct controller *ctl);
+int images_register(struct controller *ctrl);
 /* Parses a Range value for a file of size bytes: 0 ok, -1 unsatisfiable, 1 ignore (serve whole). */
 int images_parse_range(const char *value, unsigned long long size, unsigned long long *start,
 		       unsigned long long *len);
@@ -230,7 +230,7 @@ struct bootscript_vars {
 
 int bootscript_render(const char *tmpl, const struct bootscript_vars *v, struct buf *out,
 		      struct errmsg *err);
-int bootscript_register(struct controller *ctl);
+int bootscript_register(struct controller *ctrl);
 
 /* --- netboot.c --------------------------------------------------------------- */
 
@@ -241,9 +241,9 @@ int netboot_render(const struct ctl_config *cfg, const char *tmpl, const char *h
 int netboot_check(const struct ctl_config *cfg, struct buf *conf, const char *hosts_path,
 		  struct errmsg *err);
 /* Writes the configuration and starts dnsmasq (no-op when netboot is off). */
-int netboot_start(struct controller *ctl);
+int netboot_start(struct controller *ctrl);
 /* Called from the main loop: restarts dnsmasq if it died (with backoff), reloads hosts if asked. */
-void netboot_tick(struct controller *ctl);
+void netboot_tick(struct controller *ctrl);
 /*
  * The address dnsmasq leased to mac, from the text of its lease file
  * ("EXPIRY MAC ADDRESS HOSTNAME CLIENT-ID" lines; expiry 0 never ends): 1
@@ -255,26 +255,26 @@ int netboot_lease_matches(const char *leases, const char *mac, const char *addr,
 /* DATA-DIR/dnsmasq/dnsmasq.leases: the lease file of the dnsmasq the controller runs. */
 int netboot_lease_path(const struct ctl_config *cfg, char *out, size_t outlen);
 /* Asks for the known-MAC list to be rewritten and dnsmasq to re-read it. */
-void netboot_hosts_changed(struct controller *ctl);
-void netboot_stop(struct controller *ctl);
+void netboot_hosts_changed(struct controller *ctrl);
+void netboot_stop(struct controller *ctrl);
 
 /* --- nodes.c ----------------------------------------------------------------- */
 
 /* Marks nodes unknown / down from their last heartbeat; one event per change. */
-int nodes_sweep(struct controller *ctl, time_t now);
+int nodes_sweep(struct controller *ctrl, time_t now);
 /*
  * Heartbeats of nodes that are already up are kept in memory and written in
  * one transaction per second (nodes_flush), so 1,000 nodes cost one commit a
  * second rather than 200, and cached listings stay valid in between.
  * Returns 0, or -1 with ENOMEM (the caller then writes it directly).
  */
-int nodes_heartbeat_later(struct controller *ctl, const char *node_id, time_t when, char *status_text);
+int nodes_heartbeat_later(struct controller *ctrl, const char *node_id, time_t when, char *status_text);
 /* A heartbeat arrived after the last flush: the node is alive whatever the table says. */
-int nodes_heartbeat_pending(struct controller *ctl, const char *node_id);
+int nodes_heartbeat_pending(struct controller *ctrl, const char *node_id);
 /* Writes the pending heartbeats (main loop, before nodes_sweep). */
-int nodes_flush(struct controller *ctl);
+int nodes_flush(struct controller *ctrl);
 /* Issues a one-time enrollment token for mac (stored hashed). */
-int nodes_issue_token(struct controller *ctl, const char *mac, const char *machine_id,
+int nodes_issue_token(struct controller *ctrl, const char *mac, const char *machine_id,
 		      char token[65]);
 
 /* --- node_client.c ----------------------------------------------------------- */
@@ -290,7 +290,7 @@ int nodes_issue_token(struct controller *ctl, const char *mac, const char *machi
  */
 struct httpc_response;
 struct sign_query_arg;
-int node_client_get(struct controller *ctl, const char *node_id, const char *path, const struct sign_query_arg *args,
+int node_client_get(struct controller *ctrl, const char *node_id, const char *path, const struct sign_query_arg *args,
 		    size_t nargs, long timeout_seconds, struct httpc_response *out);
 
 /* --- api.c and api_*.c ------------------------------------------------------- */
@@ -315,11 +315,11 @@ int node_client_get(struct controller *ctl, const char *node_id, const char *pat
 #define API_USER 0x10  /* user keys allowed (handlers scope by account) */
 #define API_CACHE 0x8  /* GET whose 200 answer depends only on the database: cached per query until the next write */
 
-typedef int (*api_fn)(struct controller *ctl, const struct auth_principal *who,
+typedef int (*api_fn)(struct controller *ctrl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp);
 
 struct api_route {
-	struct controller *ctl;
+	struct controller *ctrl;
 	api_fn fn;
 	unsigned flags;
 	const char *method, *pattern;
@@ -328,13 +328,13 @@ struct api_route {
 };
 
 /* Registers a handler behind signature checking (unless API_PUBLIC) and role checks. */
-int api_route(struct controller *ctl, const char *method, const char *pattern, api_fn fn,
+int api_route(struct controller *ctrl, const char *method, const char *pattern, api_fn fn,
 	      unsigned flags, const char *summary, const char *request_schema);
 /*
- * An upload route (httpd_route_upload; ops->begin gets ctl as its ctx): listed
+ * An upload route (httpd_route_upload; ops->begin gets ctrl as its ctx): listed
  * in /v1/openapi.json, its begin() calls api_upload_authorize first.
  */
-int api_route_upload(struct controller *ctl, const char *method, const char *pattern,
+int api_route_upload(struct controller *ctrl, const char *method, const char *pattern,
 		     const struct httpd_upload_ops *ops, unsigned flags, const char *summary);
 /*
  * An upload's signature, before its body is read: the client declares the
@@ -343,14 +343,14 @@ int api_route_upload(struct controller *ctl, const char *method, const char *pat
  * API_REPLIED (400, 401, 403).
  */
 #define API_CONTENT_SHA256 "X-Cloudd-Content-Sha256"
-int api_upload_authorize(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+int api_upload_authorize(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp,
 			 unsigned flags, struct auth_principal *who);
 /* The client's IP address as text ("" when unknown). */
 const char *api_client_addr(struct httpd_request *req, char *out, size_t outlen);
-int api_register(struct controller *ctl);
-int api_nodes_register(struct controller *ctl);
-int api_machines_register(struct controller *ctl);
-int api_images_register(struct controller *ctl);
+int api_register(struct controller *ctrl);
+int api_nodes_register(struct controller *ctrl);
+int api_machines_register(struct controller *ctrl);
+int api_images_register(struct controller *ctrl);
 
 /* Body helpers: 0 ok; -1 when the reply (4xx) is already filled. */
 int api_parse_body(struct httpd_request *req, struct httpd_response *resp, json_t **out);
@@ -381,16 +381,16 @@ struct api_list {
 	void *ctx;
 	int numeric_cursor; /* the key is an integer >= 0 */
 };
-int api_list_page(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp,
+int api_list_page(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp,
 		  const struct api_list *l);
 /* One tenant resource by its {id} (an id or name) in the key's scope: 200, or 404 "no WHAT ...". */
-int api_reply_found(struct controller *ctl, const struct auth_principal *who, struct httpd_request *req,
+int api_reply_found(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
 		    struct httpd_response *resp, json_t *(*find)(struct db *db, const char *ref, const char *scope),
 		    const char *what);
 /* Creates an operation row (pending). */
 int api_operation_create(struct db *db, const char *type, const char *target, char id[40]);
 int api_operation_finish(struct db *db, const char *id, int ok, const char *reason);
-json_t *api_openapi(struct controller *ctl);
+json_t *api_openapi(struct controller *ctrl);
 /* Like api_operation_create, owned by an account (its keys may read it). */
 int api_operation_create_for(struct db *db, const char *type, const char *target, const char *account_id,
 			     char id[40]);
@@ -407,12 +407,12 @@ int tenant_owner(struct db *db, const struct auth_principal *who, json_t *doc, c
 /* A required or optional string member; 0 ok, -1 with the 400 filled in. */
 int api_get_string(json_t *doc, const char *name, int required, size_t max, const char **out,
 		   struct httpd_response *resp);
-int api_accounts_register(struct controller *ctl);
-int api_instance_types_register(struct controller *ctl);
-int api_ssh_keys_register(struct controller *ctl);
-int api_security_groups_register(struct controller *ctl);
-int api_templates_register(struct controller *ctl);
-int api_instances_register(struct controller *ctl);
+int api_accounts_register(struct controller *ctrl);
+int api_instance_types_register(struct controller *ctrl);
+int api_ssh_keys_register(struct controller *ctrl);
+int api_security_groups_register(struct controller *ctrl);
+int api_templates_register(struct controller *ctrl);
+int api_instances_register(struct controller *ctrl);
 /* Security-group rule fields checked as the node's documents require; 0 or -1 with why. */
 int sg_rule_check(json_t *rule, char *why, size_t whylen);
 int ssh_key_check(const char *text, char type[32], int *bits, char *why, size_t whylen);
@@ -440,14 +440,14 @@ unsigned long ipam_size(const struct ipam_subnet *s);
  * address is the table's primary key, so it is never handed out twice).
  * ENOSPC when the subnet is full, ENOENT without a guest subnet.
  */
-int ipam_allocate(struct controller *ctl, const char *owner, const char *kind, char out[16]);
+int ipam_allocate(struct controller *ctrl, const char *owner, const char *kind, char out[16]);
 int ipam_release(struct db *db, const char *owner);
 /* IPv6: "PREFIX/LEN" with LEN 64..120 and no host bits. */
 int ipam6_parse(const char *cidr, unsigned char net[16], unsigned *prefix);
 /* The n-th address (network + 2 + n; ::1 of the subnet is left to a router); -1 past the end. */
 int ipam6_nth(const unsigned char net[16], unsigned prefix, unsigned long n, char out[46]);
 /* As ipam_allocate, from guest-subnet6 (ENOENT when it is not set). */
-int ipam6_allocate(struct controller *ctl, const char *owner, const char *kind, char out[46]);
+int ipam6_allocate(struct controller *ctrl, const char *owner, const char *kind, char out[46]);
 
 /* --- scheduler.c ------------------------------------------------------------------- */
 
@@ -476,23 +476,23 @@ struct sched_request {
 int sched_pick(const struct sched_node *nodes, size_t n, const struct sched_request *r, struct buf *why,
 	       int *ever_fits);
 /* Loads the candidates (under the db lock). */
-int sched_load(struct controller *ctl, const char *anti_affinity, const char *account_id,
+int sched_load(struct controller *ctrl, const char *anti_affinity, const char *account_id,
 	       struct sched_node **out, size_t *n);
 void sched_free(struct sched_node *nodes, size_t n);
 
 /* --- desired.c and watch.c ------------------------------------------------------- */
 
 /* Renders a node's desired-state document (under the db lock). */
-json_t *desired_render(struct controller *ctl, const char *node_id);
+json_t *desired_render(struct controller *ctrl, const char *node_id);
 /* Bumps the revision of one node / of every node (inside the caller's transaction). */
 int desired_touch_node(struct db *db, const char *node_id);
 int desired_touch_all(struct db *db);
 /* Called after a commit that touched revisions: wakes the held watches. */
-void watch_notify(struct controller *ctl);
+void watch_notify(struct controller *ctrl);
 /* Main loop: answers the watches whose wait is over. */
-void watch_tick(struct controller *ctl);
-void watch_shutdown(struct controller *ctl);
-int watch_register(struct controller *ctl);
+void watch_tick(struct controller *ctrl);
+void watch_shutdown(struct controller *ctrl);
+int watch_register(struct controller *ctrl);
 
 /* --- the controller ---------------------------------------------------------- */
 

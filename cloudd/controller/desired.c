@@ -52,10 +52,10 @@ static int desired_want(char (**ids)[STATE_ID_MAX], size_t *n, const char *id)
 	return 0;
 }
 
-static int desired_network(struct controller *ctl, struct db *db, const char *node_id, const char *address,
+static int desired_network(struct controller *ctrl, struct db *db, const char *node_id, const char *address,
 			   const char *uplink, struct state_network *net)
 {
-	const struct ctl_config *cfg = &ctl->cfg;
+	const struct ctl_config *cfg = &ctrl->cfg;
 	const char *slash = strchr(cfg->guest_subnet, '/'), *slash6 = strchr(cfg->guest_subnet6, '/');
 	char list[sizeof(cfg->guest_dns)];
 	sqlite3_stmt *st;
@@ -317,9 +317,9 @@ static int desired_instance(struct db *db, sqlite3_stmt *st, struct state_instan
 	return 0;
 }
 
-json_t *desired_render(struct controller *ctl, const char *node_id)
+json_t *desired_render(struct controller *ctrl, const char *node_id)
 {
-	struct db *db = &ctl->db;
+	struct db *db = &ctrl->db;
 	struct state_doc doc;
 	sqlite3_stmt *st;
 	char(*groups)[STATE_ID_MAX] = NULL, (*templates)[STATE_ID_MAX] = NULL;
@@ -349,7 +349,7 @@ json_t *desired_render(struct controller *ctl, const char *node_id)
 		goto out;
 	}
 	v = labels ? json_object_get(labels, "guest-uplink") : NULL;
-	snprintf(uplink, sizeof(uplink), "%s", json_is_string(v) ? json_string_value(v) : ctl->cfg.guest_uplink);
+	snprintf(uplink, sizeof(uplink), "%s", json_is_string(v) ? json_string_value(v) : ctrl->cfg.guest_uplink);
 
 	st = db_prepare(db, "SELECT i.id, i.name, i.vcpus, i.memory_mib, i.disk_gib, i.template_id, i.mac, i.ipv4, i.ipv6,"
 			    " i.power, i.ssh_keys, i.user_data, t.format, i.reboot_generation FROM instances i JOIN templates t ON t.id = i.template_id"
@@ -375,8 +375,8 @@ json_t *desired_render(struct controller *ctl, const char *node_id)
 	if (rc < 0 || desired_groups(db, &groups, &n_groups, &doc.groups) < 0 ||
 	    desired_templates(db, templates, n_templates, &doc) < 0)
 		goto out;
-	if (ctl->cfg.guest_subnet[0] && address[0]) {
-		if (desired_network(ctl, db, node_id, address, uplink, &doc.network) < 0)
+	if (ctrl->cfg.guest_subnet[0] && address[0]) {
+		if (desired_network(ctrl, db, node_id, address, uplink, &doc.network) < 0)
 			goto out;
 		doc.has_network = 1;
 	}

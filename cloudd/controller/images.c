@@ -134,7 +134,7 @@ static void images_rmdir(const char *dir)
 }
 
 struct import_job {
-	struct controller *ctl;
+	struct controller *ctrl;
 	char version[80];
 	char source[PATH_MAX];
 	char op_id[40];
@@ -148,7 +148,7 @@ struct import_job {
  */
 static int images_import(struct import_job *job, char *why, size_t whylen)
 {
-	struct controller *ctl = job->ctl;
+	struct controller *ctrl = job->ctrl;
 	char src[PATH_MAX], dst[PATH_MAX], final[PATH_MAX], hex[65], want[65];
 	char kernel_sha[65] = "", initrd_sha[65] = "", def[80];
 	unsigned long long size, kernel_size = 0, initrd_size = 0;
@@ -211,20 +211,20 @@ static int images_import(struct import_job *job, char *why, size_t whylen)
 		fsync(dfd);
 		close(dfd);
 	}
-	if (fs_path(final, sizeof(final), "%s/%s", ctl->images_dir, job->version) < 0 ||
+	if (fs_path(final, sizeof(final), "%s/%s", ctrl->images_dir, job->version) < 0 ||
 	    rename(job->tmp, final) < 0) {
 		snprintf(why, whylen, "cannot move the image into place: %s", strerror(errno));
 		goto out;
 	}
-	dfd = open(ctl->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(ctrl->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0)
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0)
 		goto out_db;
-	st = db_prepare(&ctl->db, "INSERT INTO images (version, kernel_sha256, initrd_sha256, kernel_size,"
+	st = db_prepare(&ctrl->db, "INSERT INTO images (version, kernel_sha256, initrd_sha256, kernel_size,"
 				  " initrd_size, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?, strftime('%s','now'))");
 	if (st == NULL)
 		goto out_rollback;
@@ -239,25 +239,25 @@ static int images_import(struct import_job *job, char *why, size_t whylen)
 		goto out_rollback;
 	}
 	sqlite3_finalize(st);
-	images_default(&ctl->db, def, sizeof(def));
+	images_default(&ctrl->db, def, sizeof(def));
 	if (def[0] == '\0') {
 		const char *p[1] = { job->version };
-		if (db_exec(&ctl->db, "INSERT OR REPLACE INTO settings VALUES ('default_image', ?)", 1, p) < 0 ||
-		    db_event(&ctl->db, "image.default", job->version, "image %s is the default (first image)",
+		if (db_exec(&ctrl->db, "INSERT OR REPLACE INTO settings VALUES ('default_image', ?)", 1, p) < 0 ||
+		    db_event(&ctrl->db, "image.default", job->version, "image %s is the default (first image)",
 			     job->version) < 0)
 			goto out_rollback;
 	}
-	if (db_event(&ctl->db, "image.published", job->version, "image %s published from %s (kernel %llu bytes,"
+	if (db_event(&ctrl->db, "image.published", job->version, "image %s published from %s (kernel %llu bytes,"
 		     " initramfs %llu bytes)", job->version, job->source, kernel_size, initrd_size) < 0 ||
-	    api_operation_finish(&ctl->db, job->op_id, 1, NULL) < 0 || db_commit(&ctl->db) < 0)
+	    api_operation_finish(&ctrl->db, job->op_id, 1, NULL) < 0 || db_commit(&ctrl->db) < 0)
 		goto out_rollback;
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	rc = 0;
 	goto out;
 out_rollback:
-	db_rollback(&ctl->db);
+	db_rollback(&ctrl->db);
 out_db:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	images_rmdir(final);
 	snprintf(why, whylen, "recording the image in the database failed");
 out:
@@ -274,22 +274,22 @@ static void *images_import_thread(void *arg)
 	if (images_import(job, why, sizeof(why)) < 0) {
 		log_warn("image import %s from %s failed: %s", job->version, job->source, why);
 		images_rmdir(job->tmp);
-		db_lock(&job->ctl->db);
-		if (db_begin(&job->ctl->db) == 0) {
-			if (api_operation_finish(&job->ctl->db, job->op_id, 0, why) < 0 ||
-			    db_event(&job->ctl->db, "image.failed", job->version, "import of %s failed: %s",
+		db_lock(&job->ctrl->db);
+		if (db_begin(&job->ctrl->db) == 0) {
+			if (api_operation_finish(&job->ctrl->db, job->op_id, 0, why) < 0 ||
+			    db_event(&job->ctrl->db, "image.failed", job->version, "import of %s failed: %s",
 				     job->version, why) < 0)
-				db_rollback(&job->ctl->db);
+				db_rollback(&job->ctrl->db);
 			else
-				db_commit(&job->ctl->db);
+				db_commit(&job->ctrl->db);
 		}
-		db_unlock(&job->ctl->db);
+		db_unlock(&job->ctrl->db);
 	}
 	free(job);
 	return NULL;
 }
 
-int images_import_start(struct controller *ctl, const char *version, const char *source_dir,
+int images_import_start(struct controller *ctrl, const char *version, const char *source_dir,
 			const char *op_id)
 {
 	struct import_job *job = calloc(1, sizeof(*job));
@@ -299,11 +299,11 @@ int images_import_start(struct controller *ctl, const char *version, const char 
 
 	if (job == NULL)
 		return -1;
-	job->ctl = ctl;
+	job->ctrl = ctrl;
 	snprintf(job->version, sizeof(job->version), "%s", version);
 	snprintf(job->source, sizeof(job->source), "%s", source_dir);
 	snprintf(job->op_id, sizeof(job->op_id), "%s", op_id);
-	if (fs_path(job->tmp, sizeof(job->tmp), "%s/.import-%s", ctl->images_dir, version) < 0)
+	if (fs_path(job->tmp, sizeof(job->tmp), "%s/.import-%s", ctrl->images_dir, version) < 0)
 		goto err;
 	if (mkdir(job->tmp, 0755) < 0)
 		goto err; /* EEXIST: an import of this version is running */
@@ -373,15 +373,15 @@ int images_parse_range(const char *value, unsigned long long size, unsigned long
 	return 0;
 }
 
-static void images_count(struct controller *ctl, unsigned long long *counter, unsigned long long bytes)
+static void images_count(struct controller *ctrl, unsigned long long *counter, unsigned long long bytes)
 {
-	pthread_mutex_lock(&ctl->counters.lock);
+	pthread_mutex_lock(&ctrl->counters.lock);
 	(*counter)++;
-	ctl->counters.image_bytes += bytes;
-	pthread_mutex_unlock(&ctl->counters.lock);
+	ctrl->counters.image_bytes += bytes;
+	pthread_mutex_unlock(&ctrl->counters.lock);
 }
 
-int images_send_fd(struct controller *ctl, struct httpd_request *req, struct httpd_response *resp, int fd,
+int images_send_fd(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp, int fd,
 		   const char *etag_given, const char *content_type)
 {
 	const char *inm = httpd_header(req, "If-None-Match"), *range = httpd_header(req, "Range");
@@ -403,7 +403,7 @@ int images_send_fd(struct controller *ctl, struct httpd_request *req, struct htt
 	httpd_add_header(resp, "Cache-Control", "public, max-age=31536000, immutable");
 	if (inm && (strcmp(inm, "*") == 0 || strstr(inm, etag))) {
 		close(fd);
-		images_count(ctl, &ctl->counters.image_not_modified, 0);
+		images_count(ctrl, &ctrl->counters.image_not_modified, 0);
 		resp->status = 304;
 		return 0;
 	}
@@ -422,12 +422,12 @@ int images_send_fd(struct controller *ctl, struct httpd_request *req, struct htt
 			 (unsigned long long)sb.st_size);
 		httpd_add_header(resp, "Content-Range", value);
 		resp->status = 206;
-		images_count(ctl, &ctl->counters.image_partial, len);
+		images_count(ctrl, &ctrl->counters.image_partial, len);
 	} else {
 		start = 0;
 		len = (unsigned long long)sb.st_size;
 		resp->status = 200;
-		images_count(ctl, &ctl->counters.image_ok, len);
+		images_count(ctrl, &ctrl->counters.image_ok, len);
 	}
 	snprintf(resp->content_type, sizeof(resp->content_type), "%s", content_type);
 	resp->fd = fd;
@@ -437,7 +437,7 @@ int images_send_fd(struct controller *ctl, struct httpd_request *req, struct htt
 }
 
 /* GET /images/{version}/{file}: sendfile from the published directory. */
-static int images_serve(struct controller *ctl, const struct auth_principal *who,
+static int images_serve(struct controller *ctrl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *version = httpd_param(req, "version"), *file = httpd_param(req, "file");
@@ -448,15 +448,15 @@ static int images_serve(struct controller *ctl, const struct auth_principal *who
 	for (size_t i = 0; image_files[i]; i++)
 		known |= strcmp(image_files[i], file) == 0;
 	if (!known || !util_version_valid(version) ||
-	    fs_path(path, sizeof(path), "%s/%s/%s", ctl->images_dir, version, file) < 0 ||
+	    fs_path(path, sizeof(path), "%s/%s/%s", ctrl->images_dir, version, file) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		images_count(ctl, &ctl->counters.image_not_found, 0);
+		images_count(ctrl, &ctrl->counters.image_not_found, 0);
 		return httpd_reply_error(resp, 404, "not_found", "no file %.64s in image %.64s", file, version);
 	}
 	if (strcmp(file, "vmlinuz") == 0 || strcmp(file, "initramfs.img") == 0) {
 		sqlite3_stmt *st;
-		db_lock(&ctl->db);
-		st = db_prepare(&ctl->db, file[0] == 'v' ? "SELECT kernel_sha256 FROM images WHERE version = ?"
+		db_lock(&ctrl->db);
+		st = db_prepare(&ctrl->db, file[0] == 'v' ? "SELECT kernel_sha256 FROM images WHERE version = ?"
 							 : "SELECT initrd_sha256 FROM images WHERE version = ?");
 		if (st) {
 			db_bind_text(st, 1, version);
@@ -464,17 +464,17 @@ static int images_serve(struct controller *ctl, const struct auth_principal *who
 				snprintf(etag, sizeof(etag), "\"sha256-%s\"", db_col_text(st, 0));
 			sqlite3_finalize(st);
 		}
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 	}
-	return images_send_fd(ctl, req, resp, fd, etag[0] ? etag : NULL,
+	return images_send_fd(ctrl, req, resp, fd, etag[0] ? etag : NULL,
 			      strcmp(file, "manifest.json") == 0 ? "application/json"
 			      : strcmp(file, "SHA256SUMS") == 0 || strcmp(file, "boot.ipxe") == 0 ? "text/plain"
 												: "application/octet-stream");
 }
 
-int images_register(struct controller *ctl)
+int images_register(struct controller *ctrl)
 {
-	return api_route(ctl, "GET", "/images/{version}/{file}", images_serve, API_PUBLIC,
+	return api_route(ctrl, "GET", "/images/{version}/{file}", images_serve, API_PUBLIC,
 			 "an image file (vmlinuz, initramfs.img, SHA256SUMS, manifest.json, boot.ipxe): "
 			 "sendfile, Range (206/416), ETag and If-None-Match (304)", NULL);
 }

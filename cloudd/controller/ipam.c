@@ -65,14 +65,14 @@ typedef int (*ipam_nth_fn)(const void *subnet, unsigned long n, char *out);
  * address is reused last), wrapping once to its start, and inserts into
  * ip_addresses until an address is free; tries addresses at the most.
  */
-static int ipam_claim(struct controller *ctl, const char *owner, const char *kind, const void *subnet,
+static int ipam_claim(struct controller *ctrl, const char *owner, const char *kind, const void *subnet,
 		      ipam_nth_fn nth, unsigned long tries, unsigned long *hint, char *out)
 {
 	sqlite3_stmt *st;
 	unsigned long n = *hint;
 	int wrapped = 0;
 
-	st = db_prepare(&ctl->db, "INSERT INTO ip_addresses VALUES (?, ?, ?, strftime('%s','now')) ON CONFLICT DO NOTHING");
+	st = db_prepare(&ctrl->db, "INSERT INTO ip_addresses VALUES (?, ?, ?, strftime('%s','now')) ON CONFLICT DO NOTHING");
 	if (st == NULL)
 		return -1;
 	for (unsigned long i = 0; i < tries; i++, n++) {
@@ -93,7 +93,7 @@ static int ipam_claim(struct controller *ctl, const char *owner, const char *kin
 			errno = EIO;
 			return -1;
 		}
-		if (sqlite3_changes(ctl->db.h) == 1) {
+		if (sqlite3_changes(ctrl->db.h) == 1) {
 			sqlite3_finalize(st);
 			*hint = n + 1;
 			return 0;
@@ -109,17 +109,17 @@ static int ipam4_nth(const void *subnet, unsigned long n, char *out)
 	return ipam_nth(subnet, n, out);
 }
 
-int ipam_allocate(struct controller *ctl, const char *owner, const char *kind, char out[16])
+int ipam_allocate(struct controller *ctrl, const char *owner, const char *kind, char out[16])
 {
 	struct ipam_subnet sub;
 
-	if (ctl->cfg.guest_subnet[0] == '\0') {
+	if (ctrl->cfg.guest_subnet[0] == '\0') {
 		errno = ENOENT;
 		return -1;
 	}
-	if (ipam_parse(ctl->cfg.guest_subnet, ctl->cfg.guest_gateway[0] ? ctl->cfg.guest_gateway : NULL, &sub) < 0)
+	if (ipam_parse(ctrl->cfg.guest_subnet, ctrl->cfg.guest_gateway[0] ? ctrl->cfg.guest_gateway : NULL, &sub) < 0)
 		return -1;
-	return ipam_claim(ctl, owner, kind, &sub, ipam4_nth, ipam_size(&sub), &ctl->ipam_hint, out);
+	return ipam_claim(ctrl, owner, kind, &sub, ipam4_nth, ipam_size(&sub), &ctrl->ipam_hint, out);
 }
 
 int ipam_release(struct db *db, const char *owner)
@@ -171,16 +171,16 @@ static int ipam6_nth_of(const void *subnet, unsigned long n, char *out)
 	return ipam6_nth(s->net, s->prefix, n, out);
 }
 
-int ipam6_allocate(struct controller *ctl, const char *owner, const char *kind, char out[46])
+int ipam6_allocate(struct controller *ctrl, const char *owner, const char *kind, char out[46])
 {
 	struct ipam6_subnet sub;
 
-	if (ctl->cfg.guest_subnet6[0] == '\0') {
+	if (ctrl->cfg.guest_subnet6[0] == '\0') {
 		errno = ENOENT;
 		return -1;
 	}
-	if (ipam6_parse(ctl->cfg.guest_subnet6, sub.net, &sub.prefix) < 0)
+	if (ipam6_parse(ctrl->cfg.guest_subnet6, sub.net, &sub.prefix) < 0)
 		return -1;
 	/* a /64 is never walked whole: at most a million tries from the hint */
-	return ipam_claim(ctl, owner, kind, &sub, ipam6_nth_of, 1000000, &ctl->ipam6_hint, out);
+	return ipam_claim(ctrl, owner, kind, &sub, ipam6_nth_of, 1000000, &ctrl->ipam6_hint, out);
 }

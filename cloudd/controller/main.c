@@ -13,7 +13,7 @@
 #include "fsutil.h"
 
 /* Signals, plus once a second: node liveness and dnsmasq supervision. */
-static int main_loop(struct controller *ctl, int sfd)
+static int main_loop(struct controller *ctrl, int sfd)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
@@ -31,18 +31,18 @@ static int main_loop(struct controller *ctl, int sfd)
 				return 0;
 			}
 		}
-		if (nodes_flush(ctl) < 0)
+		if (nodes_flush(ctrl) < 0)
 			log_warn("writing node heartbeats failed");
-		watch_tick(ctl);
-		if (nodes_sweep(ctl, time(NULL)) < 0)
+		watch_tick(ctrl);
+		if (nodes_sweep(ctrl, time(NULL)) < 0)
 			log_warn("node liveness check failed");
-		netboot_tick(ctl);
+		netboot_tick(ctrl);
 	}
 }
 
 int main(int argc, char **argv)
 {
-	static struct controller ctl;
+	static struct controller ctrl;
 	struct errmsg err = { 0 };
 	enum config_action action;
 	struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int sfd, rc = EXIT_SYSTEM, r;
 
-	if (config_load(argc, argv, &ctl.cfg, &action, &err) < 0) {
+	if (config_load(argc, argv, &ctrl.cfg, &action, &err) < 0) {
 		fprintf(stderr, "cloud-controller: %s\n", errmsg_str(&err, msg, sizeof(msg)));
 		if (strcmp(err.field, "command line") == 0)
 			fprintf(stderr, "cloud-controller: see cloud-controller --help\n");
@@ -65,25 +65,25 @@ int main(int argc, char **argv)
 		return 0;
 	case CONFIG_CHECK: {
 		struct buf conf = BUF_INIT;
-		int bad = netboot_check(&ctl.cfg, &conf, "DATA-DIR/dnsmasq/hosts", &err) < 0;
+		int bad = netboot_check(&ctrl.cfg, &conf, "DATA-DIR/dnsmasq/hosts", &err) < 0;
 		buf_free(&conf);
 		if (bad) {
 			fprintf(stderr, "cloud-controller: netboot: %s\n", errmsg_str(&err, msg, sizeof(msg)));
 			return EXIT_USAGE;
 		}
 		printf("cloud-controller: configuration ok (%s)\n",
-		       ctl.cfg.config_path[0] ? ctl.cfg.config_path : "defaults and command line");
+		       ctrl.cfg.config_path[0] ? ctrl.cfg.config_path : "defaults and command line");
 		return 0;
 	}
 	case CONFIG_RUN:
 		break;
 	}
 
-	log_init("cloud-controller", ctl.cfg.log_level, ctl.cfg.syslog);
-	ctl.started = time(NULL);
-	pthread_mutex_init(&ctl.counters.lock, NULL);
-	pthread_mutex_init(&ctl.cache.lock, NULL);
-	pthread_mutex_init(&ctl.pending_lock, NULL);
+	log_init("cloud-controller", ctrl.cfg.log_level, ctrl.cfg.syslog);
+	ctrl.started = time(NULL);
+	pthread_mutex_init(&ctrl.counters.lock, NULL);
+	pthread_mutex_init(&ctrl.cache.lock, NULL);
+	pthread_mutex_init(&ctrl.pending_lock, NULL);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -96,20 +96,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	umask(022);
-	if (fs_mkdir_p(ctl.cfg.data_dir, 0700, 0700) < 0 ||
-	    fs_path(ctl.images_dir, sizeof(ctl.images_dir), "%s/images", ctl.cfg.data_dir) < 0 ||
-	    fs_mkdir_p(ctl.images_dir, 0755, 0755) < 0) {
-		log_error("data directory %s: %s", ctl.cfg.data_dir, strerror(errno));
+	if (fs_mkdir_p(ctrl.cfg.data_dir, 0700, 0700) < 0 ||
+	    fs_path(ctrl.images_dir, sizeof(ctrl.images_dir), "%s/images", ctrl.cfg.data_dir) < 0 ||
+	    fs_mkdir_p(ctrl.images_dir, 0755, 0755) < 0) {
+		log_error("data directory %s: %s", ctrl.cfg.data_dir, strerror(errno));
 		goto err_sfd;
 	}
-	if (fs_path(path, sizeof(path), "%s/controller.db", ctl.cfg.data_dir) < 0 ||
-	    db_open(&ctl.db, path, &err) < 0) {
+	if (fs_path(path, sizeof(path), "%s/controller.db", ctrl.cfg.data_dir) < 0 ||
+	    db_open(&ctrl.db, path, &err) < 0) {
 		log_error("%s", errmsg_str(&err, msg, sizeof(msg)));
 		goto err_sfd;
 	}
-	log_info("database %s: schema version %d", path, db_schema_version(&ctl.db));
-	if (fs_path(path, sizeof(path), "%s/admin.conf", ctl.cfg.data_dir) < 0 ||
-	    (r = auth_bootstrap(&ctl.db, path, ctl.cfg.url)) < 0) {
+	log_info("database %s: schema version %d", path, db_schema_version(&ctrl.db));
+	if (fs_path(path, sizeof(path), "%s/admin.conf", ctrl.cfg.data_dir) < 0 ||
+	    (r = auth_bootstrap(&ctrl.db, path, ctrl.cfg.url)) < 0) {
 		log_error("creating the first admin key: %s", strerror(errno));
 		goto err_db;
 	}
@@ -118,40 +118,40 @@ int main(int argc, char **argv)
 	else
 		log_info("admin key file: %s", path);
 
-	ctl.http = httpd_new();
-	if (ctl.http == NULL || api_register(&ctl) < 0) {
+	ctrl.http = httpd_new();
+	if (ctrl.http == NULL || api_register(&ctrl) < 0) {
 		log_error("setting up the HTTP routes: %s", strerror(errno));
 		goto err_http;
 	}
-	limits.max_body = ctl.cfg.max_body;
-	limits.max_connections = ctl.cfg.http_connections;
-	httpd_set_threads(ctl.http, ctl.cfg.http_threads);
-	httpd_addr_str((struct sockaddr *)&ctl.cfg.listen_addr, addr, sizeof(addr));
-	if (httpd_start(ctl.http, (struct sockaddr *)&ctl.cfg.listen_addr, ctl.cfg.listen_len, &limits) < 0) {
+	limits.max_body = ctrl.cfg.max_body;
+	limits.max_connections = ctrl.cfg.http_connections;
+	httpd_set_threads(ctrl.http, ctrl.cfg.http_threads);
+	httpd_addr_str((struct sockaddr *)&ctrl.cfg.listen_addr, addr, sizeof(addr));
+	if (httpd_start(ctrl.http, (struct sockaddr *)&ctrl.cfg.listen_addr, ctrl.cfg.listen_len, &limits) < 0) {
 		log_error("cannot serve HTTP on %s: %s", addr, strerror(errno));
 		goto err_http;
 	}
 	log_info("cloud-controller %s serving HTTP on %s (port %u), nodes reach it as %s", CLOUDD_VERSION, addr,
-		 httpd_port(ctl.http), ctl.cfg.url);
-	if (netboot_start(&ctl) < 0) {
+		 httpd_port(ctrl.http), ctrl.cfg.url);
+	if (netboot_start(&ctrl) < 0) {
 		log_error("netboot could not start; fix the configuration above");
 		rc = EXIT_USAGE;
 		goto err_stop;
 	}
-	if (main_loop(&ctl, sfd) < 0)
+	if (main_loop(&ctrl, sfd) < 0)
 		log_error("main loop: %s", strerror(errno));
 	else
 		rc = 0;
 err_stop:
-	nodes_flush(&ctl);
-	netboot_stop(&ctl);
-	watch_shutdown(&ctl);
-	httpd_stop(ctl.http);
+	nodes_flush(&ctrl);
+	netboot_stop(&ctrl);
+	watch_shutdown(&ctrl);
+	httpd_stop(ctrl.http);
 	log_info("stopped");
 err_http:
-	httpd_free(ctl.http);
+	httpd_free(ctrl.http);
 err_db:
-	db_close(&ctl.db);
+	db_close(&ctrl.db);
 err_sfd:
 	close(sfd);
 	return rc;

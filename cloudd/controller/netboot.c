@@ -66,7 +66,7 @@ int netboot_render(const struct ctl_config *cfg, const char *tmpl, const char *h
 }
 
 /* One "dhcp-host=MAC[,NAME]" line per machine. */
-static int netboot_write_hosts(struct controller *ctl)
+static int netboot_write_hosts(struct controller *ctrl)
 {
 	struct buf text = BUF_INIT;
 	sqlite3_stmt *st;
@@ -74,8 +74,8 @@ static int netboot_write_hosts(struct controller *ctl)
 
 	if (buf_puts(&text, "") < 0)
 		return -1;
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT mac, name FROM machines ORDER BY mac");
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, "SELECT mac, name FROM machines ORDER BY mac");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		if (db_col_text(st, 1))
 			buf_printf(&text, "%s,%s\n", db_col_text(st, 0), db_col_text(st, 1));
@@ -83,16 +83,16 @@ static int netboot_write_hosts(struct controller *ctl)
 			buf_printf(&text, "%s\n", db_col_text(st, 0));
 	}
 	sqlite3_finalize(st);
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (st != NULL)
-		rc = fs_write_atomic(ctl->netboot->hosts_path, text.data, text.len, 0644);
+		rc = fs_write_atomic(ctrl->netboot->hosts_path, text.data, text.len, 0644);
 	buf_free(&text);
 	return rc;
 }
 
-static int netboot_spawn(struct controller *ctl)
+static int netboot_spawn(struct controller *ctrl)
 {
-	struct netboot *nb = ctl->netboot;
+	struct netboot *nb = ctrl->netboot;
 	char conf_arg[PATH_MAX + 16];
 	pid_t pid;
 
@@ -105,15 +105,15 @@ static int netboot_spawn(struct controller *ctl)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(ctl->cfg.dnsmasq, "dnsmasq", "--keep-in-foreground", "--log-facility=-", "--pid-file=",
+		execl(ctrl->cfg.dnsmasq, "dnsmasq", "--keep-in-foreground", "--log-facility=-", "--pid-file=",
 		      "--user=root", conf_arg, (char *)NULL);
-		fprintf(stderr, "cloud-controller: cannot run %s: %s\n", ctl->cfg.dnsmasq, strerror(errno));
+		fprintf(stderr, "cloud-controller: cannot run %s: %s\n", ctrl->cfg.dnsmasq, strerror(errno));
 		_exit(127);
 	}
 	nb->pid = pid;
 	nb->started_at = time(NULL);
 	log_info("netboot: dnsmasq started (pid %d, %s mode on %s)", (int)pid,
-		 ctl->cfg.netboot == NETBOOT_PROXY ? "proxyDHCP" : "DHCP", ctl->cfg.interface);
+		 ctrl->cfg.netboot == NETBOOT_PROXY ? "proxyDHCP" : "DHCP", ctrl->cfg.interface);
 	return 0;
 }
 
@@ -155,36 +155,36 @@ int netboot_check(const struct ctl_config *cfg, struct buf *conf, const char *ho
 	return rc;
 }
 
-int netboot_start(struct controller *ctl)
+int netboot_start(struct controller *ctrl)
 {
 	struct netboot *nb;
 	struct buf conf = BUF_INIT;
 	struct errmsg err = { 0 };
 	char msg[800];
 
-	if (ctl->cfg.netboot == NETBOOT_OFF)
+	if (ctrl->cfg.netboot == NETBOOT_OFF)
 		return 0;
 	nb = calloc(1, sizeof(*nb));
 	if (nb == NULL)
 		return -1;
-	ctl->netboot = nb;
+	ctrl->netboot = nb;
 	nb->pid = -1;
 	nb->backoff = 1;
-	if (fs_path(nb->dir, sizeof(nb->dir), "%s/dnsmasq", ctl->cfg.data_dir) < 0 ||
+	if (fs_path(nb->dir, sizeof(nb->dir), "%s/dnsmasq", ctrl->cfg.data_dir) < 0 ||
 	    fs_path(nb->conf_path, sizeof(nb->conf_path), "%s/dnsmasq.conf", nb->dir) < 0 ||
 	    fs_path(nb->hosts_path, sizeof(nb->hosts_path), "%s/hosts", nb->dir) < 0)
 		return -1;
-	if (netboot_check(&ctl->cfg, &conf, nb->hosts_path, &err) < 0) {
+	if (netboot_check(&ctrl->cfg, &conf, nb->hosts_path, &err) < 0) {
 		log_error("netboot: %s", errmsg_str(&err, msg, sizeof(msg)));
 		goto err;
 	}
-	if (fs_mkdir_p(nb->dir, 0755, 0755) < 0 || netboot_write_hosts(ctl) < 0 ||
+	if (fs_mkdir_p(nb->dir, 0755, 0755) < 0 || netboot_write_hosts(ctrl) < 0 ||
 	    fs_write_atomic(nb->conf_path, conf.data, conf.len, 0644) < 0) {
 		log_error("netboot: writing %s: %s", nb->dir, strerror(errno));
 		goto err;
 	}
 	buf_free(&conf);
-	return netboot_spawn(ctl);
+	return netboot_spawn(ctrl);
 err:
 	buf_free(&conf);
 	return -1;
@@ -232,10 +232,10 @@ int netboot_lease_matches(const char *leases, const char *mac, const char *addr,
 	return 0;
 }
 
-void netboot_hosts_changed(struct controller *ctl)
+void netboot_hosts_changed(struct controller *ctrl)
 {
-	if (ctl->netboot)
-		atomic_store(&ctl->netboot->hosts_changed, 1);
+	if (ctrl->netboot)
+		atomic_store(&ctrl->netboot->hosts_changed, 1);
 }
 
 /*
@@ -243,9 +243,9 @@ void netboot_hosts_changed(struct controller *ctl)
  * it (1 s, doubling to CTL_DNSMASQ_BACKOFF_MAX when it keeps dying quickly),
  * and makes it re-read the known machines after a change.
  */
-void netboot_tick(struct controller *ctl)
+void netboot_tick(struct controller *ctrl)
 {
-	struct netboot *nb = ctl->netboot;
+	struct netboot *nb = ctrl->netboot;
 	time_t now = time(NULL);
 	int status;
 
@@ -260,38 +260,38 @@ void netboot_tick(struct controller *ctl)
 		nb->backoff = now - nb->started_at > 60 ? 1 : nb->backoff;
 		nb->next_start = now + nb->backoff;
 		log_warn("netboot: dnsmasq (pid %d) %s; restarting in %u s", (int)nb->pid, how, nb->backoff);
-		db_lock(&ctl->db);
-		if (db_begin(&ctl->db) == 0) {
-			if (db_event(&ctl->db, "netboot.dnsmasq", NULL, "dnsmasq (pid %d) %s; restarting in %u s",
+		db_lock(&ctrl->db);
+		if (db_begin(&ctrl->db) == 0) {
+			if (db_event(&ctrl->db, "netboot.dnsmasq", NULL, "dnsmasq (pid %d) %s; restarting in %u s",
 				     (int)nb->pid, how, nb->backoff) < 0)
-				db_rollback(&ctl->db);
+				db_rollback(&ctrl->db);
 			else
-				db_commit(&ctl->db);
+				db_commit(&ctrl->db);
 		}
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		nb->backoff = nb->backoff * 2 > CTL_DNSMASQ_BACKOFF_MAX ? CTL_DNSMASQ_BACKOFF_MAX : nb->backoff * 2;
 		nb->pid = -1;
 		nb->restarts++;
 	}
 	if (nb->pid < 0 && now >= nb->next_start) {
 		atomic_store(&nb->hosts_changed, 0);
-		if (netboot_write_hosts(ctl) < 0 || netboot_spawn(ctl) < 0) {
+		if (netboot_write_hosts(ctrl) < 0 || netboot_spawn(ctrl) < 0) {
 			log_error("netboot: cannot restart dnsmasq: %s", strerror(errno));
 			nb->next_start = now + nb->backoff;
 		}
 		return;
 	}
 	if (nb->pid > 0 && atomic_exchange(&nb->hosts_changed, 0)) {
-		if (netboot_write_hosts(ctl) < 0)
+		if (netboot_write_hosts(ctrl) < 0)
 			log_warn("netboot: writing %s: %s", nb->hosts_path, strerror(errno));
 		else
 			kill(nb->pid, SIGHUP);
 	}
 }
 
-void netboot_stop(struct controller *ctl)
+void netboot_stop(struct controller *ctrl)
 {
-	struct netboot *nb = ctl->netboot;
+	struct netboot *nb = ctrl->netboot;
 
 	if (nb == NULL)
 		return;
@@ -310,5 +310,5 @@ void netboot_stop(struct controller *ctl)
 		}
 	}
 	free(nb);
-	ctl->netboot = NULL;
+	ctrl->netboot = NULL;
 }

@@ -44,7 +44,7 @@ static int node_client_lookup(struct db *db, const char *node_id, char *addr, si
 	return found ? 0 : -1;
 }
 
-int node_client_get(struct controller *ctl, const char *node_id, const char *path, const struct sign_query_arg *args,
+int node_client_get(struct controller *ctrl, const char *node_id, const char *path, const struct sign_query_arg *args,
 		    size_t nargs, long timeout_seconds, struct httpc_response *out)
 {
 	char addr[64], key_id[80], secret[160], sign_key[SIGN_HEX_LEN + 1], url[128];
@@ -52,7 +52,7 @@ int node_client_get(struct controller *ctl, const char *node_id, const char *pat
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (node_client_lookup(&ctl->db, node_id, addr, sizeof(addr), key_id, sizeof(key_id), secret, sizeof(secret)) < 0) {
+	if (node_client_lookup(&ctrl->db, node_id, addr, sizeof(addr), key_id, sizeof(key_id), secret, sizeof(secret)) < 0) {
 		snprintf(out->error, sizeof(out->error), "no node %.64s", node_id);
 		errno = ENOENT;
 		return -1;

@@ -15,61 +15,61 @@ struct nodes_pending {
 	char *status_text; /* NULL: keep the stored status */
 };
 
-int nodes_heartbeat_later(struct controller *ctl, const char *node_id, time_t when, char *status_text)
+int nodes_heartbeat_later(struct controller *ctrl, const char *node_id, time_t when, char *status_text)
 {
 	struct nodes_pending *p;
 
-	pthread_mutex_lock(&ctl->pending_lock);
-	for (p = ctl->pending; p; p = p->next)
+	pthread_mutex_lock(&ctrl->pending_lock);
+	for (p = ctrl->pending; p; p = p->next)
 		if (strcmp(p->node_id, node_id) == 0)
 			break;
 	if (p == NULL) {
 		p = calloc(1, sizeof(*p));
 		if (p == NULL) {
-			pthread_mutex_unlock(&ctl->pending_lock);
+			pthread_mutex_unlock(&ctrl->pending_lock);
 			return -1;
 		}
 		snprintf(p->node_id, sizeof(p->node_id), "%s", node_id);
-		p->next = ctl->pending;
-		ctl->pending = p;
+		p->next = ctrl->pending;
+		ctrl->pending = p;
 	}
 	p->when = when;
 	if (status_text) {
 		free(p->status_text);
 		p->status_text = strdup(status_text);
 	}
-	pthread_mutex_unlock(&ctl->pending_lock);
+	pthread_mutex_unlock(&ctrl->pending_lock);
 	return 0;
 }
 
-int nodes_heartbeat_pending(struct controller *ctl, const char *node_id)
+int nodes_heartbeat_pending(struct controller *ctrl, const char *node_id)
 {
 	struct nodes_pending *p;
 
-	pthread_mutex_lock(&ctl->pending_lock);
-	for (p = ctl->pending; p; p = p->next)
+	pthread_mutex_lock(&ctrl->pending_lock);
+	for (p = ctrl->pending; p; p = p->next)
 		if (strcmp(p->node_id, node_id) == 0)
 			break;
-	pthread_mutex_unlock(&ctl->pending_lock);
+	pthread_mutex_unlock(&ctrl->pending_lock);
 	return p != NULL;
 }
 
-int nodes_flush(struct controller *ctl)
+int nodes_flush(struct controller *ctrl)
 {
 	struct nodes_pending *list, *p, *next;
 	int rc = 0;
 
-	pthread_mutex_lock(&ctl->pending_lock);
-	list = ctl->pending;
-	ctl->pending = NULL;
-	pthread_mutex_unlock(&ctl->pending_lock);
+	pthread_mutex_lock(&ctrl->pending_lock);
+	list = ctrl->pending;
+	ctrl->pending = NULL;
+	pthread_mutex_unlock(&ctrl->pending_lock);
 	if (list == NULL)
 		return 0;
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		rc = -1;
 	} else {
-		sqlite3_stmt *st = db_prepare(&ctl->db, "UPDATE nodes SET last_heartbeat = max(last_heartbeat, ?1),"
+		sqlite3_stmt *st = db_prepare(&ctrl->db, "UPDATE nodes SET last_heartbeat = max(last_heartbeat, ?1),"
 							" status = coalesce(?2, status) WHERE id = ?3");
 		for (p = list; p && st; p = p->next) {
 			sqlite3_reset(st);
@@ -83,11 +83,11 @@ int nodes_flush(struct controller *ctl)
 			rc = -1;
 		sqlite3_finalize(st);
 		if (rc == 0)
-			rc = db_commit(&ctl->db);
+			rc = db_commit(&ctrl->db);
 		else
-			db_rollback(&ctl->db);
+			db_rollback(&ctrl->db);
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	for (p = list; p; p = next) {
 		next = p->next;
 		free(p->status_text);
@@ -96,7 +96,7 @@ int nodes_flush(struct controller *ctl)
 	return rc;
 }
 
-int nodes_issue_token(struct controller *ctl, const char *mac, const char *machine_id,
+int nodes_issue_token(struct controller *ctrl, const char *mac, const char *machine_id,
 		      char token[65])
 {
 	char digest[SIGN_HEX_LEN + 1];
@@ -107,36 +107,36 @@ int nodes_issue_token(struct controller *ctl, const char *mac, const char *machi
 	if (util_random_hex(token, 65, 32) < 0)
 		return -1;
 	sign_sha256_hex(token, strlen(token), digest);
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0)
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0)
 		goto out;
-	st = db_prepare(&ctl->db, "DELETE FROM enroll_tokens WHERE expires_at < ?");
+	st = db_prepare(&ctrl->db, "DELETE FROM enroll_tokens WHERE expires_at < ?");
 	if (st) {
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)now - 86400);
 		sqlite3_step(st);
 		sqlite3_finalize(st);
 	}
-	st = db_prepare(&ctl->db, "INSERT INTO enroll_tokens (token_sha256, mac, machine_id, created_at,"
+	st = db_prepare(&ctrl->db, "INSERT INTO enroll_tokens (token_sha256, mac, machine_id, created_at,"
 				  " expires_at) VALUES (?, ?, ?, ?, ?)");
 	if (st == NULL) {
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		goto out;
 	}
 	db_bind_text(st, 1, digest);
 	db_bind_text(st, 2, mac);
 	db_bind_text(st, 3, machine_id);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)now + ctl->cfg.token_ttl);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now + ctrl->cfg.token_ttl);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_finalize(st);
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		errno = EIO;
 		goto out;
 	}
 	sqlite3_finalize(st);
-	rc = db_commit(&ctl->db);
+	rc = db_commit(&ctrl->db);
 out:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rc;
 }
 
@@ -145,7 +145,7 @@ out:
  * busy or the network may be flaky), one silent for down_after seconds is
  * "down". Every change is an event, in the same transaction.
  */
-int nodes_sweep(struct controller *ctl, time_t now)
+int nodes_sweep(struct controller *ctrl, time_t now)
 {
 	struct change {
 		char id[40];
@@ -153,24 +153,24 @@ int nodes_sweep(struct controller *ctl, time_t now)
 		long long silent;
 	} changes[64];
 	size_t n = 0;
-	long long unknown_after = (long long)CTL_MISSED_HEARTBEATS * ctl->cfg.heartbeat_interval;
+	long long unknown_after = (long long)CTL_MISSED_HEARTBEATS * ctrl->cfg.heartbeat_interval;
 	sqlite3_stmt *st;
 	int rc = 0;
 
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT id, state, last_heartbeat FROM nodes WHERE state != 'down'"
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, "SELECT id, state, last_heartbeat FROM nodes WHERE state != 'down'"
 				  " AND last_heartbeat < ? LIMIT 64");
 	if (st == NULL) {
-		db_unlock(&ctl->db);
+		db_unlock(&ctrl->db);
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - unknown_after));
 	while (sqlite3_step(st) == SQLITE_ROW && n < 64) {
 		const char *state = db_col_text(st, 1);
 		long long silent = (long long)now - sqlite3_column_int64(st, 2);
-		const char *next = silent > (long long)ctl->cfg.down_after ? "down" : "unknown";
+		const char *next = silent > (long long)ctrl->cfg.down_after ? "down" : "unknown";
 
-		if (strcmp(state, next) == 0 || nodes_heartbeat_pending(ctl, db_col_text(st, 0)))
+		if (strcmp(state, next) == 0 || nodes_heartbeat_pending(ctrl, db_col_text(st, 0)))
 			continue;
 		snprintf(changes[n].id, sizeof(changes[n].id), "%s", db_col_text(st, 0));
 		changes[n].state = next;
@@ -180,23 +180,23 @@ int nodes_sweep(struct controller *ctl, time_t now)
 	sqlite3_finalize(st);
 	if (n == 0)
 		goto out;
-	if (db_begin(&ctl->db) < 0) {
+	if (db_begin(&ctrl->db) < 0) {
 		rc = -1;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *p[2] = { changes[i].state, changes[i].id };
-		if (db_exec(&ctl->db, "UPDATE nodes SET state = ?, state_changed_at = strftime('%s','now')"
+		if (db_exec(&ctrl->db, "UPDATE nodes SET state = ?, state_changed_at = strftime('%s','now')"
 				      " WHERE id = ?", 2, p) < 0 ||
-		    db_event(&ctl->db, "node.state", changes[i].id, "node %s is %s: no heartbeat for %lld s",
+		    db_event(&ctrl->db, "node.state", changes[i].id, "node %s is %s: no heartbeat for %lld s",
 			     changes[i].id, changes[i].state, changes[i].silent) < 0) {
-			db_rollback(&ctl->db);
+			db_rollback(&ctrl->db);
 			rc = -1;
 			goto out;
 		}
 	}
-	rc = db_commit(&ctl->db);
+	rc = db_commit(&ctrl->db);
 out:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rc;
 }

@@ -62,7 +62,7 @@ struct instance_create_req {
  * no_capacity; 409 template_not_ready, conflict (name), no_address; 413
  * too_large (user_data); 400 bad_field (a list's shape).
  */
-int instance_create(struct controller *ctl, const struct instance_create_req *r, json_t **operation,
+int instance_create(struct controller *ctrl, const struct instance_create_req *r, json_t **operation,
 		    json_t **instance, struct op_error *err);
 
 enum instance_power_action { INSTANCE_START, INSTANCE_STOP, INSTANCE_REBOOT };
@@ -75,12 +75,12 @@ enum instance_power_action { INSTANCE_START, INSTANCE_STOP, INSTANCE_REBOOT };
  * operation succeeds when it reports that generation. 404 not_found, 409
  * conflict (being deleted; reboot of a stopped instance).
  */
-int instance_power(struct controller *ctl, const struct op_ref *r, enum instance_power_action action,
+int instance_power(struct controller *ctrl, const struct op_ref *r, enum instance_power_action action,
 		   json_t **operation, struct op_error *err);
 /* Deletes: the address is released at once; the node removes the guest and its volumes. */
-int instance_delete(struct controller *ctl, const struct op_ref *r, json_t **operation, struct op_error *err);
+int instance_delete(struct controller *ctrl, const struct op_ref *r, json_t **operation, struct op_error *err);
 /* Replaces the instance's security groups (names or ids of its account); *instance is the result. */
-int instance_set_groups(struct controller *ctl, const struct op_ref *r, json_t *groups, json_t **instance,
+int instance_set_groups(struct controller *ctrl, const struct op_ref *r, json_t *groups, json_t **instance,
 			struct op_error *err);
 
 /* One instance of a node's actual-state report (cloudd's GET /v1/state). */
@@ -105,7 +105,7 @@ struct node_report {
  * an error), and instances deleted that the node no longer has are forgotten.
  * 404 not_found when there is no such node.
  */
-int instance_report(struct controller *ctl, const struct node_report *r, struct op_error *err);
+int instance_report(struct controller *ctrl, const struct node_report *r, struct op_error *err);
 
 /*
  * The one derivation of the state a client sees: "deleting" once deletion
@@ -142,16 +142,16 @@ struct sg_rule_req {
 };
 
 /* Creates an empty group (ingress denied); *group its JSON. 409 conflict when the account has the name. */
-int sg_create(struct controller *ctl, const struct sg_create_req *r, json_t **group, struct op_error *err);
+int sg_create(struct controller *ctrl, const struct sg_create_req *r, json_t **group, struct op_error *err);
 /* Removes a group no instance uses and no other group's rule names: 404, 409 in_use. */
-int sg_delete(struct controller *ctl, const struct op_ref *group, struct op_error *err);
+int sg_delete(struct controller *ctrl, const struct op_ref *group, struct op_error *err);
 /*
  * Adds a rule; every node's document changes. *group is the group with its
  * rules. 404 not_found, 422 unknown_group (the rule's group), too_many_rules.
  */
-int sg_rule_add(struct controller *ctl, const struct op_ref *group, const struct sg_rule_req *rule, json_t **result,
+int sg_rule_add(struct controller *ctrl, const struct op_ref *group, const struct sg_rule_req *rule, json_t **result,
 		struct op_error *err);
 /* Removes a rule of the group; every node's document changes. 404 for the group or the rule. */
-int sg_rule_delete(struct controller *ctl, const struct op_ref *group, const char *rule_id, struct op_error *err);
+int sg_rule_delete(struct controller *ctrl, const struct op_ref *group, const char *rule_id, struct op_error *err);
 
 #endif

@@ -235,16 +235,16 @@ static int instance_insert(struct db *db, const struct instance_row *r)
 }
 
 /* The checks and lookups of a create, in the transaction; fills row->template_id (in tpl) and row->size. */
-static int instance_create_check(struct controller *ctl, const struct instance_create_req *r, json_t **tpl,
+static int instance_create_check(struct controller *ctrl, const struct instance_create_req *r, json_t **tpl,
 				 struct instance_row *row, json_t *groups, json_t *keys, struct op_error *err)
 {
 	char other[40];
 	int taken;
 
-	*tpl = template_find(&ctl->db, r->template_ref, r->account);
+	*tpl = template_find(&ctrl->db, r->template_ref, r->account);
 	if (*tpl == NULL)
 		return op_fail(err, 422, "unknown_template", "template: no template %.63s for this account", r->template_ref);
-	if (instance_type_get(&ctl->db, r->type, &row->size) < 0)
+	if (instance_type_get(&ctrl->db, r->type, &row->size) < 0)
 		return op_internal(err, "reading instance types");
 	if (row->size.vcpus == 0)
 		return op_fail(err, 422, "unknown_type", "type: no instance type %.63s (see GET /v1/instance-types)", r->type);
@@ -254,10 +254,10 @@ static int instance_create_check(struct controller *ctl, const struct instance_c
 		return op_fail(err, 422, "disk_too_small", "type: %s has %lld GiB of disk, template %s needs %lld GiB", r->type,
 			       row->size.disk_gib, r->template_ref,
 			       (long long)json_integer_value(json_object_get(*tpl, "min_disk_gib")));
-	if (instance_refs(&ctl->db, r->security_groups, REF_SECURITY_GROUP, r->account, groups, err) < 0 ||
-	    instance_refs(&ctl->db, r->ssh_keys, REF_SSH_KEY, r->account, keys, err) < 0)
+	if (instance_refs(&ctrl->db, r->security_groups, REF_SECURITY_GROUP, r->account, groups, err) < 0 ||
+	    instance_refs(&ctrl->db, r->ssh_keys, REF_SSH_KEY, r->account, keys, err) < 0)
 		return -1;
-	taken = instance_name_taken(&ctl->db, r->account, r->name, other);
+	taken = instance_name_taken(&ctrl->db, r->account, r->name, other);
 	if (taken < 0)
 		return op_internal(err, "looking up instance names");
 	if (taken)
@@ -267,17 +267,17 @@ static int instance_create_check(struct controller *ctl, const struct instance_c
 }
 
 /* Every node is full now: the operation records why and fails; nothing else is kept. */
-static int instance_unschedulable(struct controller *ctl, const struct instance_create_req *r, const char *why,
+static int instance_unschedulable(struct controller *ctrl, const struct instance_create_req *r, const char *why,
 				  char op_id[40])
 {
-	if (api_operation_create_for(&ctl->db, "instance.create", r->name, r->account, op_id) < 0 ||
-	    api_operation_finish(&ctl->db, op_id, 0, why) < 0 ||
-	    db_event(&ctl->db, "instance.unschedulable", r->name, "instance %s of %s: %s", r->name, r->account, why) < 0)
+	if (api_operation_create_for(&ctrl->db, "instance.create", r->name, r->account, op_id) < 0 ||
+	    api_operation_finish(&ctrl->db, op_id, 0, why) < 0 ||
+	    db_event(&ctrl->db, "instance.unschedulable", r->name, "instance %s of %s: %s", r->name, r->account, why) < 0)
 		return -1;
 	return 0;
 }
 
-int instance_create(struct controller *ctl, const struct instance_create_req *r, json_t **operation,
+int instance_create(struct controller *ctrl, const struct instance_create_req *r, json_t **operation,
 		    json_t **instance, struct op_error *err)
 {
 	struct instance_row row = { .account = r->account, .name = r->name, .type = r->type, .user_data = r->user_data,
@@ -295,33 +295,33 @@ int instance_create(struct controller *ctl, const struct instance_create_req *r,
 		op_internal(err, "creating an instance");
 		goto out;
 	}
-	if (r->user_data && strlen(r->user_data) > ctl->cfg.user_data_max) {
+	if (r->user_data && strlen(r->user_data) > ctrl->cfg.user_data_max) {
 		op_fail(err, 413, "too_large", "user_data: %zu bytes, at most %llu", strlen(r->user_data),
-			ctl->cfg.user_data_max);
+			ctrl->cfg.user_data_max);
 		goto out;
 	}
 	if (util_new_id(id, sizeof(id), "i") < 0 || instance_mac(mac) < 0) {
 		op_internal(err, "drawing an instance id");
 		goto out;
 	}
-	if (ctl->cfg.guest_subnet[0] == '\0') {
+	if (ctrl->cfg.guest_subnet[0] == '\0') {
 		op_fail(err, 422, "no_guest_network",
 			"the controller has no guest-subnet configured: instances have nowhere to connect");
 		goto out;
 	}
 	row.id = id, row.mac = mac, row.operation_id = op_id;
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		op_internal(err, "starting a transaction");
 		goto out_unlock;
 	}
-	if (instance_create_check(ctl, r, &tpl, &row, groups, keys, err) < 0)
+	if (instance_create_check(ctrl, r, &tpl, &row, groups, keys, err) < 0)
 		goto out_rollback;
 	{
 		struct sched_request sr = { "hypervisor", row.size.vcpus, row.size.memory_mib, row.size.disk_gib,
-					    r->node_labels, ctl->cfg.cpu_overcommit, ctl->cfg.memory_overcommit,
-					    ctl->cfg.disk_overcommit };
-		if (sched_load(ctl, r->anti_affinity, r->account, &nodes, &nnodes) < 0) {
+					    r->node_labels, ctrl->cfg.cpu_overcommit, ctrl->cfg.memory_overcommit,
+					    ctrl->cfg.disk_overcommit };
+		if (sched_load(ctrl, r->anti_affinity, r->account, &nodes, &nnodes) < 0) {
 			op_internal(err, "loading the nodes");
 			goto out_rollback;
 		}
@@ -333,26 +333,26 @@ int instance_create(struct controller *ctl, const struct instance_create_req *r,
 		goto out_rollback;
 	}
 	if (pick < 0) {
-		if (instance_unschedulable(ctl, r, why.data ? why.data : "no node fits", op_id) < 0 || db_commit(&ctl->db) < 0) {
+		if (instance_unschedulable(ctrl, r, why.data ? why.data : "no node fits", op_id) < 0 || db_commit(&ctrl->db) < 0) {
 			op_internal(err, "recording an unschedulable instance");
 			goto out_rollback;
 		}
-		*operation = api_operation_find(&ctl->db, op_id);
+		*operation = api_operation_find(&ctrl->db, op_id);
 		rc = *operation ? 0 : op_internal(err, "reading the operation");
 		goto out_unlock;
 	}
 	row.node_id = nodes[pick].id;
-	if (ipam_allocate(ctl, id, "instance", ip) < 0) {
+	if (ipam_allocate(ctrl, id, "instance", ip) < 0) {
 		if (errno == ENOSPC)
-			op_fail(err, 409, "no_address", "the guest subnet %s has no free address", ctl->cfg.guest_subnet);
+			op_fail(err, 409, "no_address", "the guest subnet %s has no free address", ctrl->cfg.guest_subnet);
 		else
 			op_internal(err, "allocating an address");
 		goto out_rollback;
 	}
 	row.ipv4 = ip;
-	if (ctl->cfg.guest_subnet6[0] && ipam6_allocate(ctl, id, "instance", ip6) < 0) {
+	if (ctrl->cfg.guest_subnet6[0] && ipam6_allocate(ctrl, id, "instance", ip6) < 0) {
 		if (errno == ENOSPC)
-			op_fail(err, 409, "no_address", "the guest subnet %s has no free address", ctl->cfg.guest_subnet6);
+			op_fail(err, 409, "no_address", "the guest subnet %s has no free address", ctrl->cfg.guest_subnet6);
 		else
 			op_internal(err, "allocating an IPv6 address");
 		goto out_rollback;
@@ -362,19 +362,19 @@ int instance_create(struct controller *ctl, const struct instance_create_req *r,
 	labels_text = r->node_labels ? json_dumps(r->node_labels, JSON_COMPACT) : strdup("{}");
 	row.ssh_keys = keys_text, row.node_labels = labels_text;
 	if (keys_text == NULL || labels_text == NULL ||
-	    api_operation_create_for(&ctl->db, "instance.create", id, r->account, op_id) < 0 ||
-	    instance_insert(&ctl->db, &row) < 0 || instance_groups_insert(&ctl->db, id, groups) < 0 ||
-	    (json_array_size(groups) ? desired_touch_all(&ctl->db) : desired_touch_node(&ctl->db, row.node_id)) < 0 ||
-	    db_event(&ctl->db, "instance.created", id, "instance %s (%s) of %s on node %s, %s", id, r->name, r->account,
+	    api_operation_create_for(&ctrl->db, "instance.create", id, r->account, op_id) < 0 ||
+	    instance_insert(&ctrl->db, &row) < 0 || instance_groups_insert(&ctrl->db, id, groups) < 0 ||
+	    (json_array_size(groups) ? desired_touch_all(&ctrl->db) : desired_touch_node(&ctrl->db, row.node_id)) < 0 ||
+	    db_event(&ctrl->db, "instance.created", id, "instance %s (%s) of %s on node %s, %s", id, r->name, r->account,
 		     row.node_id, ip) < 0 ||
-	    db_commit(&ctl->db) < 0) {
+	    db_commit(&ctrl->db) < 0) {
 		op_internal(err, "creating an instance");
 		goto out_rollback;
 	}
-	*operation = api_operation_find(&ctl->db, op_id);
-	*instance = instance_find(&ctl->db, id, NULL);
-	db_unlock(&ctl->db);
-	watch_notify(ctl);
+	*operation = api_operation_find(&ctrl->db, op_id);
+	*instance = instance_find(&ctrl->db, id, NULL);
+	db_unlock(&ctrl->db);
+	watch_notify(ctrl);
 	if (*operation == NULL || *instance == NULL) {
 		json_decref(*operation);
 		json_decref(*instance);
@@ -385,9 +385,9 @@ int instance_create(struct controller *ctl, const struct instance_create_req *r,
 	rc = 0;
 	goto out;
 out_rollback:
-	db_rollback(&ctl->db);
+	db_rollback(&ctrl->db);
 out_unlock:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 out:
 	sched_free(nodes, nnodes);
 	buf_free(&why);
@@ -465,7 +465,7 @@ static int instance_act_apply(struct db *db, const struct instance_facts *f, enu
 	return -1;
 }
 
-static int instance_act(struct controller *ctl, const struct op_ref *r, enum instance_act act, json_t **operation,
+static int instance_act(struct controller *ctrl, const struct op_ref *r, enum instance_act act, json_t **operation,
 			struct op_error *err)
 {
 	static const char *const names[] = { "start", "stop", "reboot", "delete" };
@@ -475,8 +475,8 @@ static int instance_act(struct controller *ctl, const struct op_ref *r, enum ins
 
 	*operation = NULL;
 	snprintf(type, sizeof(type), "instance.%s", names[act]);
-	db_lock(&ctl->db);
-	if (instance_facts_get(&ctl->db, r, &f, err) < 0)
+	db_lock(&ctrl->db);
+	if (instance_facts_get(&ctrl->db, r, &f, err) < 0)
 		goto out_unlock;
 	if (strcmp(f.power, "deleted") == 0) {
 		op_fail(err, 409, "conflict", "instance %s is being deleted", f.id);
@@ -486,45 +486,45 @@ static int instance_act(struct controller *ctl, const struct op_ref *r, enum ins
 		op_fail(err, 409, "conflict", "instance %s is stopped: start it instead of rebooting", f.id);
 		goto out_unlock;
 	}
-	if (db_begin(&ctl->db) < 0) {
+	if (db_begin(&ctrl->db) < 0) {
 		op_internal(err, "starting a transaction");
 		goto out_unlock;
 	}
-	if (api_operation_create_for(&ctl->db, type, f.id, f.account, op_id) < 0 ||
-	    instance_act_apply(&ctl->db, &f, act, op_id, &done_now) < 0 ||
-	    (done_now && api_operation_finish(&ctl->db, op_id, 1, NULL) < 0) ||
-	    ((f.n_groups && act == ACT_DELETE) ? desired_touch_all(&ctl->db)
-					       : desired_touch_node(&ctl->db, f.has_node ? f.node : NULL)) < 0 ||
-	    db_event(&ctl->db, type, f.id, "instance %s: %s requested by %s", f.id, names[act], r->actor) < 0 ||
-	    db_commit(&ctl->db) < 0) {
+	if (api_operation_create_for(&ctrl->db, type, f.id, f.account, op_id) < 0 ||
+	    instance_act_apply(&ctrl->db, &f, act, op_id, &done_now) < 0 ||
+	    (done_now && api_operation_finish(&ctrl->db, op_id, 1, NULL) < 0) ||
+	    ((f.n_groups && act == ACT_DELETE) ? desired_touch_all(&ctrl->db)
+					       : desired_touch_node(&ctrl->db, f.has_node ? f.node : NULL)) < 0 ||
+	    db_event(&ctrl->db, type, f.id, "instance %s: %s requested by %s", f.id, names[act], r->actor) < 0 ||
+	    db_commit(&ctrl->db) < 0) {
 		op_internal(err, type);
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		goto out_unlock;
 	}
-	*operation = api_operation_find(&ctl->db, op_id);
-	db_unlock(&ctl->db);
-	watch_notify(ctl);
+	*operation = api_operation_find(&ctrl->db, op_id);
+	db_unlock(&ctrl->db);
+	watch_notify(ctrl);
 	return *operation ? 0 : op_internal(err, "reading the operation");
 out_unlock:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return -1;
 }
 
-int instance_power(struct controller *ctl, const struct op_ref *r, enum instance_power_action action,
+int instance_power(struct controller *ctrl, const struct op_ref *r, enum instance_power_action action,
 		   json_t **operation, struct op_error *err)
 {
 	static const enum instance_act acts[] = { [INSTANCE_START] = ACT_START, [INSTANCE_STOP] = ACT_STOP,
 						  [INSTANCE_REBOOT] = ACT_REBOOT };
 
-	return instance_act(ctl, r, acts[action], operation, err);
+	return instance_act(ctrl, r, acts[action], operation, err);
 }
 
-int instance_delete(struct controller *ctl, const struct op_ref *r, json_t **operation, struct op_error *err)
+int instance_delete(struct controller *ctrl, const struct op_ref *r, json_t **operation, struct op_error *err)
 {
-	return instance_act(ctl, r, ACT_DELETE, operation, err);
+	return instance_act(ctrl, r, ACT_DELETE, operation, err);
 }
 
-int instance_set_groups(struct controller *ctl, const struct op_ref *r, json_t *groups_in, json_t **instance,
+int instance_set_groups(struct controller *ctrl, const struct op_ref *r, json_t *groups_in, json_t **instance,
 			struct op_error *err)
 {
 	struct instance_facts f;
@@ -541,39 +541,39 @@ int instance_set_groups(struct controller *ctl, const struct op_ref *r, json_t *
 		json_decref(groups);
 		return op_fail(err, 400, "bad_field", "security_groups: required, an array of names or ids (may be empty)");
 	}
-	db_lock(&ctl->db);
-	if (instance_facts_get(&ctl->db, r, &f, err) < 0)
+	db_lock(&ctrl->db);
+	if (instance_facts_get(&ctrl->db, r, &f, err) < 0)
 		goto out_unlock;
 	if (strcmp(f.power, "deleted") == 0) {
 		op_fail(err, 409, "conflict", "instance %s is being deleted", f.id);
 		goto out_unlock;
 	}
-	if (db_begin(&ctl->db) < 0) {
+	if (db_begin(&ctrl->db) < 0) {
 		op_internal(err, "starting a transaction");
 		goto out_unlock;
 	}
-	if (instance_refs(&ctl->db, groups_in, REF_SECURITY_GROUP, f.account, groups, err) < 0)
+	if (instance_refs(&ctrl->db, groups_in, REF_SECURITY_GROUP, f.account, groups, err) < 0)
 		goto out_rollback;
 	/* every node's document changes: the groups' member sets are everywhere; the guest keeps running */
-	if (db_exec(&ctl->db, "DELETE FROM instance_security_groups WHERE instance_id = ?", 1, &id) < 0 ||
-	    instance_groups_insert(&ctl->db, id, groups) < 0 ||
-	    db_exec(&ctl->db, "UPDATE instances SET updated_at = strftime('%s','now') WHERE id = ?", 1, &id) < 0 ||
-	    desired_touch_all(&ctl->db) < 0 ||
-	    db_event(&ctl->db, "instance.security-groups", id, "instance %s: %zu security groups, set by %s", id,
+	if (db_exec(&ctrl->db, "DELETE FROM instance_security_groups WHERE instance_id = ?", 1, &id) < 0 ||
+	    instance_groups_insert(&ctrl->db, id, groups) < 0 ||
+	    db_exec(&ctrl->db, "UPDATE instances SET updated_at = strftime('%s','now') WHERE id = ?", 1, &id) < 0 ||
+	    desired_touch_all(&ctrl->db) < 0 ||
+	    db_event(&ctrl->db, "instance.security-groups", id, "instance %s: %zu security groups, set by %s", id,
 		     json_array_size(groups), r->actor) < 0 ||
-	    db_commit(&ctl->db) < 0) {
+	    db_commit(&ctrl->db) < 0) {
 		op_internal(err, "setting security groups");
 		goto out_rollback;
 	}
-	*instance = instance_find(&ctl->db, id, NULL);
-	db_unlock(&ctl->db);
-	watch_notify(ctl);
+	*instance = instance_find(&ctrl->db, id, NULL);
+	db_unlock(&ctrl->db);
+	watch_notify(ctrl);
 	rc = *instance ? 0 : op_internal(err, "reading the instance");
 	goto out;
 out_rollback:
-	db_rollback(&ctl->db);
+	db_rollback(&ctrl->db);
 out_unlock:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 out:
 	json_decref(groups);
 	return rc;
@@ -644,32 +644,32 @@ static int report_instance(struct db *db, const char *node_id, sqlite3_stmt *sel
 	return 0;
 }
 
-int instance_report(struct controller *ctl, const struct node_report *r, struct op_error *err)
+int instance_report(struct controller *ctrl, const struct node_report *r, struct op_error *err)
 {
 	sqlite3_stmt *upd = NULL, *sel = NULL, *op = NULL;
 	int touched = 0, rc = -1;
 
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		op_internal(err, "starting a transaction");
 		goto out_unlock;
 	}
 	{
 		const char *p[2] = { r->document, r->node_id };
-		if (db_exec(&ctl->db, "UPDATE nodes SET actual = ?, actual_at = strftime('%s','now') WHERE id = ?", 2, p) < 0) {
+		if (db_exec(&ctrl->db, "UPDATE nodes SET actual = ?, actual_at = strftime('%s','now') WHERE id = ?", 2, p) < 0) {
 			op_internal(err, "recording the actual state");
 			goto out_rollback;
 		}
 	}
-	if (sqlite3_changes(ctl->db.h) == 0) {
+	if (sqlite3_changes(ctrl->db.h) == 0) {
 		op_fail(err, 404, "not_found", "no node %.64s", r->node_id);
 		goto out_rollback;
 	}
-	upd = db_prepare(&ctl->db, "UPDATE instances SET state = ?1, state_reason = ?2, updated_at = strftime('%s','now')"
+	upd = db_prepare(&ctrl->db, "UPDATE instances SET state = ?1, state_reason = ?2, updated_at = strftime('%s','now')"
 				   " WHERE id = ?3 AND node_id = ?4 AND (state IS NOT ?1 OR state_reason IS NOT ?2)");
-	sel = db_prepare(&ctl->db, "SELECT id, power, operation_id, reboot_generation, reboot_reported FROM instances"
+	sel = db_prepare(&ctrl->db, "SELECT id, power, operation_id, reboot_generation, reboot_reported FROM instances"
 				   " WHERE node_id = ?");
-	op = db_prepare(&ctl->db, "UPDATE operations SET state = ?1, reason = ?2, updated_at = strftime('%s','now')"
+	op = db_prepare(&ctrl->db, "UPDATE operations SET state = ?1, reason = ?2, updated_at = strftime('%s','now')"
 				  " WHERE id = ?3 AND state = 'pending'");
 	if (upd == NULL || sel == NULL || op == NULL) {
 		op_internal(err, "recording the actual state");
@@ -677,25 +677,25 @@ int instance_report(struct controller *ctl, const struct node_report *r, struct 
 	}
 	db_bind_text(sel, 1, r->node_id);
 	while (sqlite3_step(sel) == SQLITE_ROW) {
-		if (report_instance(&ctl->db, r->node_id, sel, report_find(r, db_col_text(sel, 0)), upd, op, &touched) < 0) {
+		if (report_instance(&ctrl->db, r->node_id, sel, report_find(r, db_col_text(sel, 0)), upd, op, &touched) < 0) {
 			op_internal(err, "recording an instance's state");
 			goto out_rollback;
 		}
 	}
-	if ((touched && desired_touch_node(&ctl->db, r->node_id) < 0) || db_commit(&ctl->db) < 0) {
+	if ((touched && desired_touch_node(&ctrl->db, r->node_id) < 0) || db_commit(&ctrl->db) < 0) {
 		op_internal(err, "recording the actual state");
 		goto out_rollback;
 	}
 	rc = 0;
 	goto out_unlock;
 out_rollback:
-	db_rollback(&ctl->db);
+	db_rollback(&ctrl->db);
 out_unlock:
 	sqlite3_finalize(upd);
 	sqlite3_finalize(sel);
 	sqlite3_finalize(op);
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (rc == 0 && touched)
-		watch_notify(ctl);
+		watch_notify(ctrl);
 	return rc;
 }

@@ -20,7 +20,7 @@ static int sg_count(struct db *db, const char *sql, const char *id)
 	return n;
 }
 
-int sg_create(struct controller *ctl, const struct sg_create_req *r, json_t **group, struct op_error *err)
+int sg_create(struct controller *ctrl, const struct sg_create_req *r, json_t **group, struct op_error *err)
 {
 	const char *p[4];
 	char id[40];
@@ -30,60 +30,60 @@ int sg_create(struct controller *ctl, const struct sg_create_req *r, json_t **gr
 	if (util_new_id(id, sizeof(id), "sg") < 0)
 		return op_internal(err, "drawing a security group id");
 	p[0] = id, p[1] = r->account, p[2] = r->name, p[3] = r->description;
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		op_internal(err, "starting a transaction");
-	} else if (db_exec(&ctl->db, "INSERT INTO security_groups VALUES (?, ?, ?, ?, strftime('%s','now'))", 4, p) < 0) {
+	} else if (db_exec(&ctrl->db, "INSERT INTO security_groups VALUES (?, ?, ?, ?, strftime('%s','now'))", 4, p) < 0) {
 		if (errno == EEXIST)
 			op_fail(err, 409, "conflict", "a security group named %s exists", r->name);
 		else
 			op_internal(err, "creating a security group");
-		db_rollback(&ctl->db);
-	} else if (db_event(&ctl->db, "security_group.created", id, "security group %s (%s) created", id, r->name) < 0 ||
-		   db_commit(&ctl->db) < 0) {
+		db_rollback(&ctrl->db);
+	} else if (db_event(&ctrl->db, "security_group.created", id, "security group %s (%s) created", id, r->name) < 0 ||
+		   db_commit(&ctrl->db) < 0) {
 		op_internal(err, "creating a security group");
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 	} else {
-		*group = sg_find(&ctl->db, id, NULL, 1);
+		*group = sg_find(&ctrl->db, id, NULL, 1);
 		rc = *group ? 0 : op_internal(err, "reading the new security group");
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rc;
 }
 
-int sg_delete(struct controller *ctl, const struct op_ref *ref, struct op_error *err)
+int sg_delete(struct controller *ctrl, const struct op_ref *ref, struct op_error *err)
 {
 	json_t *doc;
 	const char *id;
 	int rc = -1, members, refs;
 
-	db_lock(&ctl->db);
-	doc = sg_find(&ctl->db, ref->ref, ref->scope, 0);
+	db_lock(&ctrl->db);
+	doc = sg_find(&ctrl->db, ref->ref, ref->scope, 0);
 	if (doc == NULL) {
 		op_fail(err, 404, "not_found", "no security group %.64s", ref->ref);
 		goto out;
 	}
 	id = json_string_value(json_object_get(doc, "id"));
-	members = sg_count(&ctl->db, "SELECT count(*) FROM instance_security_groups WHERE group_id = ?", id);
-	refs = sg_count(&ctl->db, "SELECT count(*) FROM security_group_rules WHERE remote_group_id = ?1 AND group_id != ?1", id);
+	members = sg_count(&ctrl->db, "SELECT count(*) FROM instance_security_groups WHERE group_id = ?", id);
+	refs = sg_count(&ctrl->db, "SELECT count(*) FROM security_group_rules WHERE remote_group_id = ?1 AND group_id != ?1", id);
 	if (members < 0 || refs < 0) {
 		op_internal(err, "counting a security group's uses");
 	} else if (members > 0) {
 		op_fail(err, 409, "in_use", "security group %s has %d instance(s)", id, members);
 	} else if (refs > 0) {
 		op_fail(err, 409, "in_use", "security group %s is named by %d rule(s) of other groups", id, refs);
-	} else if (db_begin(&ctl->db) < 0 ||
-		   db_exec(&ctl->db, "DELETE FROM security_group_rules WHERE group_id = ?", 1, &id) < 0 ||
-		   db_exec(&ctl->db, "DELETE FROM security_groups WHERE id = ?", 1, &id) < 0 ||
-		   db_event(&ctl->db, "security_group.deleted", id, "security group %s removed", id) < 0 ||
-		   db_commit(&ctl->db) < 0) {
+	} else if (db_begin(&ctrl->db) < 0 ||
+		   db_exec(&ctrl->db, "DELETE FROM security_group_rules WHERE group_id = ?", 1, &id) < 0 ||
+		   db_exec(&ctrl->db, "DELETE FROM security_groups WHERE id = ?", 1, &id) < 0 ||
+		   db_event(&ctrl->db, "security_group.deleted", id, "security group %s removed", id) < 0 ||
+		   db_commit(&ctrl->db) < 0) {
 		op_internal(err, "removing a security group");
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 	} else {
 		rc = 0;
 	}
 out:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	json_decref(doc);
 	return rc;
 }
@@ -116,7 +116,7 @@ static int sg_rule_insert(struct db *db, const char *rule_id, const char *group_
 	return 0;
 }
 
-int sg_rule_add(struct controller *ctl, const struct op_ref *ref, const struct sg_rule_req *rule, json_t **result,
+int sg_rule_add(struct controller *ctrl, const struct op_ref *ref, const struct sg_rule_req *rule, json_t **result,
 		struct op_error *err)
 {
 	json_t *group = NULL, *remote = NULL;
@@ -127,22 +127,22 @@ int sg_rule_add(struct controller *ctl, const struct op_ref *ref, const struct s
 	*result = NULL;
 	if (util_new_id(rid, sizeof(rid), "rule") < 0)
 		return op_internal(err, "drawing a rule id");
-	db_lock(&ctl->db);
-	group = sg_find(&ctl->db, ref->ref, ref->scope, 0);
+	db_lock(&ctrl->db);
+	group = sg_find(&ctrl->db, ref->ref, ref->scope, 0);
 	if (group == NULL) {
 		op_fail(err, 404, "not_found", "no security group %.64s", ref->ref);
 		goto out;
 	}
 	gid = json_string_value(json_object_get(group, "id"));
 	if (rule->group) {
-		remote = sg_find(&ctl->db, rule->group, json_string_value(json_object_get(group, "account")), 0);
+		remote = sg_find(&ctrl->db, rule->group, json_string_value(json_object_get(group, "account")), 0);
 		if (remote == NULL) {
 			op_fail(err, 422, "unknown_group", "group: no security group %.64s in this account", rule->group);
 			goto out;
 		}
 		remote_id = json_string_value(json_object_get(remote, "id"));
 	}
-	n = sg_count(&ctl->db, "SELECT count(*) FROM security_group_rules WHERE group_id = ?", gid);
+	n = sg_count(&ctrl->db, "SELECT count(*) FROM security_group_rules WHERE group_id = ?", gid);
 	if (n < 0) {
 		op_internal(err, "counting rules");
 		goto out;
@@ -152,58 +152,58 @@ int sg_rule_add(struct controller *ctl, const struct op_ref *ref, const struct s
 		goto out;
 	}
 	/* the group's rules are in every document that names the group: all of them change */
-	if (db_begin(&ctl->db) < 0 || sg_rule_insert(&ctl->db, rid, gid, rule, remote_id) < 0 ||
-	    desired_touch_all(&ctl->db) < 0 ||
-	    db_event(&ctl->db, "security_group.rule_added", gid, "rule %s added to %s", rid, gid) < 0 ||
-	    db_commit(&ctl->db) < 0) {
+	if (db_begin(&ctrl->db) < 0 || sg_rule_insert(&ctrl->db, rid, gid, rule, remote_id) < 0 ||
+	    desired_touch_all(&ctrl->db) < 0 ||
+	    db_event(&ctrl->db, "security_group.rule_added", gid, "rule %s added to %s", rid, gid) < 0 ||
+	    db_commit(&ctrl->db) < 0) {
 		op_internal(err, "adding a rule");
-		db_rollback(&ctl->db);
+		db_rollback(&ctrl->db);
 		goto out;
 	}
-	*result = sg_find(&ctl->db, gid, NULL, 1);
+	*result = sg_find(&ctrl->db, gid, NULL, 1);
 	rc = *result ? 0 : op_internal(err, "reading the security group");
-	db_unlock(&ctl->db);
-	watch_notify(ctl);
+	db_unlock(&ctrl->db);
+	watch_notify(ctrl);
 	json_decref(group);
 	json_decref(remote);
 	return rc;
 out:
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	json_decref(group);
 	json_decref(remote);
 	return rc;
 }
 
-int sg_rule_delete(struct controller *ctl, const struct op_ref *ref, const char *rule_id, struct op_error *err)
+int sg_rule_delete(struct controller *ctrl, const struct op_ref *ref, const char *rule_id, struct op_error *err)
 {
 	json_t *group;
 	int rc = -1;
 
-	db_lock(&ctl->db);
-	group = sg_find(&ctl->db, ref->ref, ref->scope, 0);
+	db_lock(&ctrl->db);
+	group = sg_find(&ctrl->db, ref->ref, ref->scope, 0);
 	if (group == NULL) {
 		op_fail(err, 404, "not_found", "no security group %.64s", ref->ref);
 	} else {
 		const char *p[2] = { rule_id, json_string_value(json_object_get(group, "id")) };
-		if (db_begin(&ctl->db) < 0 ||
-		    db_exec(&ctl->db, "DELETE FROM security_group_rules WHERE id = ? AND group_id = ?", 2, p) < 0) {
+		if (db_begin(&ctrl->db) < 0 ||
+		    db_exec(&ctrl->db, "DELETE FROM security_group_rules WHERE id = ? AND group_id = ?", 2, p) < 0) {
 			op_internal(err, "removing a rule");
-			db_rollback(&ctl->db);
-		} else if (sqlite3_changes(ctl->db.h) == 0) {
-			db_rollback(&ctl->db);
+			db_rollback(&ctrl->db);
+		} else if (sqlite3_changes(ctrl->db.h) == 0) {
+			db_rollback(&ctrl->db);
 			op_fail(err, 404, "not_found", "no rule %.64s in security group %s", rule_id, p[1]);
-		} else if (desired_touch_all(&ctl->db) < 0 ||
-			   db_event(&ctl->db, "security_group.rule_removed", p[1], "rule %s removed from %s", rule_id, p[1]) < 0 ||
-			   db_commit(&ctl->db) < 0) {
+		} else if (desired_touch_all(&ctrl->db) < 0 ||
+			   db_event(&ctrl->db, "security_group.rule_removed", p[1], "rule %s removed from %s", rule_id, p[1]) < 0 ||
+			   db_commit(&ctrl->db) < 0) {
 			op_internal(err, "removing a rule");
-			db_rollback(&ctl->db);
+			db_rollback(&ctrl->db);
 		} else {
 			rc = 0;
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	if (rc == 0)
-		watch_notify(ctl);
+		watch_notify(ctrl);
 	json_decref(group);
 	return rc;
 }

@@ -121,11 +121,11 @@ static long long sched_disk_gib(json_t *sysinfo)
 	return bytes >> 30;
 }
 
-int sched_load(struct controller *ctl, const char *anti_affinity, const char *account_id,
+int sched_load(struct controller *ctrl, const char *anti_affinity, const char *account_id,
 	       struct sched_node **out, size_t *n)
 {
 	/* one pass over the instances for every node's usage (not a subquery per node) */
-	sqlite3_stmt *st = db_prepare(&ctl->db,
+	sqlite3_stmt *st = db_prepare(&ctrl->db,
 		"SELECT n.id, n.state, coalesce(n.role, ''), coalesce(n.cpu_count, 0), coalesce(n.memory_bytes, 0), n.sysinfo,"
 		" coalesce(m.labels, '{}'), coalesce(u.vcpus, 0), coalesce(u.mem, 0), coalesce(u.disk, 0), coalesce(u.aa, 0)"
 		" FROM nodes n LEFT JOIN machines m ON m.id = n.machine_id LEFT JOIN"

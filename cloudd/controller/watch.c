@@ -16,7 +16,7 @@
 /* A held watch; owned by its connection (freed when the connection ends). */
 struct watch_waiter {
 	struct auth_principal who; /* first: api_dispatch reads it when the request runs again */
-	struct controller *ctl;
+	struct controller *ctrl;
 	struct watch_waiter *next;
 	int listed;
 	void *conn_state;
@@ -27,9 +27,9 @@ struct watch_waiter {
 
 static void watch_unlink(struct watch_waiter *w)
 {
-	struct controller *ctl = w->ctl;
+	struct controller *ctrl = w->ctrl;
 
-	for (struct watch_waiter **p = &ctl->waiters; *p; p = &(*p)->next)
+	for (struct watch_waiter **p = &ctrl->waiters; *p; p = &(*p)->next)
 		if (*p == w) {
 			*p = w->next;
 			break;
@@ -41,22 +41,22 @@ static void watch_free(void *ctx)
 {
 	struct watch_waiter *w = ctx;
 
-	pthread_mutex_lock(&w->ctl->waiters_lock);
+	pthread_mutex_lock(&w->ctrl->waiters_lock);
 	if (w->listed)
 		watch_unlink(w);
-	pthread_mutex_unlock(&w->ctl->waiters_lock);
+	pthread_mutex_unlock(&w->ctrl->waiters_lock);
 	free(w);
 }
 
 /* Wakes the waiters that match (all when node_id is NULL, the expired ones when only_expired). */
-static void watch_wake(struct controller *ctl, int only_expired)
+static void watch_wake(struct controller *ctrl, int only_expired)
 {
 	time_t now = time(NULL);
 
-	pthread_mutex_lock(&ctl->waiters_lock);
-	for (struct watch_waiter **p = &ctl->waiters; *p;) {
+	pthread_mutex_lock(&ctrl->waiters_lock);
+	for (struct watch_waiter **p = &ctrl->waiters; *p;) {
 		struct watch_waiter *w = *p;
-		if (only_expired && w->deadline > now && !ctl->shutting_down) {
+		if (only_expired && w->deadline > now && !ctrl->shutting_down) {
 			p = &w->next;
 			continue;
 		}
@@ -64,7 +64,7 @@ static void watch_wake(struct controller *ctl, int only_expired)
 		w->listed = 0;
 		httpd_wake(w->conn_state);
 	}
-	pthread_mutex_unlock(&ctl->waiters_lock);
+	pthread_mutex_unlock(&ctrl->waiters_lock);
 }
 
 /*
@@ -78,7 +78,7 @@ static pthread_t watch_waker_thread;
 
 static void *watch_waker(void *arg)
 {
-	struct controller *ctl = arg;
+	struct controller *ctrl = arg;
 
 	for (;;) {
 		int stop;
@@ -87,20 +87,20 @@ static void *watch_waker(void *arg)
 			pthread_cond_wait(&watch_kick_cond, &watch_kick_lock);
 		watch_kicked = 0;
 		pthread_mutex_unlock(&watch_kick_lock);
-		pthread_mutex_lock(&ctl->waiters_lock);
-		stop = ctl->shutting_down;
-		pthread_mutex_unlock(&ctl->waiters_lock);
-		watch_wake(ctl, 0);
+		pthread_mutex_lock(&ctrl->waiters_lock);
+		stop = ctrl->shutting_down;
+		pthread_mutex_unlock(&ctrl->waiters_lock);
+		watch_wake(ctrl, 0);
 		if (stop)
 			return NULL;
 	}
 }
 
-void watch_notify(struct controller *ctl)
+void watch_notify(struct controller *ctrl)
 {
 	pthread_mutex_lock(&watch_kick_lock);
 	if (!watch_waker_started) {
-		if (pthread_create(&watch_waker_thread, NULL, watch_waker, ctl) == 0)
+		if (pthread_create(&watch_waker_thread, NULL, watch_waker, ctrl) == 0)
 			watch_waker_started = 1;
 		else
 			log_warn("watch: cannot start the waker thread; held watches answer at their deadline");
@@ -110,20 +110,20 @@ void watch_notify(struct controller *ctl)
 	pthread_mutex_unlock(&watch_kick_lock);
 }
 
-void watch_tick(struct controller *ctl)
+void watch_tick(struct controller *ctrl)
 {
-	watch_wake(ctl, 1);
+	watch_wake(ctrl, 1);
 }
 
-void watch_shutdown(struct controller *ctl)
+void watch_shutdown(struct controller *ctrl)
 {
 	int held;
 
-	pthread_mutex_lock(&ctl->waiters_lock);
-	ctl->shutting_down = 1;
-	held = ctl->waiters != NULL;
-	pthread_mutex_unlock(&ctl->waiters_lock);
-	watch_wake(ctl, 0);
+	pthread_mutex_lock(&ctrl->waiters_lock);
+	ctrl->shutting_down = 1;
+	held = ctrl->waiters != NULL;
+	pthread_mutex_unlock(&ctrl->waiters_lock);
+	watch_wake(ctrl, 0);
 	if (held)
 		usleep(200000); /* time for the woken watches to be answered (204) before the server stops */
 	pthread_mutex_lock(&watch_kick_lock);
@@ -135,13 +135,13 @@ void watch_shutdown(struct controller *ctl)
 	watch_waker_started = 0;
 }
 
-static long long watch_revision(struct controller *ctl, const char *node_id, int *has_address)
+static long long watch_revision(struct controller *ctrl, const char *node_id, int *has_address)
 {
 	sqlite3_stmt *st;
 	long long rev = -1;
 
-	db_lock(&ctl->db);
-	st = db_prepare(&ctl->db, "SELECT revision, guest_address FROM nodes WHERE id = ?");
+	db_lock(&ctrl->db);
+	st = db_prepare(&ctrl->db, "SELECT revision, guest_address FROM nodes WHERE id = ?");
 	if (st) {
 		db_bind_text(st, 1, node_id);
 		if (sqlite3_step(st) == SQLITE_ROW) {
@@ -151,49 +151,49 @@ static long long watch_revision(struct controller *ctl, const char *node_id, int
 		}
 		sqlite3_finalize(st);
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rev;
 }
 
 /* The node's own address on the guest network, taken from IPAM the first time it watches. */
-static int watch_node_address(struct controller *ctl, const char *node_id)
+static int watch_node_address(struct controller *ctrl, const char *node_id)
 {
 	char addr[16], addr6[46];
 	int rc = 0;
 
-	if (ctl->cfg.guest_subnet[0] == '\0')
+	if (ctrl->cfg.guest_subnet[0] == '\0')
 		return 0;
-	db_lock(&ctl->db);
-	if (db_begin(&ctl->db) < 0) {
+	db_lock(&ctrl->db);
+	if (db_begin(&ctrl->db) < 0) {
 		rc = -1;
-	} else if (ipam_allocate(ctl, node_id, "node", addr) < 0) {
-		db_rollback(&ctl->db);
+	} else if (ipam_allocate(ctrl, node_id, "node", addr) < 0) {
+		db_rollback(&ctrl->db);
 		log_warn("node %s: no guest address: %s", node_id, errno == ENOSPC ? "the guest subnet is full" : strerror(errno));
 		rc = errno == ENOSPC ? 0 : -1;
-	} else if (ctl->cfg.guest_subnet6[0] && ipam6_allocate(ctl, node_id, "node", addr6) < 0) {
-		db_rollback(&ctl->db);
+	} else if (ctrl->cfg.guest_subnet6[0] && ipam6_allocate(ctrl, node_id, "node", addr6) < 0) {
+		db_rollback(&ctrl->db);
 		log_warn("node %s: no guest IPv6 address: %s", node_id, strerror(errno));
 		rc = errno == ENOSPC ? 0 : -1;
 	} else {
 		const char *p[2] = { addr, node_id };
-		if (db_exec(&ctl->db, "UPDATE nodes SET guest_address = ?, revision = revision + 1 WHERE id = ?", 2, p) < 0 ||
-		    db_event(&ctl->db, "node.guest_address", node_id, "node %s has guest address %s", node_id, addr) < 0 ||
-		    db_commit(&ctl->db) < 0) {
-			db_rollback(&ctl->db);
+		if (db_exec(&ctrl->db, "UPDATE nodes SET guest_address = ?, revision = revision + 1 WHERE id = ?", 2, p) < 0 ||
+		    db_event(&ctrl->db, "node.guest_address", node_id, "node %s has guest address %s", node_id, addr) < 0 ||
+		    db_commit(&ctrl->db) < 0) {
+			db_rollback(&ctrl->db);
 			rc = -1;
 		}
 	}
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	return rc;
 }
 
-static int watch_reply(struct controller *ctl, const char *node_id, struct httpd_response *resp)
+static int watch_reply(struct controller *ctrl, const char *node_id, struct httpd_response *resp)
 {
 	json_t *doc;
 
-	db_lock(&ctl->db);
-	doc = desired_render(ctl, node_id);
-	db_unlock(&ctl->db);
+	db_lock(&ctrl->db);
+	doc = desired_render(ctrl, node_id);
+	db_unlock(&ctrl->db);
 	if (doc == NULL)
 		return errno == ENOENT ? httpd_reply_error(resp, 404, "not_found", "no node %.64s", node_id) : -1;
 	{
@@ -215,7 +215,7 @@ static int watch_reply(struct controller *ctl, const char *node_id, struct httpd
 }
 
 /* GET /v1/nodes/{id}/desired-state?revision=N&wait=S */
-static int watch_get(struct controller *ctl, const struct auth_principal *who,
+static int watch_get(struct controller *ctrl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const allowed[] = { "revision", "wait", NULL };
@@ -245,56 +245,56 @@ static int watch_get(struct controller *ctl, const struct auth_principal *who,
 			if (errno || *end || s[0] == '\0' || wait < 1 || wait > WATCH_WAIT_MAX)
 				return httpd_reply_error(resp, 400, "bad_parameter", "wait: expected seconds 1..%d", WATCH_WAIT_MAX);
 		}
-		rev = watch_revision(ctl, id, &has_address);
+		rev = watch_revision(ctrl, id, &has_address);
 		if (rev < 0)
 			return httpd_reply_error(resp, 404, "not_found", "no node %.64s", id);
-		if (!has_address && watch_node_address(ctl, id) < 0)
+		if (!has_address && watch_node_address(ctrl, id) < 0)
 			return -1;
 	} else {
 		after = w->after;
 	}
-	pthread_mutex_lock(&ctl->waiters_lock);
-	rev = watch_revision(ctl, id, NULL);
+	pthread_mutex_lock(&ctrl->waiters_lock);
+	rev = watch_revision(ctrl, id, NULL);
 	if (rev < 0 || rev > after) {
-		pthread_mutex_unlock(&ctl->waiters_lock);
-		return rev < 0 ? httpd_reply_error(resp, 404, "not_found", "no node %.64s", id) : watch_reply(ctl, id, resp);
+		pthread_mutex_unlock(&ctrl->waiters_lock);
+		return rev < 0 ? httpd_reply_error(resp, 404, "not_found", "no node %.64s", id) : watch_reply(ctrl, id, resp);
 	}
-	if (w && (time(NULL) >= w->deadline || ctl->shutting_down)) {
-		pthread_mutex_unlock(&ctl->waiters_lock);
+	if (w && (time(NULL) >= w->deadline || ctrl->shutting_down)) {
+		pthread_mutex_unlock(&ctrl->waiters_lock);
 		resp->status = 204;
 		return 0;
 	}
 	if (w == NULL) {
 		w = calloc(1, sizeof(*w));
 		if (w == NULL) {
-			pthread_mutex_unlock(&ctl->waiters_lock);
+			pthread_mutex_unlock(&ctrl->waiters_lock);
 			errno = ENOMEM;
 			return -1;
 		}
 		w->who = *who;
-		w->ctl = ctl;
+		w->ctrl = ctrl;
 		w->after = after;
 		w->deadline = time(NULL) + wait;
 		snprintf(w->node_id, sizeof(w->node_id), "%s", id);
 	}
 	if (httpd_hold(req, w, watch_free) < 0) {
 		/* no server to park the request in (unit tests): answer as a timeout would */
-		pthread_mutex_unlock(&ctl->waiters_lock);
+		pthread_mutex_unlock(&ctrl->waiters_lock);
 		if (req->held == NULL)
 			free(w);
 		resp->status = 204;
 		return 0;
 	}
 	w->conn_state = req->conn_state;
-	w->next = ctl->waiters;
-	ctl->waiters = w;
+	w->next = ctrl->waiters;
+	ctrl->waiters = w;
 	w->listed = 1;
-	pthread_mutex_unlock(&ctl->waiters_lock);
+	pthread_mutex_unlock(&ctrl->waiters_lock);
 	return 0;
 }
 
 /* PUT /v1/nodes/{id}/actual-state: cloudd's GET /v1/state document; instance_report draws the consequences. */
-static int watch_actual(struct controller *ctl, const struct auth_principal *who,
+static int watch_actual(struct controller *ctrl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id");
@@ -336,7 +336,7 @@ static int watch_actual(struct controller *ctl, const struct auth_principal *who
 	report.document = text;
 	report.instances = reps;
 	report.n_instances = actual.n_instances;
-	if (instance_report(ctl, &report, &err) < 0)
+	if (instance_report(ctrl, &report, &err) < 0)
 		rc = op_reply_error(resp, &err);
 	else
 		resp->status = 204;
@@ -348,13 +348,13 @@ out:
 	return rc;
 }
 
-int watch_register(struct controller *ctl)
+int watch_register(struct controller *ctrl)
 {
-	pthread_mutex_init(&ctl->waiters_lock, NULL);
-	if (api_route(ctl, "GET", "/v1/nodes/{id}/desired-state", watch_get, API_ADMIN | API_NODE,
+	pthread_mutex_init(&ctrl->waiters_lock, NULL);
+	if (api_route(ctrl, "GET", "/v1/nodes/{id}/desired-state", watch_get, API_ADMIN | API_NODE,
 		      "the node's desired-state document once its revision is above ?revision= (long poll up to ?wait= s, then 204)",
 		      NULL) < 0 ||
-	    api_route(ctl, "PUT", "/v1/nodes/{id}/actual-state", watch_actual, API_ADMIN | API_NODE,
+	    api_route(ctrl, "PUT", "/v1/nodes/{id}/actual-state", watch_actual, API_ADMIN | API_NODE,
 		      "the node reports cloudd's GET /v1/state document; instance states follow from it",
 		      "{\"type\":\"object\",\"description\":\"cloudd's /v1/state document\"}") < 0)
 		return -1;

@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct controller *ctl = fuzz_controller();
+	struct controller *ctrl = fuzz_controller();
 	char *body = malloc(size + 1);
 	unsigned status;
 
@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(body, data, size);
 	body[size] = '\0';
-	status = fuzz_post(ctl, "/v1/boot-failures", body, size);
+	status = fuzz_post(ctrl, "/v1/boot-failures", body, size);
 	/* recorded, or refused as the client's fault: never a server error */
 	if (status != 202 && (status < 400 || status >= 500))
 		abort();

@@ -18,13 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct controller *ctl = fuzz_controller();
+	struct controller *ctrl = fuzz_controller();
 	struct buf body = BUF_INIT;
 	char token[65];
 	const char *p = (const char *)data, *end = p + size;
 	unsigned status;
 
-	if (nodes_issue_token(ctl, FUZZ_MAC, NULL, token) < 0)
+	if (nodes_issue_token(ctrl, FUZZ_MAC, NULL, token) < 0)
 		abort();
 	while (p < end) {
 		const char *at = memmem(p, (size_t)(end - p), "@TOKEN@", 7);
@@ -36,14 +36,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (buf_puts(&body, "") < 0)
 		abort();
-	status = fuzz_post(ctl, "/v1/nodes/register", body.data, body.len);
+	status = fuzz_post(ctrl, "/v1/nodes/register", body.data, body.len);
 	/* registered, or refused as the client's fault: never a server error */
 	if (status != 201 && (status < 400 || status >= 500))
 		abort();
-	db_lock(&ctl->db);
-	if (db_exec(&ctl->db, "UPDATE nodes SET state = 'down'", 0, NULL) < 0)
+	db_lock(&ctrl->db);
+	if (db_exec(&ctrl->db, "UPDATE nodes SET state = 'down'", 0, NULL) < 0)
 		abort();
-	db_unlock(&ctl->db);
+	db_unlock(&ctrl->db);
 	buf_free(&body);
 	return 0;
 }

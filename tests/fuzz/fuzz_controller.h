@@ -58,14 +58,14 @@ static struct controller *fuzz_controller(void)
 }
 
 /* POSTs body (NUL-terminated, len bytes) to path as an unsigned client would; the status. */
-static unsigned fuzz_post(struct controller *ctl, const char *path, const char *body, size_t len)
+static unsigned fuzz_post(struct controller *ctrl, const char *path, const char *body, size_t len)
 {
 	struct httpd_request req = { .method = "POST", .path = path, .body = body, .body_len = len };
 	struct httpd_response resp;
 	unsigned status;
 
 	httpd_response_init(&resp);
-	httpd_dispatch(ctl->http, &req, &resp);
+	httpd_dispatch(ctrl->http, &req, &resp);
 	status = resp.status;
 	if (getenv("FUZZ_SHOW_REPLY")) /* to see how far the seeds get */
 		fprintf(stderr, "%s: %u %.*s\n", path, status, (int)resp.body.len, resp.body.data ? resp.body.data : "");

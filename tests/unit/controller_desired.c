@@ -73,21 +73,21 @@ static const char fixture[] =
 
 TEST(renders_a_nodes_document)
 {
-	static struct controller ctl;
+	static struct controller ctrl;
 	struct errmsg err = { 0 };
 	char dir[] = "/tmp/controller-desired-XXXXXX", path[128], cmd[160];
 	json_t *doc, *inst, *g;
 
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/c.db", dir);
-	CHECK_INT(db_open(&ctl.db, path, &err), 0);
-	snprintf(ctl.cfg.guest_subnet, sizeof(ctl.cfg.guest_subnet), "198.51.100.0/24");
-	snprintf(ctl.cfg.guest_gateway, sizeof(ctl.cfg.guest_gateway), "198.51.100.1");
-	snprintf(ctl.cfg.guest_dns, sizeof(ctl.cfg.guest_dns), "198.51.100.1, 192.0.2.53");
-	snprintf(ctl.cfg.guest_uplink, sizeof(ctl.cfg.guest_uplink), "eth1");
-	CHECK_INT(sql(&ctl.db, fixture), 0);
+	CHECK_INT(db_open(&ctrl.db, path, &err), 0);
+	snprintf(ctrl.cfg.guest_subnet, sizeof(ctrl.cfg.guest_subnet), "198.51.100.0/24");
+	snprintf(ctrl.cfg.guest_gateway, sizeof(ctrl.cfg.guest_gateway), "198.51.100.1");
+	snprintf(ctrl.cfg.guest_dns, sizeof(ctrl.cfg.guest_dns), "198.51.100.1, 192.0.2.53");
+	snprintf(ctrl.cfg.guest_uplink, sizeof(ctrl.cfg.guest_uplink), "eth1");
+	CHECK_INT(sql(&ctrl.db, fixture), 0);
 
-	doc = desired_render(&ctl, "n-1");
+	doc = desired_render(&ctrl, "n-1");
 	CHECK(doc != NULL);
 	CHECK_INT((int)json_integer_value(json_object_get(doc, "version")), 1);
 	CHECK_INT((int)json_integer_value(json_object_get(doc, "revision")), 7);
@@ -127,16 +127,16 @@ TEST(renders_a_nodes_document)
 	}
 	json_decref(doc);
 
-	CHECK_INT(db_begin(&ctl.db), 0);
-	CHECK_INT(desired_touch_node(&ctl.db, "n-2"), 0);
-	CHECK_INT(db_commit(&ctl.db), 0);
-	doc = desired_render(&ctl, "n-2");
+	CHECK_INT(db_begin(&ctrl.db), 0);
+	CHECK_INT(desired_touch_node(&ctrl.db, "n-2"), 0);
+	CHECK_INT(db_commit(&ctrl.db), 0);
+	doc = desired_render(&ctrl, "n-2");
 	CHECK_INT((int)json_integer_value(json_object_get(doc, "revision")), 4);
 	CHECK(node_accepts(doc));
 	CHECK_STR(json_string_value(ctl_json_path(doc, "network.uplink")), "eth1");
 	json_decref(doc);
-	CHECK(desired_render(&ctl, "n-none") == NULL);
-	db_close(&ctl.db);
+	CHECK(desired_render(&ctrl, "n-none") == NULL);
+	db_close(&ctrl.db);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_INT(system(cmd), 0);
 }

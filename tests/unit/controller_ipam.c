@@ -42,38 +42,38 @@ TEST(parse_rejects)
 
 TEST(allocate_until_full_then_reuse)
 {
-	static struct controller ctl;
+	static struct controller ctrl;
 	struct errmsg err = { 0 };
 	char dir[] = "/tmp/controller-ipam-XXXXXX", path[128], a[16], owner[16], cmd[160];
 	char seen[8][16];
 
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/c.db", dir);
-	CHECK_INT(db_open(&ctl.db, path, &err), 0);
-	snprintf(ctl.cfg.guest_subnet, sizeof(ctl.cfg.guest_subnet), "192.0.2.0/29");
-	snprintf(ctl.cfg.guest_gateway, sizeof(ctl.cfg.guest_gateway), "192.0.2.1");
+	CHECK_INT(db_open(&ctrl.db, path, &err), 0);
+	snprintf(ctrl.cfg.guest_subnet, sizeof(ctrl.cfg.guest_subnet), "192.0.2.0/29");
+	snprintf(ctrl.cfg.guest_gateway, sizeof(ctrl.cfg.guest_gateway), "192.0.2.1");
 	for (int i = 0; i < 5; i++) {
 		snprintf(owner, sizeof(owner), "i-%d", i);
-		CHECK_INT(ipam_allocate(&ctl, owner, "instance", seen[i]), 0);
+		CHECK_INT(ipam_allocate(&ctrl, owner, "instance", seen[i]), 0);
 		for (int j = 0; j < i; j++)
 			CHECK(strcmp(seen[i], seen[j]) != 0);
 	}
-	CHECK_INT(ipam_allocate(&ctl, "i-full", "instance", a), -1);
+	CHECK_INT(ipam_allocate(&ctrl, "i-full", "instance", a), -1);
 	CHECK_INT(errno, ENOSPC);
-	CHECK_INT(ipam_release(&ctl.db, "i-2"), 0);
-	CHECK_INT(ipam_allocate(&ctl, "i-new", "instance", a), 0);
+	CHECK_INT(ipam_release(&ctrl.db, "i-2"), 0);
+	CHECK_INT(ipam_allocate(&ctrl, "i-new", "instance", a), 0);
 	CHECK_STR(a, seen[2]);
-	ctl.cfg.guest_subnet[0] = '\0';
-	CHECK_INT(ipam_allocate(&ctl, "i-x", "instance", a), -1);
+	ctrl.cfg.guest_subnet[0] = '\0';
+	CHECK_INT(ipam_allocate(&ctrl, "i-x", "instance", a), -1);
 	CHECK_INT(errno, ENOENT);
-	db_close(&ctl.db);
+	db_close(&ctrl.db);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_INT(system(cmd), 0);
 }
 
 TEST(ipv6_parse_enumerate_allocate)
 {
-	static struct controller ctl;
+	static struct controller ctrl;
 	struct errmsg err = { 0 };
 	unsigned char net[16];
 	unsigned prefix;
@@ -96,13 +96,13 @@ TEST(ipv6_parse_enumerate_allocate)
 
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/c.db", dir);
-	CHECK_INT(db_open(&ctl.db, path, &err), 0);
-	snprintf(ctl.cfg.guest_subnet6, sizeof(ctl.cfg.guest_subnet6), "2001:db8:100::/64");
-	CHECK_INT(ipam6_allocate(&ctl, "i-1", "instance", a), 0);
-	CHECK_INT(ipam6_allocate(&ctl, "i-2", "instance", b), 0);
+	CHECK_INT(db_open(&ctrl.db, path, &err), 0);
+	snprintf(ctrl.cfg.guest_subnet6, sizeof(ctrl.cfg.guest_subnet6), "2001:db8:100::/64");
+	CHECK_INT(ipam6_allocate(&ctrl, "i-1", "instance", a), 0);
+	CHECK_INT(ipam6_allocate(&ctrl, "i-2", "instance", b), 0);
 	CHECK(strcmp(a, b) != 0);
 	CHECK_STR(a, "2001:db8:100::2");
-	db_close(&ctl.db);
+	db_close(&ctrl.db);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_INT(system(cmd), 0);
 }
