@@ -9,6 +9,7 @@
 #include "desired.h"
 #include "jsonutil.h"
 #include "netaddr.h"
+#include "strmap.h"
 
 /* How much of a document a parse requires (state_parse_filters). */
 enum state_scope { STATE_SCOPE_FULL, STATE_SCOPE_FILTERS };
@@ -776,7 +777,8 @@ static int state_instance(json_t *obj, const char *path, struct state_doc *doc,
 	if (rc == 1 && state_cloud_init(ci, ju_path(p, sizeof(p), path, "cloud_init"), &in->cloud_init, err) < 0)
 		return -1;
 
-	if (state_spec_hash(in, in->spec_hash) < 0)
+	/* the filters' scope needs neither hash: it applies no guest and no network */
+	if (full && state_spec_hash(in, in->spec_hash) < 0)
 		goto err_nomem;
 	return 0;
 err_nomem:
@@ -784,39 +786,68 @@ err_nomem:
 	return -1;
 }
 
-/* Checks that MACs, IPv4 and IPv6 addresses and tap names are unique across all NICs. */
+/*
+ * Checks that MACs, IPv4 and IPv6 addresses and tap names are unique across
+ * all NICs. The error names the first NIC, in document order, that repeats an
+ * earlier one, and the earliest NIC it repeats (by mac, ipv4, ipv6, tap name
+ * when one NIC repeats another in several), in one pass with a map a field.
+ */
 static int state_check_unique_nics(const struct state_doc *doc, struct errmsg *err)
 {
-	for (size_t i = 0; i < doc->n_instances; i++) {
-		const struct state_instance *a = &doc->instances[i];
-		for (size_t n = 0; n < a->n_nics; n++) {
-			for (size_t j = 0; j <= i; j++) {
-				const struct state_instance *b = &doc->instances[j];
-				for (size_t m = 0; m < (j == i ? n : b->n_nics); m++) {
-					const struct state_nic *x = &a->nics[n], *y = &b->nics[m];
-					const char *what = NULL;
-					char p[JU_PATH_MAX];
+	enum { U_MAC, U_IPV4, U_IPV6, U_TAP, U_FIELDS };
+	static const char *const what[U_FIELDS] = { "mac", "ipv4", "ipv6", "tap name" };
+	struct strmap seen[U_FIELDS] = { STRMAP_INIT, STRMAP_INIT, STRMAP_INIT, STRMAP_INIT };
+	struct { size_t instance, nic; } *at = NULL;
+	size_t total = 0, k = 0;
+	int rc = -1;
 
-					if (strcmp(x->mac, y->mac) == 0)
-						what = "mac";
-					else if (strcmp(x->ipv4, y->ipv4) == 0)
-						what = "ipv4";
-					else if (x->ipv6[0] && strcmp(x->ipv6, y->ipv6) == 0)
-						what = "ipv6";
-					else if (strcmp(x->ifname, y->ifname) == 0)
-						what = "tap name";
-					if (what) {
-						snprintf(p, sizeof(p), "instances[%zu].nics[%zu].%s", i, n,
-							 strcmp(what, "tap name") ? what : "mac");
-						errmsg_set(err, p, "%s also used by instances[%zu].nics[%zu] (%s)",
-							   what, j, m, b->id);
-						return -1;
-					}
+	for (size_t i = 0; i < doc->n_instances; i++)
+		total += doc->instances[i].n_nics;
+	if (total && (at = calloc(total, sizeof(*at))) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < doc->n_instances; i++) {
+		for (size_t n = 0; n < doc->instances[i].n_nics; n++, k++) {
+			const struct state_nic *x = &doc->instances[i].nics[n];
+			/* an absent address (ipv6, or ipv4 in the filters' scope) repeats nothing */
+			const char *key[U_FIELDS] = { x->mac, x->ipv4[0] ? x->ipv4 : NULL, x->ipv6[0] ? x->ipv6 : NULL,
+						      x->ifname };
+			size_t best = k, first;
+			int field = -1;
+
+			at[k].instance = i;
+			at[k].nic = n;
+			for (int f = 0; f < U_FIELDS; f++) {
+				if (key[f] == NULL)
+					continue;
+				int r = strmap_add(&seen[f], key[f], k, &first);
+				if (r < 0)
+					goto nomem;
+				if (r == 1 && first < best) {
+					best = first;
+					field = f;
 				}
+			}
+			if (field >= 0) {
+				char p[JU_PATH_MAX];
+				const struct state_instance *b = &doc->instances[at[best].instance];
+
+				snprintf(p, sizeof(p), "instances[%zu].nics[%zu].%s", i, n,
+					 field == U_TAP ? "mac" : what[field]);
+				errmsg_set(err, p, "%s also used by instances[%zu].nics[%zu] (%s)", what[field],
+					   at[best].instance, at[best].nic, b->id);
+				goto out;
 			}
 		}
 	}
-	return 0;
+	rc = 0;
+	goto out;
+nomem:
+	errmsg_set(err, "", "out of memory");
+out:
+	for (int f = 0; f < U_FIELDS; f++)
+		strmap_free(&seen[f]);
+	free(at);
+	return rc;
 }
 
 static int state_from_json_scope(json_t *root, enum state_scope scope, struct state_doc *out,
@@ -824,9 +855,11 @@ static int state_from_json_scope(json_t *root, enum state_scope scope, struct st
 {
 	static const char *const keys[] = { "version", "revision", "network", "templates",
 					    "security_groups", "instances", NULL };
+	struct strmap ids = STRMAP_INIT;
 	struct state_doc doc;
 	char p[JU_PATH_MAX];
 	json_t *arr, *net;
+	size_t first;
 	int rc;
 
 	memset(&doc, 0, sizeof(doc));
@@ -885,20 +918,22 @@ static int state_from_json_scope(json_t *root, enum state_scope scope, struct st
 			doc.n_instances++; /* so that state_free frees a half-parsed instance */
 			if (state_instance(json_array_get(arr, i), p, &doc, scope, &doc.instances[i], err) < 0)
 				goto err;
-			for (size_t j = 0; j < i; j++) {
-				if (strcmp(doc.instances[j].id, doc.instances[i].id) == 0) {
-					char ip[JU_PATH_MAX];
-					errmsg_set(err, ju_path(ip, sizeof(ip), p, "id"),
-						   "duplicate instance id \"%s\" (also instances[%zu])",
-						   doc.instances[i].id, j);
-					goto err;
-				}
+			rc = strmap_add(&ids, doc.instances[i].id, i, &first);
+			if (rc < 0)
+				goto err_nomem;
+			if (rc == 1) {
+				char ip[JU_PATH_MAX];
+				errmsg_set(err, ju_path(ip, sizeof(ip), p, "id"),
+					   "duplicate instance id \"%s\" (also instances[%zu])", doc.instances[i].id,
+					   first);
+				goto err;
 			}
 		}
 	}
+	strmap_free(&ids);
 	if (state_check_unique_nics(&doc, err) < 0)
 		goto err;
-	{
+	if (scope == STATE_SCOPE_FULL) {
 		/* network hash: the network and every NIC (leases, taps and filters) */
 		json_t *h = json_pack("{s:O?,s:O?,s:[]}", "network", json_object_get(root, "network"),
 				      "security_groups", json_object_get(root, "security_groups"), "nics");
@@ -919,6 +954,7 @@ static int state_from_json_scope(json_t *root, enum state_scope scope, struct st
 err_nomem:
 	errmsg_set(err, "", "out of memory");
 err:
+	strmap_free(&ids);
 	state_free(&doc);
 	return -1;
 }

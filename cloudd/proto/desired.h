@@ -120,6 +120,7 @@ int state_from_json(json_t *root, struct state_doc *out, struct errmsg *err);
  * Parses the part of a document the filters read (`cloudd filter --state`):
  * the same checks, but version, revision, network, an instance's hardware,
  * power (default running), boot source and a NIC's ipv4 may be absent.
+ * The spec and network hashes are left empty: the filters need neither.
  */
 int state_parse_filters(const char *text, size_t len, struct state_doc *out, struct errmsg *err);
 void state_free(struct state_doc *doc);
