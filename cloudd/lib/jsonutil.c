@@ -58,16 +58,21 @@ int ju_check_keys(json_t *obj, const char *path, const char *const *allowed, str
 	return 0;
 }
 
-/* The field, or NULL; -1 when a required field is absent. null counts as absent. */
-static int ju_field(json_t *parent, const char *path, const char *key, int required,
-		    json_t **out, char *p, size_t plen, struct errmsg *err)
+/*
+ * The field, or NULL; -1 when a required field is absent. null counts as
+ * absent. The field's path is written into p only when it is needed, for an
+ * error: a document of a thousand instances reads tens of thousands of fields.
+ */
+static int ju_field(json_t *parent, const char *path, const char *key, int required, json_t **out,
+		    struct errmsg *err)
 {
+	char p[JU_PATH_MAX];
+
 	*out = json_object_get(parent, key);
-	ju_path(p, plen, path, key);
 	if (*out == NULL || json_is_null(*out)) {
 		*out = NULL;
 		if (required) {
-			errmsg_set(err, p, "required field is missing");
+			errmsg_set(err, ju_path(p, sizeof(p), path, key), "required field is missing");
 			return -1;
 		}
 		return 0;
@@ -75,22 +80,23 @@ static int ju_field(json_t *parent, const char *path, const char *key, int requi
 	return 1;
 }
 
-static int ju_wrong_type(const char *p, const char *want, json_t *v, struct errmsg *err)
+static int ju_wrong_type(const char *path, const char *key, const char *want, json_t *v, struct errmsg *err)
 {
-	errmsg_set(err, p, "must be %s, not %s", want, ju_type_name(v));
+	char p[JU_PATH_MAX];
+
+	errmsg_set(err, ju_path(p, sizeof(p), path, key), "must be %s, not %s", want, ju_type_name(v));
 	return -1;
 }
 
 int ju_object(json_t *parent, const char *path, const char *key, int required, json_t **out,
 	      struct errmsg *err)
 {
-	char p[JU_PATH_MAX];
-	int rc = ju_field(parent, path, key, required, out, p, sizeof(p), err);
+	int rc = ju_field(parent, path, key, required, out, err);
 
 	if (rc <= 0)
 		return rc;
 	if (!json_is_object(*out))
-		return ju_wrong_type(p, "an object", *out, err);
+		return ju_wrong_type(path, key, "an object", *out, err);
 	return 1;
 }
 
@@ -98,14 +104,14 @@ int ju_array(json_t *parent, const char *path, const char *key, int required, si
 	     json_t **out, struct errmsg *err)
 {
 	char p[JU_PATH_MAX];
-	int rc = ju_field(parent, path, key, required, out, p, sizeof(p), err);
+	int rc = ju_field(parent, path, key, required, out, err);
 
 	if (rc <= 0)
 		return rc;
 	if (!json_is_array(*out))
-		return ju_wrong_type(p, "an array", *out, err);
+		return ju_wrong_type(path, key, "an array", *out, err);
 	if (json_array_size(*out) > max) {
-		errmsg_set(err, p, "more than %zu entries", max);
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "more than %zu entries", max);
 		return -1;
 	}
 	return 1;
@@ -116,22 +122,22 @@ int ju_string(json_t *parent, const char *path, const char *key, int required, s
 {
 	char p[JU_PATH_MAX];
 	json_t *v;
-	int rc = ju_field(parent, path, key, required, &v, p, sizeof(p), err);
+	int rc = ju_field(parent, path, key, required, &v, err);
 	size_t len;
 
 	*out = NULL;
 	if (rc <= 0)
 		return rc;
 	if (!json_is_string(v))
-		return ju_wrong_type(p, "a string", v, err);
+		return ju_wrong_type(path, key, "a string", v, err);
 	len = json_string_length(v);
 	if (len > maxlen) {
-		errmsg_set(err, p, "longer than %zu bytes", maxlen);
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "longer than %zu bytes", maxlen);
 		return -1;
 	}
 	*out = json_string_value(v);
 	if (strlen(*out) != len) {
-		errmsg_set(err, p, "contains a NUL character");
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "contains a NUL character");
 		return -1;
 	}
 	return 1;
@@ -155,15 +161,16 @@ int ju_int(json_t *parent, const char *path, const char *key, int required, long
 {
 	char p[JU_PATH_MAX];
 	json_t *v;
-	int rc = ju_field(parent, path, key, required, &v, p, sizeof(p), err);
+	int rc = ju_field(parent, path, key, required, &v, err);
 
 	if (rc <= 0)
 		return rc;
 	if (!json_is_integer(v))
-		return ju_wrong_type(p, "an integer", v, err);
+		return ju_wrong_type(path, key, "an integer", v, err);
 	*out = json_integer_value(v);
 	if (*out < min || *out > max) {
-		errmsg_set(err, p, "%lld is out of range %lld..%lld", *out, min, max);
+		errmsg_set(err, ju_path(p, sizeof(p), path, key), "%lld is out of range %lld..%lld", *out, min,
+			   max);
 		return -1;
 	}
 	return 1;
@@ -172,14 +179,13 @@ int ju_int(json_t *parent, const char *path, const char *key, int required, long
 int ju_bool(json_t *parent, const char *path, const char *key, int required, int *out,
 	    struct errmsg *err)
 {
-	char p[JU_PATH_MAX];
 	json_t *v;
-	int rc = ju_field(parent, path, key, required, &v, p, sizeof(p), err);
+	int rc = ju_field(parent, path, key, required, &v, err);
 
 	if (rc <= 0)
 		return rc;
 	if (!json_is_boolean(v))
-		return ju_wrong_type(p, "true or false", v, err);
+		return ju_wrong_type(path, key, "true or false", v, err);
 	*out = json_is_true(v);
 	return 1;
 }

@@ -121,6 +121,26 @@ void sg_field(char *out, size_t outlen, const char *fmt, ...)
 		snprintf(out, outlen, "(field path too long)");
 }
 
+/*
+ * Sets err for field name of path ("PATH.NAME") and returns -1. The path is
+ * written only here, on failure: a document's thousands of rules pay nothing
+ * for the paths of their valid fields.
+ */
+static int sg_fail(struct errmsg *err, const char *path, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int sg_fail(struct errmsg *err, const char *path, const char *name, const char *fmt, ...)
+{
+	char field[256], msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sg_field(field, sizeof(field), "%s.%s", path, name);
+	errmsg_set(err, field, "%s", msg);
+	return -1;
+}
+
 const char *sg_protocol_name(enum sg_protocol protocol)
 {
 	switch (protocol) {
@@ -348,20 +368,14 @@ static int sg_check_fields(json_t *obj, const char *const *known, const char *pa
 static int sg_parse_byte(json_t *rule, const char *name, int *out, const char *path, struct errmsg *err)
 {
 	json_t *v = json_object_get(rule, name);
-	char field[256];
 
 	*out = -1;
 	if (v == NULL)
 		return 0;
-	sg_field(field, sizeof(field), "%s.%s", path, name);
-	if (!json_is_integer(v)) {
-		errmsg_set(err, field, "must be an integer 0-255");
-		return -1;
-	}
-	if (json_integer_value(v) < 0 || json_integer_value(v) > 255) {
-		errmsg_set(err, field, "out of range 0-255: %lld", (long long)json_integer_value(v));
-		return -1;
-	}
+	if (!json_is_integer(v))
+		return sg_fail(err, path, name, "must be an integer 0-255");
+	if (json_integer_value(v) < 0 || json_integer_value(v) > 255)
+		return sg_fail(err, path, name, "out of range 0-255: %lld", (long long)json_integer_value(v));
 	*out = (int)json_integer_value(v);
 	return 0;
 }
@@ -370,7 +384,6 @@ int sg_rule_parse(json_t *obj, struct sg_rule *rule, const char *path, struct er
 {
 	static const char *const known[] = { "direction", "protocol", "ports", "icmp_type",
 					     "icmp_code", "cidr", "group", "description", NULL };
-	char field[256];
 	json_t *v, *cidr, *group;
 	const char *s;
 
@@ -382,123 +395,88 @@ int sg_rule_parse(json_t *obj, struct sg_rule *rule, const char *path, struct er
 	if (sg_check_fields(obj, known, path, err) < 0)
 		return -1;
 
-	sg_field(field, sizeof(field), "%s.direction", path);
 	v = json_object_get(obj, "direction");
 	s = json_string_value(v);
-	if (v == NULL) {
-		errmsg_set(err, field, "required (\"ingress\" or \"egress\")");
-		return -1;
-	} else if (s && strcmp(s, "ingress") == 0) {
+	if (v == NULL)
+		return sg_fail(err, path, "direction", "required (\"ingress\" or \"egress\")");
+	else if (s && strcmp(s, "ingress") == 0)
 		rule->direction = SG_INGRESS;
-	} else if (s && strcmp(s, "egress") == 0) {
+	else if (s && strcmp(s, "egress") == 0)
 		rule->direction = SG_EGRESS;
-	} else {
-		errmsg_set(err, field, "must be \"ingress\" or \"egress\"");
-		return -1;
-	}
+	else
+		return sg_fail(err, path, "direction", "must be \"ingress\" or \"egress\"");
 
-	sg_field(field, sizeof(field), "%s.protocol", path);
 	v = json_object_get(obj, "protocol");
 	s = json_string_value(v);
-	if (v == NULL) {
-		errmsg_set(err, field, "required (tcp, udp, icmp, icmpv6 or any)");
-		return -1;
-	} else if (s == NULL) {
-		errmsg_set(err, field, "must be a string: tcp, udp, icmp, icmpv6 or any");
-		return -1;
-	} else if (strcmp(s, "tcp") == 0) {
+	if (v == NULL)
+		return sg_fail(err, path, "protocol", "required (tcp, udp, icmp, icmpv6 or any)");
+	else if (s == NULL)
+		return sg_fail(err, path, "protocol", "must be a string: tcp, udp, icmp, icmpv6 or any");
+	else if (strcmp(s, "tcp") == 0)
 		rule->protocol = SG_PROTO_TCP;
-	} else if (strcmp(s, "udp") == 0) {
+	else if (strcmp(s, "udp") == 0)
 		rule->protocol = SG_PROTO_UDP;
-	} else if (strcmp(s, "icmp") == 0) {
+	else if (strcmp(s, "icmp") == 0)
 		rule->protocol = SG_PROTO_ICMP;
-	} else if (strcmp(s, "icmpv6") == 0) {
+	else if (strcmp(s, "icmpv6") == 0)
 		rule->protocol = SG_PROTO_ICMPV6;
-	} else if (strcmp(s, "any") == 0) {
+	else if (strcmp(s, "any") == 0)
 		rule->protocol = SG_PROTO_ANY;
-	} else {
-		errmsg_set(err, field, "unknown protocol \"%.64s\" (tcp, udp, icmp, icmpv6 or any)", s);
-		return -1;
-	}
+	else
+		return sg_fail(err, path, "protocol", "unknown protocol \"%.64s\" (tcp, udp, icmp, icmpv6 or any)", s);
 
 	v = json_object_get(obj, "ports");
 	if (v != NULL) {
 		const char *why;
 
-		sg_field(field, sizeof(field), "%s.ports", path);
-		if (rule->protocol != SG_PROTO_TCP && rule->protocol != SG_PROTO_UDP) {
-			errmsg_set(err, field, "ports apply to tcp and udp only, not %s",
-				   sg_protocol_name(rule->protocol));
-			return -1;
-		}
-		if (!json_is_string(v)) {
-			errmsg_set(err, field, "must be a string \"N\" or \"N-M\"");
-			return -1;
-		}
-		if (sg_parse_ports(json_string_value(v), &rule->port_min, &rule->port_max, &why) < 0) {
-			errmsg_set(err, field, "%s: \"%.32s\"", why, json_string_value(v));
-			return -1;
-		}
+		if (rule->protocol != SG_PROTO_TCP && rule->protocol != SG_PROTO_UDP)
+			return sg_fail(err, path, "ports", "ports apply to tcp and udp only, not %s",
+				       sg_protocol_name(rule->protocol));
+		if (!json_is_string(v))
+			return sg_fail(err, path, "ports", "must be a string \"N\" or \"N-M\"");
+		if (sg_parse_ports(json_string_value(v), &rule->port_min, &rule->port_max, &why) < 0)
+			return sg_fail(err, path, "ports", "%s: \"%.32s\"", why, json_string_value(v));
 	}
 
 	if (sg_parse_byte(obj, "icmp_type", &rule->icmp_type, path, err) < 0 ||
 	    sg_parse_byte(obj, "icmp_code", &rule->icmp_code, path, err) < 0)
 		return -1;
 	if ((rule->icmp_type >= 0 || rule->icmp_code >= 0) && rule->protocol != SG_PROTO_ICMP &&
-	    rule->protocol != SG_PROTO_ICMPV6) {
-		sg_field(field, sizeof(field), "%s.%s", path, rule->icmp_type >= 0 ? "icmp_type" : "icmp_code");
-		errmsg_set(err, field, "applies to icmp and icmpv6 only, not %s", sg_protocol_name(rule->protocol));
-		return -1;
-	}
-	if (rule->icmp_code >= 0 && rule->icmp_type < 0) {
-		sg_field(field, sizeof(field), "%s.icmp_code", path);
-		errmsg_set(err, field, "needs icmp_type");
-		return -1;
-	}
+	    rule->protocol != SG_PROTO_ICMPV6)
+		return sg_fail(err, path, rule->icmp_type >= 0 ? "icmp_type" : "icmp_code",
+			       "applies to icmp and icmpv6 only, not %s", sg_protocol_name(rule->protocol));
+	if (rule->icmp_code >= 0 && rule->icmp_type < 0)
+		return sg_fail(err, path, "icmp_code", "needs icmp_type");
 
 	cidr = json_object_get(obj, "cidr");
 	group = json_object_get(obj, "group");
-	if ((cidr == NULL) == (group == NULL)) {
-		sg_field(field, sizeof(field), "%s.%s", path, cidr ? "group" : "cidr");
-		errmsg_set(err, field, cidr ? "give either cidr or group, not both"
-					    : "required: a cidr or a group");
-		return -1;
-	}
+	if ((cidr == NULL) == (group == NULL))
+		return sg_fail(err, path, cidr ? "group" : "cidr", "%s",
+			       cidr ? "give either cidr or group, not both" : "required: a cidr or a group");
 	if (cidr != NULL) {
 		int host_bits;
 
-		sg_field(field, sizeof(field), "%s.cidr", path);
-		if (!json_is_string(cidr)) {
-			errmsg_set(err, field, "must be a string (\"ADDRESS/PREFIX\")");
-			return -1;
-		}
-		if (sg_parse_cidr(json_string_value(cidr), &rule->cidr, &host_bits) < 0) {
-			errmsg_set(err, field, host_bits ? "host bits set in \"%.64s\" (the network is not that address)"
-							 : "not a CIDR (ADDRESS/PREFIX): \"%.64s\"",
-				   json_string_value(cidr));
-			return -1;
-		}
+		if (!json_is_string(cidr))
+			return sg_fail(err, path, "cidr", "must be a string (\"ADDRESS/PREFIX\")");
+		if (sg_parse_cidr(json_string_value(cidr), &rule->cidr, &host_bits) < 0)
+			return sg_fail(err, path, "cidr",
+				       host_bits ? "host bits set in \"%.64s\" (the network is not that address)"
+						 : "not a CIDR (ADDRESS/PREFIX): \"%.64s\"",
+				       json_string_value(cidr));
 		if ((rule->protocol == SG_PROTO_ICMP && rule->cidr.family != AF_INET) ||
-		    (rule->protocol == SG_PROTO_ICMPV6 && rule->cidr.family != AF_INET6)) {
-			errmsg_set(err, field, "an %s cidr never matches protocol %s",
-				   rule->cidr.family == AF_INET ? "IPv4" : "IPv6", sg_protocol_name(rule->protocol));
-			return -1;
-		}
+		    (rule->protocol == SG_PROTO_ICMPV6 && rule->cidr.family != AF_INET6))
+			return sg_fail(err, path, "cidr", "an %s cidr never matches protocol %s",
+				       rule->cidr.family == AF_INET ? "IPv4" : "IPv6",
+				       sg_protocol_name(rule->protocol));
 		rule->has_cidr = 1;
 	} else {
-		sg_field(field, sizeof(field), "%s.group", path);
-		if (!json_is_string(group) || !secgroup_id_valid(json_string_value(group))) {
-			errmsg_set(err, field, "not a security group id");
-			return -1;
-		}
+		if (!json_is_string(group) || !secgroup_id_valid(json_string_value(group)))
+			return sg_fail(err, path, "group", "not a security group id");
 		snprintf(rule->group, sizeof(rule->group), "%s", json_string_value(group));
 	}
 	v = json_object_get(obj, "description");
-	if (v != NULL && !json_is_string(v)) {
-		sg_field(field, sizeof(field), "%s.description", path);
-		errmsg_set(err, field, "must be a string");
-		return -1;
-	}
+	if (v != NULL && !json_is_string(v))
+		return sg_fail(err, path, "description", "must be a string");
 	return 0;
 }
 
