@@ -582,7 +582,7 @@ static int filter_load(const char *path, struct filter_model *model)
 	rc = state_parse_filters(text.data ? text.data : "", text.len, &doc, &err);
 	buf_free(&text);
 	if (rc == 0) {
-		rc = filter_model_from_doc(&doc, model, &err);
+		rc = filter_model_take_doc(&doc, model, &err);
 		state_free(&doc);
 	}
 	if (rc < 0)

@@ -79,6 +79,8 @@ struct filter_model {
  * with err.
  */
 int filter_model_from_doc(const struct state_doc *doc, struct filter_model *out, struct errmsg *err);
+/* The same, but the model takes doc's security groups instead of copying them (doc is freed next). */
+int filter_model_take_doc(struct state_doc *doc, struct filter_model *out, struct errmsg *err);
 void filter_model_free(struct filter_model *model);
 int filter_model_copy(struct filter_model *dst, const struct filter_model *src);
 const struct filter_port *filter_model_port(const struct filter_model *model, const char *ifname);

@@ -87,7 +87,9 @@ static void filter_port_from_nic(const struct state_nic *nic, struct filter_port
 	port->n_groups = nic->n_groups;
 }
 
-int filter_model_from_doc(const struct state_doc *doc, struct filter_model *out, struct errmsg *err)
+/* take: doc's own groups, which the model takes (no copy); NULL: the model copies them */
+static int filter_model_build(const struct state_doc *doc, struct secgroup_set *take, struct filter_model *out,
+			      struct errmsg *err)
 {
 	char field[256];
 	size_t i, j, n = 0;
@@ -100,7 +102,10 @@ int filter_model_from_doc(const struct state_doc *doc, struct filter_model *out,
 		errmsg_set(err, "instances", "more than %d NICs on one node", FILTER_MAX_PORTS);
 		return -1;
 	}
-	if (secgroup_set_copy(&out->groups, &doc->groups) < 0) {
+	if (take) {
+		out->groups = *take;
+		memset(take, 0, sizeof(*take));
+	} else if (secgroup_set_copy(&out->groups, &doc->groups) < 0) {
 		errmsg_set(err, "security_groups", "out of memory");
 		return -1;
 	}
@@ -166,4 +171,14 @@ err_nomem:
 err_free:
 	filter_model_free(out);
 	return -1;
+}
+
+int filter_model_from_doc(const struct state_doc *doc, struct filter_model *out, struct errmsg *err)
+{
+	return filter_model_build(doc, NULL, out, err);
+}
+
+int filter_model_take_doc(struct state_doc *doc, struct filter_model *out, struct errmsg *err)
+{
+	return filter_model_build(doc, &doc->groups, out, err);
 }

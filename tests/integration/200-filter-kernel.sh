@@ -19,29 +19,15 @@ filter_kernel_deb() {
 	echo "$deb"
 }
 
-# The cloudd program that runs `filter` subcommands: out/bin/cloudd once its
-# main dispatches to filter_cli, else a host build of the filter modules with a
-# two-line main (same code path: filter_cli).
+# The cloudd program that runs `filter` subcommands (FILTER_CLOUDD inside the
+# test VM, where the checkout's out/ is shared under the same path).
 filter_cloudd() {
-	if [ -n "${FILTER_CLOUDD:-}" ]; then echo "$FILTER_CLOUDD"; return 0; fi
-	if [ -x "$OUT/bin/cloudd" ] && "$OUT/bin/cloudd" filter --help >/dev/null 2>&1; then
-		echo "$OUT/bin/cloudd"; return 0
+	local c="${FILTER_CLOUDD:-$OUT/bin/cloudd}"
+	if [ ! -x "$c" ]; then
+		echo "filter_cloudd: no $c (build it first: ./build.sh build)" >&2
+		return 1
 	fi
-	local dir="${FILTER_BUILD_DIR:-$OUT/build/filter-cli}" c="$ROOT/cloudd"
-	mkdir -p "$dir"
-	if [ ! -x "$dir/cloudd-filter" ] || [ -n "$(find "$c/lib" "$c/proto" "$c/node" -newer "$dir/cloudd-filter" -name '*.[ch]' | head -1)" ]; then
-		cat >"$dir/main.c" <<'EOF'
-/* main.c -- `cloudd filter ...` alone, for the filter tests before the daemon's main dispatches to it */
-#include "filter.h"
-int main(int argc, char **argv) { return filter_cli(argc - 1, argv + 1); }
-EOF
-		gcc -std=c11 -D_GNU_SOURCE -O2 -I"$c/lib" -I"$c/proto" -I"$c/node" -o "$dir/cloudd-filter.tmp" "$dir/main.c" \
-			"$c/lib/buf.c" "$c/lib/errmsg.c" "$c/lib/log.c" "$c/lib/jsonutil.c" "$c/lib/fsutil.c" "$c"/proto/*.c \
-			"$c"/node/filter*.c -ljansson -lpthread >&2 ||
-			return 1
-		mv "$dir/cloudd-filter.tmp" "$dir/cloudd-filter"
-	fi
-	echo "$dir/cloudd-filter"
+	echo "$c"
 }
 
 # true when this kernel accepts a bridge-family rule with conntrack
