@@ -235,11 +235,9 @@ static int read_server(const char *text, struct test_settings *t, struct errmsg 
 	struct conf c = CONF_INIT;
 	int rc;
 
-	memset(t, 0, sizeof(*t));
-	memset(err, 0, sizeof(*err));
-	rc = conf_parse(&c, "t.conf", text, err);
-	if (rc == 0)
-		rc = test_apply(&c, t, err);
+	*t = (struct test_settings){ 0 };
+	*err = (struct errmsg){ 0 };
+	rc = conf_parse(&c, "t.conf", text, err) < 0 ? -1 : test_apply(&c, t, err);
 	conf_free(&c);
 	return rc;
 }
