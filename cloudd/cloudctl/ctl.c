@@ -404,6 +404,48 @@ int ctl_list_filtered(struct ctl_settings *s, const char *path, const struct ctl
 	return rc ? rc : ctl_list(s, path, &q, cols, ncols);
 }
 
+int ctl_request(struct ctl_settings *s, const char *method, const char *path, json_t *body)
+{
+	json_t *doc;
+	int rc = ctl_call(s, method, path, NULL, body, &doc);
+
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (doc)
+		ctl_print_object(s, doc);
+	json_decref(doc);
+	return 0;
+}
+
+int ctl_resource_path(const struct ctl_resource *r, const char *id, char *out, size_t outlen)
+{
+	if (snprintf(out, outlen, "%s/%s", r->path, id) < (int)outlen)
+		return 0;
+	if (r->too_long)
+		return ctl_usage_error(r->too_long, id);
+	fprintf(stderr, "cloudctl: argument too long\n");
+	return EXIT_USAGE;
+}
+
+int ctl_resource_run(struct ctl_settings *s, const struct ctl_resource *r, int argc, char **argv)
+{
+	char path[256], cmd[64];
+	int rc;
+
+	if (argc < 1)
+		return -1;
+	if (r->cols && strcmp(argv[0], "list") == 0 && (r->nfilters || argc == 1)) {
+		snprintf(cmd, sizeof(cmd), "%s list", r->command);
+		return ctl_list_filtered(s, r->path, r->filters, r->nfilters, argc, argv, 1, cmd, r->cols, r->ncols);
+	}
+	if (argc != 2 || !((r->show && strcmp(argv[0], "show") == 0) || (r->rm && strcmp(argv[0], r->rm) == 0)))
+		return -1;
+	if ((rc = ctl_resource_path(r, argv[1], path, sizeof(path))))
+		return rc;
+	return ctl_request(s, strcmp(argv[0], "show") == 0 ? "GET" : "DELETE", path, NULL);
+}
+
 /* The object that holds member ("a.b": object a, made when absent) and the last name in key. */
 static json_t *ctl_flag_target(json_t *body, const char *member, char *key, size_t keylen)
 {
@@ -537,7 +579,7 @@ int ctl_flags(const struct ctl_flag *flags, size_t n, int argc, char **argv, int
 	return 0;
 }
 
-/* --- nodes ------------------------------------------------------------------------- */
+/* --- nodes and machines: columns, filters, list/show/rm ------------------------------ */
 
 static const struct ctl_column node_cols[] = {
 	{ "ID", "id", NULL },	      { "MAC", "mac", NULL },	       { "STATE", "state", NULL },
@@ -546,43 +588,43 @@ static const struct ctl_column node_cols[] = {
 	{ "LAST-HEARTBEAT", "last_heartbeat_at", NULL },
 };
 
-static int ctl_nodes(struct ctl_settings *s, int argc, char **argv)
-{
-	char path[256];
-	json_t *doc;
-	int rc;
-
-	if (argc < 1)
-		return ctl_usage_error("nodes: expected list, show ID or rm ID%s", "");
-	if (strcmp(argv[0], "list") == 0) {
-		static const struct ctl_flag flags[] = {
-			{ "--state", CTL_FLAG_QUERY, "state", NULL },
-			{ "--role", CTL_FLAG_QUERY, "role", NULL },
-		};
-		return ctl_list_filtered(s, "/v1/nodes", flags, CTL_NFLAGS(flags), argc, argv, 1, "nodes list", node_cols,
-					 sizeof(node_cols) / sizeof(node_cols[0]));
-	}
-	if ((strcmp(argv[0], "show") == 0 || strcmp(argv[0], "rm") == 0) && argc == 2) {
-		int show = argv[0][0] == 's';
-		if (snprintf(path, sizeof(path), "/v1/nodes/%s", argv[1]) >= (int)sizeof(path))
-			return ctl_usage_error("node id too long: %s", argv[1]);
-		if ((rc = ctl_call(s, show ? "GET" : "DELETE", path, NULL, NULL, &doc)))
-			return rc;
-		if (show)
-			ctl_print_object(s, doc);
-		json_decref(doc);
-		return 0;
-	}
-	return ctl_usage_error("nodes: expected list, show ID or rm ID, got %s", argv[0]);
-}
-
-/* --- machines ---------------------------------------------------------------------- */
-
 static const struct ctl_column machine_cols[] = {
 	{ "ID", "id", NULL },	  { "MAC", "mac", NULL },	       { "NAME", "name", NULL },
 	{ "ROLE", "role", NULL }, { "IMAGE", "image_version", NULL }, { "LABELS", "labels", "labels" },
 	{ "SOURCE", "source", NULL }, { "STATE", "state", NULL },
 };
+
+static const struct ctl_flag node_filters[] = {
+	{ "--state", CTL_FLAG_QUERY, "state", NULL },
+	{ "--role", CTL_FLAG_QUERY, "role", NULL },
+};
+static const struct ctl_flag machine_filters[] = {
+	{ "--role", CTL_FLAG_QUERY, "role", NULL },
+	{ "--state", CTL_FLAG_QUERY, "state", NULL },
+};
+
+/* list, show and rm (ctl_resource_run); their other commands are below */
+static const struct ctl_resource nodes = {
+	"nodes", "/v1/nodes", "node id too long: %s", node_cols, CTL_NFLAGS(node_cols),
+	node_filters, CTL_NFLAGS(node_filters), 1, "rm",
+};
+static const struct ctl_resource machines = {
+	"machines", "/v1/machines", "machine id too long: %s", machine_cols, CTL_NFLAGS(machine_cols),
+	machine_filters, CTL_NFLAGS(machine_filters), 1, "rm",
+};
+
+static int ctl_nodes(struct ctl_settings *s, int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 1)
+		return ctl_usage_error("nodes: expected list, show ID or rm ID%s", "");
+	if ((rc = ctl_resource_run(s, &nodes, argc, argv)) >= 0)
+		return rc;
+	return ctl_usage_error("nodes: expected list, show ID or rm ID, got %s", argv[0]);
+}
+
+/* --- machines ---------------------------------------------------------------------- */
 
 /* --name, --role, --label k=v (repeatable), --image V|default into body. */
 static int ctl_machine_opts(int argc, char **argv, int start, json_t *body)
@@ -600,19 +642,13 @@ static int ctl_machine_opts(int argc, char **argv, int start, json_t *body)
 static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
 {
 	char path[256];
-	json_t *doc, *body;
+	json_t *body;
 	int rc;
 
 	if (argc < 1)
 		return ctl_usage_error("machines: expected add, list, show, set, approve or rm%s", "");
-	if (strcmp(argv[0], "list") == 0) {
-		static const struct ctl_flag flags[] = {
-			{ "--role", CTL_FLAG_QUERY, "role", NULL },
-			{ "--state", CTL_FLAG_QUERY, "state", NULL },
-		};
-		return ctl_list_filtered(s, "/v1/machines", flags, CTL_NFLAGS(flags), argc, argv, 1, "machines list", machine_cols,
-					 sizeof(machine_cols) / sizeof(machine_cols[0]));
-	}
+	if ((rc = ctl_resource_run(s, &machines, argc, argv)) >= 0)
+		return rc;
 	if (strcmp(argv[0], "add") == 0) {
 		if (argc < 2)
 			return ctl_usage_error("machines add: expected MAC [--name N] [--role R] [--label K=V].. [--image V]%s", "");
@@ -621,51 +657,23 @@ static int ctl_machines(struct ctl_settings *s, int argc, char **argv)
 			json_decref(body);
 			return rc;
 		}
-		rc = ctl_call(s, "POST", "/v1/machines", NULL, body, &doc);
-		json_decref(body);
-		if (rc)
-			return rc;
-		ctl_print_object(s, doc);
-		json_decref(doc);
-		return 0;
+		return ctl_request(s, "POST", "/v1/machines", body);
 	}
-	if (argc >= 2 && snprintf(path, sizeof(path), "/v1/machines/%s", argv[1]) >= (int)sizeof(path))
-		return ctl_usage_error("machine id too long: %s", argv[1]);
-	if (strcmp(argv[0], "show") == 0 && argc == 2) {
-		if ((rc = ctl_call(s, "GET", path, NULL, NULL, &doc)))
-			return rc;
-		ctl_print_object(s, doc);
-		json_decref(doc);
-		return 0;
-	}
+	if (argc >= 2 && (rc = ctl_resource_path(&machines, argv[1], path, sizeof(path))))
+		return rc;
 	if (strcmp(argv[0], "set") == 0 && argc >= 3) {
 		body = json_object();
 		if ((rc = ctl_machine_opts(argc, argv, 2, body))) {
 			json_decref(body);
 			return rc;
 		}
-		rc = ctl_call(s, "PATCH", path, NULL, body, &doc);
-		json_decref(body);
-		if (rc)
-			return rc;
-		ctl_print_object(s, doc);
-		json_decref(doc);
-		return 0;
+		return ctl_request(s, "PATCH", path, body);
 	}
 	if (strcmp(argv[0], "approve") == 0 && argc == 2) {
-		if (snprintf(path, sizeof(path), "/v1/machines/%s/approve", argv[1]) >= (int)sizeof(path))
-			return ctl_usage_error("machine id too long: %s", argv[1]);
-		if ((rc = ctl_call(s, "POST", path, NULL, NULL, &doc)))
-			return rc;
-		ctl_print_object(s, doc);
-		json_decref(doc);
-		return 0;
-	}
-	if (strcmp(argv[0], "rm") == 0 && argc == 2) {
-		if ((rc = ctl_call(s, "DELETE", path, NULL, NULL, &doc)))
-			return rc;
-		json_decref(doc);
-		return 0;
+		if (strlen(path) + strlen("/approve") >= sizeof(path))
+			return ctl_usage_error(machines.too_long, argv[1]);
+		strcat(path, "/approve");
+		return ctl_request(s, "POST", path, NULL);
 	}
 	return ctl_usage_error("machines: expected add MAC, list, show ID, set ID OPTIONS, approve ID or rm ID, got %s",
 			       argv[0]);
@@ -712,20 +720,16 @@ int ctl_wait(struct ctl_settings *s, const char *id)
 	}
 }
 
+static const struct ctl_resource operations = {
+	"operations", "/v1/operations", "operation id too long: %s", NULL, 0, NULL, 0, 1, NULL,
+};
+
 static int ctl_operations(struct ctl_settings *s, int argc, char **argv)
 {
-	char path[128];
-	json_t *doc;
 	int rc;
 
-	if (argc == 2 && strcmp(argv[0], "show") == 0) {
-		snprintf(path, sizeof(path), "/v1/operations/%.64s", argv[1]);
-		if ((rc = ctl_call(s, "GET", path, NULL, NULL, &doc)))
-			return rc;
-		ctl_print_object(s, doc);
-		json_decref(doc);
-		return 0;
-	}
+	if ((rc = ctl_resource_run(s, &operations, argc, argv)) >= 0)
+		return rc;
 	if (argc == 2 && strcmp(argv[0], "wait") == 0)
 		return ctl_wait(s, argv[1]);
 	return ctl_usage_error("operations: expected show ID or wait ID%s", "");
@@ -742,9 +746,13 @@ static const struct ctl_column image_cols[] = {
 	{ "CREATED", "created_at", NULL },
 };
 
+/* list is its own (see ctl_images); show V and rm V */
+static const struct ctl_resource images = {
+	"images", "/v1/images", "image version too long: %s", NULL, 0, NULL, 0, 1, "rm",
+};
+
 static int ctl_images(struct ctl_settings *s, int argc, char **argv)
 {
-	char path[256];
 	json_t *doc, *body;
 	int rc;
 
@@ -771,14 +779,8 @@ static int ctl_images(struct ctl_settings *s, int argc, char **argv)
 		json_decref(doc);
 		return rc;
 	}
-	if (strcmp(argv[0], "show") == 0 && argc == 2) {
-		snprintf(path, sizeof(path), "/v1/images/%.128s", argv[1]);
-		if ((rc = ctl_call(s, "GET", path, NULL, NULL, &doc)))
-			return rc;
-		ctl_print_object(s, doc);
-		json_decref(doc);
-		return 0;
-	}
+	if ((rc = ctl_resource_run(s, &images, argc, argv)) >= 0)
+		return rc;
 	if (strcmp(argv[0], "default") == 0 && argc == 2) {
 		body = json_pack("{s:s}", "version", argv[1]);
 		rc = ctl_call(s, "PUT", "/v1/images/default", NULL, body, &doc);
@@ -789,13 +791,6 @@ static int ctl_images(struct ctl_settings *s, int argc, char **argv)
 			printf("default image: %s\n", argv[1]);
 		else
 			ctl_print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
-	if (strcmp(argv[0], "rm") == 0 && argc == 2) {
-		snprintf(path, sizeof(path), "/v1/images/%.128s", argv[1]);
-		if ((rc = ctl_call(s, "DELETE", path, NULL, NULL, &doc)))
-			return rc;
 		json_decref(doc);
 		return 0;
 	}

@@ -111,6 +111,31 @@ int ctl_flag_take(const struct ctl_flag *flags, size_t n, int argc, char **argv,
 /* Applies argv[start..] as flags; any other argument is a usage error of cmd. 0 or an exit code. */
 int ctl_flags(const struct ctl_flag *flags, size_t n, int argc, char **argv, int start, json_t *body,
 	      struct ctl_query *q, const char *cmd);
+/* The call (body, may be NULL, is consumed), then its answer, if any, printed as an object; 0 or an exit code. */
+int ctl_request(struct ctl_settings *s, const char *method, const char *path, json_t *body);
+
+/*
+ * An API collection as cloudctl's "list [FILTERS]", "show ID" and "rm ID":
+ * every command that has them takes this one path.
+ */
+struct ctl_resource {
+	const char *command;		/* "nodes": names the list in its usage errors */
+	const char *path;		/* "/v1/nodes"; an item is path/ID */
+	const char *too_long;		/* usage error of an ID too long for a path: "node id too long: %s";
+					 * NULL: "argument too long" */
+	const struct ctl_column *cols;	/* list's table; NULL: no list */
+	size_t ncols;
+	const struct ctl_flag *filters; /* list's --flags (CTL_FLAG_QUERY); none: list takes no argument */
+	size_t nfilters;
+	int show;			/* "show ID" (GET) */
+	const char *rm;			/* the word of "rm ID" (DELETE): "rm", "revoke"; NULL: none */
+};
+
+/* path/ID of r into out: 0, or the exit code of the usage error it printed. */
+int ctl_resource_path(const struct ctl_resource *r, const char *id, char *out, size_t outlen);
+/* argv: list, show or rm of r: the exit code; -1 when argv is none of them (the caller goes on). */
+int ctl_resource_run(struct ctl_settings *s, const struct ctl_resource *r, int argc, char **argv);
+
 /* Follows an operation until it ends, with progress on stderr; 0 on success. */
 int ctl_wait(struct ctl_settings *s, const char *id);
 

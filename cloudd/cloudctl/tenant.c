@@ -73,41 +73,54 @@ static int path_of(char *out, size_t len, const char *fmt, const char *a, const 
 	return 0;
 }
 
-/* GET list, print as table. */
-static int simple_cmd(struct ctl_settings *s, const char *method, const char *path, json_t *body)
-{
-	json_t *doc;
-	int rc = ctl_call(s, method, path, NULL, body, &doc);
+static const struct ctl_flag key_filters[] = { { "--account", CTL_FLAG_QUERY, "account", NULL } };
+static const struct ctl_flag instance_filters[] = {
+	{ "--node", CTL_FLAG_QUERY, "node", NULL },
+	{ "--account", CTL_FLAG_QUERY, "account", NULL },
+};
 
-	json_decref(body);
-	if (rc)
-		return rc;
-	if (doc)
-		ctl_print_object(s, doc);
-	json_decref(doc);
-	return 0;
-}
+/* list, show and rm of each collection (ctl_resource_run); their other commands are below */
+static const struct ctl_resource accounts = {
+	"account", "/v1/accounts", NULL, account_cols, NCOLS(account_cols), NULL, 0, 1, NULL,
+};
+static const struct ctl_resource api_keys = {
+	"api-key", "/v1/api-keys", NULL, key_cols, NCOLS(key_cols), key_filters, NCOLS(key_filters), 0, "revoke",
+};
+static const struct ctl_resource instances = {
+	"instance", "/v1/instances", NULL, instance_cols, NCOLS(instance_cols), instance_filters,
+	NCOLS(instance_filters), 1, NULL, /* rm is an operation (below) */
+};
+static const struct ctl_resource instance_types = {
+	"instance-type", "/v1/instance-types", NULL, type_cols, NCOLS(type_cols), NULL, 0, 0, "rm",
+};
+static const struct ctl_resource templates = {
+	"template", "/v1/templates", NULL, template_cols, NCOLS(template_cols), NULL, 0, 1, "rm",
+};
+static const struct ctl_resource ssh_keys = {
+	"ssh-key", "/v1/ssh-keys", NULL, sshkey_cols, NCOLS(sshkey_cols), NULL, 0, 1, "rm",
+};
+static const struct ctl_resource security_groups = {
+	"security-group", "/v1/security-groups", NULL, sg_cols, NCOLS(sg_cols), NULL, 0,
+	0, "rm", /* show prints the rules as a table (below) */
+};
 
 static int ctl_account(struct ctl_settings *s, int argc, char **argv)
 {
-	char path[256];
+	int rc;
 
 	if (argc == 2 && strcmp(argv[0], "create") == 0)
-		return simple_cmd(s, "POST", "/v1/accounts", json_pack("{s:s}", "name", argv[1]));
-	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return ctl_list(s, "/v1/accounts", NULL, account_cols, NCOLS(account_cols));
-	if (argc == 2 && strcmp(argv[0], "show") == 0) {
-		if (path_of(path, sizeof(path), "/v1/accounts/%s%s", argv[1], NULL) < 0)
-			return EXIT_USAGE;
-		return simple_cmd(s, "GET", path, NULL);
-	}
+		return ctl_request(s, "POST", "/v1/accounts", json_pack("{s:s}", "name", argv[1]));
+	if ((rc = ctl_resource_run(s, &accounts, argc, argv)) >= 0)
+		return rc;
 	return ctl_usage_error("account: expected create NAME, list or show ID%s", "");
 }
 
 static int ctl_api_key(struct ctl_settings *s, int argc, char **argv)
 {
-	char path[256];
+	int rc;
 
+	if ((rc = ctl_resource_run(s, &api_keys, argc, argv)) >= 0)
+		return rc;
 	if (argc >= 1 && strcmp(argv[0], "create") == 0) {
 		static const struct ctl_flag flags[] = {
 			{ "--account", CTL_FLAG_STRING, "account", NULL },
@@ -115,7 +128,6 @@ static int ctl_api_key(struct ctl_settings *s, int argc, char **argv)
 			{ "--name", CTL_FLAG_STRING, "name", NULL },
 		};
 		json_t *body = json_object(), *doc;
-		int rc;
 		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 1, body, NULL, "api-key create"))) {
 			json_decref(body);
 			return rc;
@@ -134,16 +146,6 @@ static int ctl_api_key(struct ctl_settings *s, int argc, char **argv)
 		}
 		json_decref(doc);
 		return 0;
-	}
-	if (argc >= 1 && strcmp(argv[0], "list") == 0) {
-		static const struct ctl_flag flags[] = { { "--account", CTL_FLAG_QUERY, "account", NULL } };
-		return ctl_list_filtered(s, "/v1/api-keys", flags, CTL_NFLAGS(flags), argc, argv, 1, "api-key list",
-					 key_cols, NCOLS(key_cols));
-	}
-	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
-		if (path_of(path, sizeof(path), "/v1/api-keys/%s%s", argv[1], NULL) < 0)
-			return EXIT_USAGE;
-		return simple_cmd(s, "DELETE", path, NULL);
 	}
 	return ctl_usage_error("api-key: expected create, list or revoke ID%s", "");
 }
@@ -213,20 +215,12 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 		json_decref(doc);
 		return rc;
 	}
-	if (strcmp(argv[0], "list") == 0) {
-		static const struct ctl_flag flags[] = {
-			{ "--node", CTL_FLAG_QUERY, "node", NULL },
-			{ "--account", CTL_FLAG_QUERY, "account", NULL },
-		};
-		return ctl_list_filtered(s, "/v1/instances", flags, CTL_NFLAGS(flags), argc, argv, 1, "instance list",
-					 instance_cols, NCOLS(instance_cols));
-	}
+	if ((rc = ctl_resource_run(s, &instances, argc, argv)) >= 0)
+		return rc;
 	if (argc < 2)
 		return ctl_usage_error("instance %s: expected an instance id or name", argv[0]);
-	if (path_of(path, sizeof(path), "/v1/instances/%s%s", argv[1], NULL) < 0)
-		return EXIT_USAGE;
-	if (strcmp(argv[0], "show") == 0 && argc == 2)
-		return simple_cmd(s, "GET", path, NULL);
+	if ((rc = ctl_resource_path(&instances, argv[1], path, sizeof(path))))
+		return rc;
 	if (strcmp(argv[0], "console") == 0) {
 		struct ctl_query q = { .n = 0 };
 		struct httpc_cred cred = { .url = s->url, .key_id = s->key, .secret = s->secret };
@@ -261,7 +255,7 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 			json_array_append_new(groups, json_string(argv[i]));
 		}
 		snprintf(gpath, sizeof(gpath), "%s/security-groups", path);
-		return simple_cmd(s, "PUT", gpath, json_pack("{s:o}", "security_groups", groups));
+		return ctl_request(s, "PUT", gpath, json_pack("{s:o}", "security_groups", groups));
 	}
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--wait") == 0)
@@ -295,11 +289,12 @@ static int ctl_instance(struct ctl_settings *s, int argc, char **argv)
 static int ctl_instance_type(struct ctl_settings *s, int argc, char **argv)
 {
 	char path[256];
+	int rc;
 
-	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return ctl_list(s, "/v1/instance-types", NULL, type_cols, NCOLS(type_cols));
-	if (argc >= 2 && path_of(path, sizeof(path), "/v1/instance-types/%s%s", argv[1], NULL) < 0)
-		return EXIT_USAGE;
+	if ((rc = ctl_resource_run(s, &instance_types, argc, argv)) >= 0)
+		return rc;
+	if (argc >= 2 && (rc = ctl_resource_path(&instance_types, argv[1], path, sizeof(path))))
+		return rc;
 	if (argc >= 2 && strcmp(argv[0], "set") == 0) {
 		static const struct ctl_flag flags[] = {
 			{ "--vcpus", CTL_FLAG_INT, "vcpus", NULL },
@@ -307,25 +302,23 @@ static int ctl_instance_type(struct ctl_settings *s, int argc, char **argv)
 			{ "--disk-gib", CTL_FLAG_INT, "disk_gib", NULL },
 		};
 		json_t *body = json_object();
-		int rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, body, NULL,
-				   "instance-type set NAME --vcpus N --memory-mib N --disk-gib N");
-		if (rc) {
+		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, body, NULL,
+				    "instance-type set NAME --vcpus N --memory-mib N --disk-gib N"))) {
 			json_decref(body);
 			return rc;
 		}
-		return simple_cmd(s, "PUT", path, body);
+		return ctl_request(s, "PUT", path, body);
 	}
-	if (argc == 2 && strcmp(argv[0], "rm") == 0)
-		return simple_cmd(s, "DELETE", path, NULL);
 	return ctl_usage_error("instance-type: expected list, set NAME ... or rm NAME%s", "");
 }
 
 static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 {
 	char path[256];
+	int rc;
 
-	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return ctl_list(s, "/v1/templates", NULL, template_cols, NCOLS(template_cols));
+	if ((rc = ctl_resource_run(s, &templates, argc, argv)) >= 0)
+		return rc;
 	if (argc >= 2 && strcmp(argv[0], "register") == 0) {
 		static const struct ctl_flag flags[] = {
 			{ "--format", CTL_FLAG_STRING, "format", NULL },
@@ -340,19 +333,12 @@ static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 			{ "--public", CTL_FLAG_TRUE, "public", NULL },
 		};
 		json_t *body = json_pack("{s:s}", "name", argv[1]);
-		int rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, body, NULL, "template register");
-		if (rc) {
+		if ((rc = ctl_flags(flags, CTL_NFLAGS(flags), argc, argv, 2, body, NULL, "template register"))) {
 			json_decref(body);
 			return rc;
 		}
-		return simple_cmd(s, "POST", "/v1/templates", body);
+		return ctl_request(s, "POST", "/v1/templates", body);
 	}
-	if (argc == 2 && path_of(path, sizeof(path), "/v1/templates/%s%s", argv[1], NULL) < 0)
-		return EXIT_USAGE;
-	if (argc == 2 && strcmp(argv[0], "show") == 0)
-		return simple_cmd(s, "GET", path, NULL);
-	if (argc == 2 && strcmp(argv[0], "rm") == 0)
-		return simple_cmd(s, "DELETE", path, NULL);
 	if (argc >= 3 && strcmp(argv[0], "upload") == 0) {
 		static const struct ctl_flag flags[] = {
 			{ "--format", CTL_FLAG_STRING, "format", NULL },
@@ -364,7 +350,7 @@ static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 		json_t *body = json_pack("{s:s,s:b}", "name", argv[1], "upload", 1), *doc;
 		const char *file = NULL, *initrd = NULL, *id, *v;
 		char upath[300];
-		int bad = 0, rc;
+		int bad = 0;
 		for (int i = 2; i < argc && !bad; i++) {
 			int r = ctl_flag_take(flags, CTL_NFLAGS(flags), argc, argv, &i, body, NULL);
 			if (r < 0)
@@ -414,10 +400,10 @@ static int ctl_template(struct ctl_settings *s, int argc, char **argv)
 
 static int ctl_ssh_key(struct ctl_settings *s, int argc, char **argv)
 {
-	char path[256];
+	int rc;
 
-	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return ctl_list(s, "/v1/ssh-keys", NULL, sshkey_cols, NCOLS(sshkey_cols));
+	if ((rc = ctl_resource_run(s, &ssh_keys, argc, argv)) >= 0)
+		return rc;
 	if (argc == 3 && strcmp(argv[0], "add") == 0) {
 		struct buf text = BUF_INIT;
 		size_t len;
@@ -432,14 +418,8 @@ static int ctl_ssh_key(struct ctl_settings *s, int argc, char **argv)
 			len--;
 		body = json_pack("{s:s,s:s%}", "name", argv[1], "public_key", text.data ? text.data : "", len);
 		buf_free(&text);
-		return simple_cmd(s, "POST", "/v1/ssh-keys", body);
+		return ctl_request(s, "POST", "/v1/ssh-keys", body);
 	}
-	if (argc == 2 && path_of(path, sizeof(path), "/v1/ssh-keys/%s%s", argv[1], NULL) < 0)
-		return EXIT_USAGE;
-	if (argc == 2 && strcmp(argv[0], "show") == 0)
-		return simple_cmd(s, "GET", path, NULL);
-	if (argc == 2 && strcmp(argv[0], "rm") == 0)
-		return simple_cmd(s, "DELETE", path, NULL);
 	return ctl_usage_error("ssh-key: expected add NAME KEYFILE, list, show or rm%s", "");
 }
 
@@ -449,8 +429,8 @@ static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
 	json_t *doc;
 	int rc;
 
-	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return ctl_list(s, "/v1/security-groups", NULL, sg_cols, NCOLS(sg_cols));
+	if ((rc = ctl_resource_run(s, &security_groups, argc, argv)) >= 0)
+		return rc;
 	if (argc >= 2 && strcmp(argv[0], "create") == 0) {
 		static const struct ctl_flag flags[] = {
 			{ "--description", CTL_FLAG_STRING, "description", NULL },
@@ -461,7 +441,7 @@ static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
 			json_decref(body);
 			return rc;
 		}
-		return simple_cmd(s, "POST", "/v1/security-groups", body);
+		return ctl_request(s, "POST", "/v1/security-groups", body);
 	}
 	if (argc >= 3 && strcmp(argv[0], "rule") == 0) {
 		if (path_of(path, sizeof(path), "/v1/security-groups/%s/rules%s", argv[2], NULL) < 0)
@@ -492,12 +472,12 @@ static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
 		if (strcmp(argv[1], "rm") == 0 && argc == 4) {
 			char rpath[400];
 			snprintf(rpath, sizeof(rpath), "%s/%s", path, argv[3]);
-			return simple_cmd(s, "DELETE", rpath, NULL);
+			return ctl_request(s, "DELETE", rpath, NULL);
 		}
 		return ctl_usage_error("security-group rule: expected add G ... or rm G RULE%s", "");
 	}
-	if (argc == 2 && path_of(path, sizeof(path), "/v1/security-groups/%s%s", argv[1], NULL) < 0)
-		return EXIT_USAGE;
+	if (argc == 2 && (rc = ctl_resource_path(&security_groups, argv[1], path, sizeof(path))))
+		return rc;
 	if (argc == 2 && strcmp(argv[0], "show") == 0) {
 		if ((rc = ctl_call(s, "GET", path, NULL, NULL, &doc)))
 			return rc;
@@ -514,8 +494,6 @@ static int ctl_security_group(struct ctl_settings *s, int argc, char **argv)
 		json_decref(doc);
 		return rc;
 	}
-	if (argc == 2 && strcmp(argv[0], "rm") == 0)
-		return simple_cmd(s, "DELETE", path, NULL);
 	return ctl_usage_error("security-group: expected create, list, show, rm or rule%s", "");
 }
 

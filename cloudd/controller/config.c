@@ -42,35 +42,40 @@ static const struct conf_option config_options[] = {
 	{ "disk-overcommit-percent", "N", "disk scheduled per 100 GiB of node disk (default 100)" },
 	{ "user-data-max", "BYTES", "largest user-data of an instance, N[K|M] (default 16K)" },
 };
-#define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
+
+static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
+{
+	return config_from_conf(c, cfg, err);
+}
+
+static const struct conf_daemon config_daemon = {
+	.about = "cloud-controller: netboots the fleet (dnsmasq + iPXE), enrolls nodes and serves\n"
+		 "the signed JSON API under /v1, boot scripts, images and /metrics.\n",
+	.notes = "On first start an admin API key is created and written to DATA-DIR/admin.conf\n"
+		 "(mode 0600, cloudctl's configuration format).\n"
+		 "\n"
+		 "Signals: SIGTERM/SIGINT stop (dnsmasq is stopped too).\n\n",
+	.default_path = CTL_DEFAULT_CONFIG,
+	.options = config_options,
+	.noptions = sizeof(config_options) / sizeof(config_options[0]),
+	.apply = config_apply,
+	.server = { .syslog = 0, .max_body = CTL_DEFAULT_MAX_BODY, .max_body_max = 16ULL << 20,
+		    .connections = CTL_DEFAULT_HTTP_CONNECTIONS, .connections_min = 4, .connections_max = 4096,
+		    CONF_SERVER_FIELDS(struct ctl_config) },
+};
+CONF_SERVER_CHECK(struct ctl_config);
 
 void config_usage(FILE *out, const char *prog)
 {
-	fprintf(out,
-		"usage: %s [OPTIONS]\n"
-		"\n"
-		"cloud-controller: netboots the fleet (dnsmasq + iPXE), enrolls nodes and serves\n"
-		"the signed JSON API under /v1, boot scripts, images and /metrics.\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config FILE                 configuration file (default " CTL_DEFAULT_CONFIG ";\n"
-		"                                    the default file may be absent)\n"
-		"  -n, --check                       check the configuration and exit\n"
-		"  -h, --help                        this text\n"
-		"  -V, --version                     print the version and exit\n",
-		prog);
-	conf_usage_options(out, config_options, CONFIG_NOPTIONS);
-	fprintf(out,
-		"\n"
-		"Every long option is also a key of the configuration file (\"key = value\"\n"
-		"lines, '#' comments); the command line wins over the file.\n"
-		"\n"
-		"On first start an admin API key is created and written to DATA-DIR/admin.conf\n"
-		"(mode 0600, cloudctl's configuration format).\n"
-		"\n"
-		"Signals: SIGTERM/SIGINT stop (dnsmasq is stopped too).\n"
-		"\n"
-		"Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n");
+	conf_daemon_usage(&config_daemon, out, prog);
+}
+
+int config_load(int argc, char **argv, struct ctl_config *cfg, enum config_action *action,
+		struct errmsg *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return conf_load_settings(&config_daemon, argc, argv, cfg, cfg->config_path, sizeof(cfg->config_path),
+				  action, err);
 }
 
 /* dhcp: FIRST,LAST,NETMASK (IPv4, FIRST <= LAST); proxy: NETWORK */
@@ -223,7 +228,6 @@ static int config_guest(struct ctl_config *cfg, struct conf *c, struct errmsg *e
 
 int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 {
-	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	static const char *const modes[] = { "off", "dhcp", "proxy", NULL };
 	static const char *const policies[] = { "ignore", "enroll", "pending", NULL };
 	unsigned long long n;
@@ -305,18 +309,8 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	if (conf_get_uint(c, "token-ttl", CTL_DEFAULT_TOKEN_TTL, CTL_TOKEN_TTL_MIN, CTL_TOKEN_TTL_MAX, &n, err) < 0)
 		return -1;
 	cfg->token_ttl = (unsigned)n;
-	if (conf_get_enum(c, "log-level", levels, LOG_LEVEL_INFO, &i, err) < 0)
-		return -1;
-	cfg->log_level = (enum log_level)i;
 	if (conf_get_bool(c, "api-cache", 1, &cfg->api_cache, err) < 0)
 		return -1;
-	if (conf_get_bool(c, "syslog", 0, &cfg->syslog, err) < 0)
-		return -1;
-	if (conf_get_size(c, "max-body", CTL_DEFAULT_MAX_BODY, 1024, 16ULL << 20, &cfg->max_body, err) < 0)
-		return -1;
-	if (conf_get_uint(c, "http-connections", CTL_DEFAULT_HTTP_CONNECTIONS, 4, 4096, &n, err) < 0)
-		return -1;
-	cfg->http_connections = (unsigned)n;
 	if (conf_get_uint(c, "http-threads", 1, 1, 64, &n, err) < 0)
 		return -1;
 	cfg->http_threads = (unsigned)n;
@@ -324,18 +318,5 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 		return -1;
 	if (config_guest(cfg, c, err) < 0)
 		return -1;
-	return conf_check_unknown(c, err);
-}
-
-static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
-{
-	return config_from_conf(c, cfg, err);
-}
-
-int config_load(int argc, char **argv, struct ctl_config *cfg, enum config_action *action,
-		struct errmsg *err)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	return conf_load_settings(argc, argv, config_options, CONFIG_NOPTIONS, CTL_DEFAULT_CONFIG, cfg->config_path,
-				  sizeof(cfg->config_path), action, config_apply, cfg, err);
+	return conf_read_server(c, &config_daemon.server, cfg, err);
 }

@@ -68,7 +68,7 @@ static int images_copy(const char *src, const char *dst, char hex[65], unsigned 
 {
 	struct sha256_ctx ctx;
 	char block[65536];
-	int in, out, saved;
+	int in, out;
 	ssize_t n;
 
 	*size = 0;
@@ -104,14 +104,9 @@ static int images_copy(const char *src, const char *dst, char hex[65], unsigned 
 	close(in);
 	return 0;
 err_out:
-	saved = errno;
-	close(out);
-	unlink(dst);
-	errno = saved;
+	fs_discard(out, dst);
 err_in:
-	saved = errno;
-	close(in);
-	errno = saved;
+	fs_discard(in, NULL);
 	return -1;
 }
 

@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 #include "controller.h"
+#include "daemon.h"
 #include "fsutil.h"
+
+_Static_assert(DAEMON_EXIT_USAGE == EXIT_USAGE, "a configuration error exits with EXIT_USAGE");
 
 /* Signals, plus once a second: node liveness and dnsmasq supervision. */
 static int main_loop(struct controller *ctrl, int sfd)
@@ -45,25 +48,13 @@ int main(int argc, char **argv)
 	static struct controller ctrl;
 	struct errmsg err = { 0 };
 	enum config_action action;
-	struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
 	char msg[1024], addr[128], path[PATH_MAX];
-	sigset_t mask;
 	int sfd, rc = EXIT_SYSTEM, r;
 
-	if (config_load(argc, argv, &ctrl.cfg, &action, &err) < 0) {
-		fprintf(stderr, "cloud-controller: %s\n", errmsg_str(&err, msg, sizeof(msg)));
-		if (strcmp(err.field, "command line") == 0)
-			fprintf(stderr, "cloud-controller: see cloud-controller --help\n");
-		return EXIT_USAGE;
-	}
-	switch (action) {
-	case CONFIG_HELP:
-		config_usage(stdout, "cloud-controller");
-		return 0;
-	case CONFIG_VERSION:
-		printf("cloud-controller %s\n", CLOUDD_VERSION);
-		return 0;
-	case CONFIG_CHECK: {
+	r = config_load(argc, argv, &ctrl.cfg, &action, &err);
+	if ((r = daemon_config_done("cloud-controller", r, &err, action, config_usage)) >= 0)
+		return r;
+	if (action == CONFIG_CHECK) {
 		struct buf conf = BUF_INIT;
 		int bad = netboot_check(&ctrl.cfg, &conf, "DATA-DIR/dnsmasq/hosts", &err) < 0;
 		buf_free(&conf);
@@ -71,12 +62,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "cloud-controller: netboot: %s\n", errmsg_str(&err, msg, sizeof(msg)));
 			return EXIT_USAGE;
 		}
-		printf("cloud-controller: configuration ok (%s)\n",
-		       ctrl.cfg.config_path[0] ? ctrl.cfg.config_path : "defaults and command line");
+		daemon_config_ok("cloud-controller", ctrl.cfg.config_path);
 		return 0;
-	}
-	case CONFIG_RUN:
-		break;
 	}
 
 	log_init("cloud-controller", ctrl.cfg.log_level, ctrl.cfg.syslog);
@@ -85,15 +72,10 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&ctrl.cache.lock, NULL);
 	pthread_mutex_init(&ctrl.pending_lock, NULL);
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+	if ((sfd = daemon_signalfd()) < 0) {
 		log_error("signalfd: %s", strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	signal(SIGPIPE, SIG_IGN);
 
 	umask(022);
 	if (fs_mkdir_p(ctrl.cfg.data_dir, 0700, 0700) < 0 ||
@@ -123,14 +105,10 @@ int main(int argc, char **argv)
 		log_error("setting up the HTTP routes: %s", strerror(errno));
 		goto err_http;
 	}
-	limits.max_body = ctrl.cfg.max_body;
-	limits.max_connections = ctrl.cfg.http_connections;
 	httpd_set_threads(ctrl.http, ctrl.cfg.http_threads);
-	httpd_addr_str((struct sockaddr *)&ctrl.cfg.listen_addr, addr, sizeof(addr));
-	if (httpd_start(ctrl.http, (struct sockaddr *)&ctrl.cfg.listen_addr, ctrl.cfg.listen_len, &limits) < 0) {
-		log_error("cannot serve HTTP on %s: %s", addr, strerror(errno));
+	if (daemon_serve(ctrl.http, &ctrl.cfg.listen_addr, ctrl.cfg.listen_len, ctrl.cfg.max_body,
+			 ctrl.cfg.http_connections, addr, sizeof(addr)) < 0)
 		goto err_http;
-	}
 	log_info("cloud-controller %s serving HTTP on %s (port %u), nodes reach it as %s", CLOUDD_VERSION, addr,
 		 httpd_port(ctrl.http), ctrl.cfg.url);
 	if (netboot_start(&ctrl) < 0) {

@@ -90,3 +90,15 @@ char *buf_steal(struct buf *b)
 	b->len = b->cap = 0;
 	return p;
 }
+
+int str_vprintf(char *out, size_t outlen, const char *instead, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(out, outlen, fmt, ap);
+
+	if (n >= 0 && (size_t)n < outlen)
+		return 0;
+	if (instead)
+		snprintf(out, outlen, "%s", instead);
+	errno = ERANGE;
+	return -1;
+}

@@ -2,6 +2,7 @@
 #ifndef CLOUDD_BUF_H
 #define CLOUDD_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct buf {
@@ -21,5 +22,13 @@ void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 /* Hands the data to the caller (to free()); the buffer is empty afterwards. */
 char *buf_steal(struct buf *b);
+
+/*
+ * vsnprintf into a fixed array that never truncates silently: 0, or -1 with
+ * errno ERANGE when the text does not fit; out then says `instead`, or holds
+ * the start of the text when instead is NULL.
+ */
+int str_vprintf(char *out, size_t outlen, const char *instead, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 
 #endif

@@ -396,14 +396,34 @@ int conf_get_path(struct conf *c, const char *key, const char *def, char *dst, s
 	return conf_copy(c, key, v, dst, dstlen, err);
 }
 
-void conf_usage_options(FILE *out, const struct conf_option *opts, size_t nopts)
+void conf_daemon_usage(const struct conf_daemon *d, FILE *out, const char *prog)
 {
-	for (size_t i = 0; i < nopts; i++) {
+	fprintf(out,
+		"usage: %s [OPTIONS]\n"
+		"\n"
+		"%s"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE                 configuration file (default %s;\n"
+		"                                    the default file may be absent)\n"
+		"  -n, --check                       check the configuration and exit\n"
+		"  -h, --help                        this text\n"
+		"  -V, --version                     print the version and exit\n",
+		prog, d->about, d->default_path);
+	for (size_t i = 0; i < d->noptions; i++) {
 		char left[64];
 
-		snprintf(left, sizeof(left), "--%s %s", opts[i].key, opts[i].arg);
-		fprintf(out, "      %-28s %s\n", left, opts[i].help);
+		snprintf(left, sizeof(left), "--%s %s", d->options[i].key, d->options[i].arg);
+		fprintf(out, "      %-28s %s\n", left, d->options[i].help);
 	}
+	fprintf(out,
+		"\n"
+		"Every long option is also a key of the configuration file (\"key = value\"\n"
+		"lines, '#' comments); the command line wins over the file.\n"
+		"\n"
+		"%s"
+		"Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n",
+		d->notes);
 }
 
 /* The file's settings, then the command line's (in *c) over them; *c becomes the result. */
@@ -503,17 +523,38 @@ out:
 	return rc;
 }
 
-int conf_load_settings(int argc, char **argv, const struct conf_option *opts, size_t nopts,
-		       const char *default_path, char *path, size_t pathlen, enum config_action *action,
-		       int (*apply)(struct conf *c, void *settings, struct errmsg *err), void *settings,
-		       struct errmsg *err)
+int conf_load_settings(const struct conf_daemon *d, int argc, char **argv, void *settings, char *path,
+		       size_t pathlen, enum config_action *action, struct errmsg *err)
 {
 	struct conf c = CONF_INIT;
 	int rc;
 
-	rc = conf_load_args(&c, argc, argv, opts, nopts, default_path, path, pathlen, action, err);
+	rc = conf_load_args(&c, argc, argv, d->options, d->noptions, d->default_path, path, pathlen, action,
+			    err);
 	if (rc == 0 && (*action == CONFIG_RUN || *action == CONFIG_CHECK))
-		rc = apply(&c, settings, err);
+		rc = d->apply(&c, settings, err);
 	conf_free(&c);
 	return rc;
+}
+
+int conf_read_server(struct conf *c, const struct conf_server *s, void *settings, struct errmsg *err)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	char *base = settings;
+	unsigned long long n;
+	int i;
+
+	if (conf_get_enum(c, "log-level", levels, LOG_LEVEL_INFO, &i, err) < 0)
+		return -1;
+	*(enum log_level *)(base + s->log_level_at) = (enum log_level)i;
+	if (conf_get_bool(c, "syslog", s->syslog, (int *)(base + s->syslog_at), err) < 0)
+		return -1;
+	if (conf_get_size(c, "max-body", s->max_body, 1024, s->max_body_max,
+			  (unsigned long long *)(base + s->max_body_at), err) < 0)
+		return -1;
+	if (conf_get_uint(c, "http-connections", s->connections, s->connections_min, s->connections_max, &n,
+			  err) < 0)
+		return -1;
+	*(unsigned *)(base + s->connections_at) = (unsigned)n;
+	return conf_check_unknown(c, err);
 }

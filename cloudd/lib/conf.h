@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "errmsg.h"
+#include "log.h"
 
 /*
  * A configuration is a list of key = value settings read from a file (one per
@@ -98,15 +99,62 @@ enum config_action { CONFIG_RUN, CONFIG_CHECK, CONFIG_HELP, CONFIG_VERSION };
 int conf_load_args(struct conf *c, int argc, char **argv, const struct conf_option *opts,
 		   size_t nopts, const char *default_path, char *path, size_t pathlen,
 		   enum config_action *action, struct errmsg *err);
+
 /*
- * conf_load_args, then (to run or check) apply(c, settings, err) that reads
- * the settings out of c; the whole of a daemon's config_load. 0 or -1 with err.
+ * The settings of every daemon's HTTP server and log: log-level, syslog,
+ * max-body and http-connections, with each daemon's defaults and limits,
+ * read last by its apply (conf_read_server). They
+ * go into the daemon's settings struct at the offsets that CONF_SERVER_FIELDS
+ * takes from its members log_level, syslog, max_body and http_connections
+ * (CONF_SERVER_CHECK checks their types).
  */
-int conf_load_settings(int argc, char **argv, const struct conf_option *opts, size_t nopts,
-		       const char *default_path, char *path, size_t pathlen, enum config_action *action,
-		       int (*apply)(struct conf *c, void *settings, struct errmsg *err), void *settings,
-		       struct errmsg *err);
-/* The "      --key ARG    help" lines of --help, one per option. */
-void conf_usage_options(FILE *out, const struct conf_option *opts, size_t nopts);
+struct conf_server {
+	int syslog;					      /* default of syslog */
+	unsigned long long max_body, max_body_max;	      /* bytes: default, largest allowed */
+	unsigned long long connections, connections_min, connections_max;
+	size_t log_level_at, syslog_at, max_body_at, connections_at; /* offsets in the settings */
+};
+
+#define CONF_SERVER_FIELDS(type)                                                                         \
+	.log_level_at = offsetof(type, log_level), .syslog_at = offsetof(type, syslog),                  \
+	.max_body_at = offsetof(type, max_body), .connections_at = offsetof(type, http_connections)
+#define CONF_SERVER_CHECK(type)                                                                          \
+	_Static_assert(_Generic(((type *)0)->log_level, enum log_level: 1, default: 0) &&                \
+			       _Generic(((type *)0)->syslog, int: 1, default: 0) &&                      \
+			       _Generic(((type *)0)->max_body, unsigned long long: 1, default: 0) &&     \
+			       _Generic(((type *)0)->http_connections, unsigned: 1, default: 0),         \
+		       #type ": the server settings have the types conf_read_server writes")
+
+/*
+ * A daemon's command line and configuration file, described once: its options
+ * (each also a key of the file), its default file, what --help says around
+ * the options, and apply, which reads the merged settings into the daemon's
+ * settings struct.
+ */
+struct conf_daemon {
+	const char *about;		/* --help before the options: what the daemon is ("...\n" lines) */
+	const char *notes;		/* --help after them: files, signals (paragraphs, each ending "\n\n") */
+	const char *default_path;
+	const struct conf_option *options;
+	size_t noptions;
+	int (*apply)(struct conf *c, void *settings, struct errmsg *err);
+	struct conf_server server;	/* its HTTP server's and log's settings (conf_read_server) */
+};
+
+/*
+ * conf_load_args with d's options, then (to run or check) d->apply on
+ * settings; the whole of a daemon's config_load. The file read goes to path
+ * (pathlen bytes). 0 or -1 with err.
+ */
+int conf_load_settings(const struct conf_daemon *d, int argc, char **argv, void *settings, char *path,
+		       size_t pathlen, enum config_action *action, struct errmsg *err);
+/* The daemon's --help: usage line, about, the options, how files and options combine, notes, exit codes. */
+void conf_daemon_usage(const struct conf_daemon *d, FILE *out, const char *prog);
+
+/*
+ * Reads s's settings out of c into settings, then fails on any key that
+ * nothing asked for (conf_check_unknown): the last step of a daemon's apply.
+ */
+int conf_read_server(struct conf *c, const struct conf_server *s, void *settings, struct errmsg *err);
 
 #endif

@@ -146,23 +146,21 @@ int fs_env_get(const char *path, const char *key, char *out, size_t outlen)
 int fs_path(char *out, size_t outlen, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(out, outlen, fmt, ap);
+	rc = str_vprintf(out, outlen, NULL, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= outlen) {
+	if (rc < 0)
 		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
 	char tmp[4096];
 	const char *p = data;
-	int fd, saved;
+	int fd;
 
 	if (fs_path(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) < 0)
 		return -1;
@@ -189,12 +187,19 @@ int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mod
 	return 0;
 
 err_unlink:
-	saved = errno;
+	fs_discard(fd, tmp);
+	return -1;
+}
+
+void fs_discard(int fd, const char *path)
+{
+	int saved = errno;
+
 	if (fd >= 0)
 		close(fd);
-	unlink(tmp);
+	if (path)
+		unlink(path);
 	errno = saved;
-	return -1;
 }
 
 int fs_mkdir_p(const char *path, unsigned parent_mode, unsigned mode)

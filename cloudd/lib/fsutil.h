@@ -35,6 +35,12 @@ int fs_path(char *out, size_t outlen, const char *fmt, ...) __attribute__((forma
  */
 int fs_mkdir_p(const char *path, unsigned parent_mode, unsigned mode);
 
+/*
+ * Undoes what an error path must not leave behind: closes fd (when >= 0) and
+ * removes path (when not NULL), keeping the errno of the failure.
+ */
+void fs_discard(int fd, const char *path);
+
 /* Writes data to path atomically (temporary file in the same directory + rename). */
 int fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "proc.h"
 
 long long proc_now_ms(void)
@@ -194,19 +195,11 @@ int proc_run(char *const argv[], const char *input, size_t input_len, struct buf
 	return 0;
 
 err_out:
-	saved = errno;
-	if (out_pipe[0] >= 0)
-		close(out_pipe[0]);
-	if (out_pipe[1] >= 0)
-		close(out_pipe[1]);
-	errno = saved;
+	fs_discard(out_pipe[0], NULL);
+	fs_discard(out_pipe[1], NULL);
 err_in:
-	saved = errno;
-	if (in_pipe[0] >= 0)
-		close(in_pipe[0]);
-	if (in_pipe[1] >= 0)
-		close(in_pipe[1]);
-	errno = saved;
+	fs_discard(in_pipe[0], NULL);
+	fs_discard(in_pipe[1], NULL);
 	return -1;
 }
 
@@ -251,10 +244,28 @@ int proc_run_ok(char *const argv[], const char *input, size_t input_len, int tim
 	return -1;
 }
 
+int proc_run_json(char *const argv[], int timeout_ms, json_t **doc, char *why, size_t whylen)
+{
+	struct buf out = BUF_INIT;
+	int status;
+
+	*doc = NULL;
+	if (proc_run(argv, NULL, 0, &out, timeout_ms, &status) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		snprintf(why, whylen, "%s", out.data ? out.data : strerror(errno));
+		buf_free(&out);
+		errno = EIO;
+		return -1;
+	}
+	*doc = json_loadb(out.data, out.len, 0, NULL);
+	buf_free(&out);
+	return 0;
+}
+
 int proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 {
 	char path[PATH_MAX];
-	int in_fd, out_fd, saved;
+	int in_fd, out_fd;
 	pid_t p;
 
 	if (proc_resolve(argv[0], path, sizeof(path)) < 0)
@@ -265,10 +276,10 @@ int proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 	out_fd = open(log_path ? log_path : "/dev/null",
 		      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (out_fd < 0)
-		goto err_in;
+		goto err; /* out_fd -1: nothing to close */
 	p = fork();
 	if (p < 0)
-		goto err_out;
+		goto err;
 	if (p == 0) {
 		setsid();
 		proc_child_exec(path, argv, in_fd, out_fd);
@@ -278,14 +289,9 @@ int proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 	*pid = p;
 	return 0;
 
-err_out:
-	saved = errno;
-	close(out_fd);
-	errno = saved;
-err_in:
-	saved = errno;
-	close(in_fd);
-	errno = saved;
+err:
+	fs_discard(out_fd, NULL);
+	fs_discard(in_fd, NULL);
 	return -1;
 }
 

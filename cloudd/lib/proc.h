@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 
 /* Output kept by proc_run: the last PROC_OUTPUT_MAX bytes of stdout+stderr. */
@@ -26,6 +28,14 @@ int proc_run(char *const argv[], const char *input, size_t input_len, struct buf
  */
 int proc_run_ok(char *const argv[], const char *input, size_t input_len, int timeout_ms,
 		char *why, size_t whylen);
+
+/*
+ * Runs argv (no input) for what it prints as JSON (qemu-img info
+ * --output=json): 0 and *doc, NULL when the output is not JSON, once it exited
+ * with status 0; else -1 with errno EIO and `why`: its output, or why it could
+ * not run.
+ */
+int proc_run_json(char *const argv[], int timeout_ms, json_t **doc, char *why, size_t whylen);
 
 /*
  * Starts argv in the background with stdin from /dev/null and stdout/stderr

@@ -29,34 +29,39 @@ static const struct conf_option config_options[] = {
 	{ "sysroot", "DIR", "read /proc, /sys and /etc below DIR (for tests; default /)" },
 	{ "api-key-file", "FILE", "a key (\"key = ID\", \"secret = S\", mode 0600) that may sign requests, besides the controller's" },
 };
-#define CONFIG_NOPTIONS (sizeof(config_options) / sizeof(config_options[0]))
+
+static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
+{
+	return config_from_conf(c, cfg, err);
+}
+
+static const struct conf_daemon config_daemon = {
+	.about = "cloudd: the node daemon. Serves /health and /metrics to anyone, /v1/sysinfo,\n"
+		 "/v1/state, consoles and filters to signed requests of the controller (or of\n"
+		 "the api-key-file's key), and converges the node's guests on a desired-state\n"
+		 "document.\n",
+	.notes = "Signals: SIGTERM/SIGINT stop (guests keep running), SIGHUP re-reads the state file.\n\n",
+	.default_path = CLOUDD_DEFAULT_CONFIG,
+	.options = config_options,
+	.noptions = sizeof(config_options) / sizeof(config_options[0]),
+	.apply = config_apply,
+	.server = { .syslog = 1, .max_body = CLOUDD_DEFAULT_MAX_BODY, .max_body_max = 64ULL << 20,
+		    .connections = CLOUDD_DEFAULT_HTTP_CONNECTIONS, .connections_min = 1, .connections_max = 256,
+		    CONF_SERVER_FIELDS(struct cloudd_config) },
+};
+CONF_SERVER_CHECK(struct cloudd_config);
 
 void config_usage(FILE *out, const char *prog)
 {
-	fprintf(out,
-		"usage: %s [OPTIONS]\n"
-		"\n"
-		"cloudd: the node daemon. Serves /health and /metrics to anyone, /v1/sysinfo,\n"
-		"/v1/state, consoles and filters to signed requests of the controller (or of\n"
-		"the api-key-file's key), and converges the node's guests on a desired-state\n"
-		"document.\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config FILE                 configuration file (default " CLOUDD_DEFAULT_CONFIG ";\n"
-		"                                    the default file may be absent)\n"
-		"  -n, --check                       check the configuration and exit\n"
-		"  -h, --help                        this text\n"
-		"  -V, --version                     print the version and exit\n",
-		prog);
-	conf_usage_options(out, config_options, CONFIG_NOPTIONS);
-	fprintf(out,
-		"\n"
-		"Every long option is also a key of the configuration file (\"key = value\"\n"
-		"lines, '#' comments); the command line wins over the file.\n"
-		"\n"
-		"Signals: SIGTERM/SIGINT stop (guests keep running), SIGHUP re-reads the state file.\n"
-		"\n"
-		"Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n");
+	conf_daemon_usage(&config_daemon, out, prog);
+}
+
+int config_load(int argc, char **argv, struct cloudd_config *cfg, enum config_action *action,
+		struct errmsg *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return conf_load_settings(&config_daemon, argc, argv, cfg, cfg->config_path, sizeof(cfg->config_path),
+				  action, err);
 }
 
 /* The disk policy is checked at start-up; the volumes live where it mounts the disk: data-dir. */
@@ -83,7 +88,6 @@ static int config_disk_policy(const char *text, struct conf *c, struct errmsg *e
 
 int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *err)
 {
-	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
 	unsigned long long n;
 	const char *v;
@@ -121,30 +125,7 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 	if (conf_get_uint(c, "converge-interval", CLOUDD_DEFAULT_CONVERGE_INTERVAL, 1, 3600, &n, err) < 0)
 		return -1;
 	cfg->converge_interval = (unsigned)n;
-	if (conf_get_enum(c, "log-level", levels, LOG_LEVEL_INFO, &i, err) < 0)
-		return -1;
-	cfg->log_level = (enum log_level)i;
-	if (conf_get_bool(c, "syslog", 1, &cfg->syslog, err) < 0)
-		return -1;
-	if (conf_get_size(c, "max-body", CLOUDD_DEFAULT_MAX_BODY, 1024, 64ULL << 20, &cfg->max_body, err) < 0)
-		return -1;
-	if (conf_get_uint(c, "http-connections", CLOUDD_DEFAULT_HTTP_CONNECTIONS, 1, 256, &n, err) < 0)
-		return -1;
-	cfg->http_connections = (unsigned)n;
-	return conf_check_unknown(c, err);
-}
-
-static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
-{
-	return config_from_conf(c, cfg, err);
-}
-
-int config_load(int argc, char **argv, struct cloudd_config *cfg, enum config_action *action,
-		struct errmsg *err)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	return conf_load_settings(argc, argv, config_options, CONFIG_NOPTIONS, CLOUDD_DEFAULT_CONFIG, cfg->config_path,
-				  sizeof(cfg->config_path), action, config_apply, cfg, err);
+	return conf_read_server(c, &config_daemon.server, cfg, err);
 }
 
 int config_resolve_listen(struct cloudd_config *cfg, struct errmsg *err)

@@ -165,32 +165,43 @@ int guestnet_bridge_ensure(const char *bridge, const char *cidr, const char *cid
 	return rc;
 }
 
-int guestnet_tap_ensure(const char *ifname, const char *bridge, unsigned mtu, struct errmsg *err)
+/*
+ * Makes the tap ifname persistent (it outlives this process, for QEMU to
+ * open) or not (it goes once nothing holds it; fails while QEMU still has it open).
+ */
+static int tap_persist(const char *ifname, int persist, struct errmsg *err)
 {
 	struct ifreq ifr = { 0 };
+	int fd;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		errmsg_set(err, "", "tap %s: /dev/net/tun: %s", ifname, strerror(errno));
+		return -1;
+	}
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	memcpy(ifr.ifr_name, ifname, strlen(ifname));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, persist) < 0) {
+		errmsg_set(err, "", "tap %s: %s", ifname, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int guestnet_tap_ensure(const char *ifname, const char *bridge, unsigned mtu, struct errmsg *err)
+{
 	struct buf cmds = BUF_INIT;
-	int fd, rc;
+	int rc;
 
 	if (!ifname_ok(ifname) || !ifname_ok(bridge)) {
 		errmsg_set(err, "", "bad tap or bridge name: \"%s\", \"%s\"", ifname, bridge);
 		errno = EINVAL;
 		return -1;
 	}
-	if (if_nametoindex(ifname) == 0) {
-		fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			errmsg_set(err, "", "tap %s: /dev/net/tun: %s", ifname, strerror(errno));
-			return -1;
-		}
-		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-		memcpy(ifr.ifr_name, ifname, strlen(ifname));
-		if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, 1) < 0) {
-			errmsg_set(err, "", "tap %s: %s", ifname, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		close(fd);
-	}
+	if (if_nametoindex(ifname) == 0 && tap_persist(ifname, 1, err) < 0)
+		return -1;
 	buf_printf(&cmds, "link set dev %s master %s\n", ifname, bridge);
 	if (mtu)
 		buf_printf(&cmds, "link set dev %s mtu %u\n", ifname, mtu);
@@ -202,9 +213,6 @@ int guestnet_tap_ensure(const char *ifname, const char *bridge, unsigned mtu, st
 
 int guestnet_tap_delete(const char *ifname, struct errmsg *err)
 {
-	struct ifreq ifr = { 0 };
-	int fd;
-
 	if (!ifname_ok(ifname)) {
 		errmsg_set(err, "", "bad tap name: \"%s\"", ifname);
 		errno = EINVAL;
@@ -212,21 +220,7 @@ int guestnet_tap_delete(const char *ifname, struct errmsg *err)
 	}
 	if (if_nametoindex(ifname) == 0)
 		return 0;
-	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		errmsg_set(err, "", "tap %s: /dev/net/tun: %s", ifname, strerror(errno));
-		return -1;
-	}
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	memcpy(ifr.ifr_name, ifname, strlen(ifname));
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, 0) < 0) {
-		/* busy (QEMU still has it open) */
-		errmsg_set(err, "", "tap %s: %s", ifname, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	return tap_persist(ifname, 0, err);
 }
 
 /* --- dnsmasq ------------------------------------------------------------------ */

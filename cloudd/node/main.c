@@ -11,10 +11,13 @@
 #include "backend.h"
 #include "cloudd.h"
 #include "converge.h"
+#include "daemon.h"
 #include "disk.h"
 #include "enroll.h"
 #include "filter.h"
 #include "watch.h"
+
+_Static_assert(DAEMON_EXIT_USAGE == EXIT_USAGE, "a configuration error exits with EXIT_USAGE");
 
 /*
  * Claims the node's local disk (disk.h) before anything is stored in
@@ -178,38 +181,23 @@ int main(int argc, char **argv)
 	static struct cloudd d;
 	struct errmsg err = { 0 };
 	enum config_action action;
-	struct httpd_limits limits = HTTPD_LIMITS_DEFAULT;
 	static struct converge_backend backend;
 	char msg[1024], addr[128];
-	sigset_t mask;
-	int sfd, rc = EXIT_SYSTEM;
+	int sfd, rc = EXIT_SYSTEM, r;
 
 	/* `cloudd filter ...`: the guest filter tool (filter.h) */
 	if (argc > 1 && strcmp(argv[1], "filter") == 0)
 		return filter_cli(argc - 1, argv + 1);
 
-	if (config_load(argc, argv, &d.cfg, &action, &err) < 0) {
-		fprintf(stderr, "cloudd: %s\n", errmsg_str(&err, msg, sizeof(msg)));
-		if (strcmp(err.field, "command line") == 0)
-			fprintf(stderr, "cloudd: see cloudd --help\n");
-		return EXIT_USAGE;
-	}
+	r = config_load(argc, argv, &d.cfg, &action, &err);
+	if ((r = daemon_config_done("cloudd", r, &err, action, config_usage)) >= 0)
+		return r;
 	node_auth_init(&d.auth);
-	if ((action == CONFIG_RUN || action == CONFIG_CHECK) && main_key_file(&d) < 0)
+	if (main_key_file(&d) < 0)
 		return EXIT_USAGE;
-	switch (action) {
-	case CONFIG_HELP:
-		config_usage(stdout, "cloudd");
+	if (action == CONFIG_CHECK) {
+		daemon_config_ok("cloudd", d.cfg.config_path);
 		return 0;
-	case CONFIG_VERSION:
-		printf("cloudd %s\n", CLOUDD_VERSION);
-		return 0;
-	case CONFIG_CHECK:
-		printf("cloudd: configuration ok (%s)\n",
-		       d.cfg.config_path[0] ? d.cfg.config_path : "defaults and command line");
-		return 0;
-	case CONFIG_RUN:
-		break;
 	}
 
 	log_init("cloudd", d.cfg.log_level, d.cfg.syslog);
@@ -217,16 +205,10 @@ int main(int argc, char **argv)
 	d.started_wall = time(NULL);
 
 	/* all threads inherit the mask: signals are only read from the signalfd */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+	if ((sfd = daemon_signalfd()) < 0) {
 		log_error("signalfd: %s", strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	signal(SIGPIPE, SIG_IGN);
 
 	if (config_resolve_listen(&d.cfg, &err) < 0) {
 		log_error("%s", errmsg_str(&err, msg, sizeof(msg)));
@@ -250,13 +232,9 @@ int main(int argc, char **argv)
 		log_error("setting up the HTTP routes: %s", strerror(errno));
 		goto err_http;
 	}
-	limits.max_body = d.cfg.max_body;
-	limits.max_connections = d.cfg.http_connections;
-	httpd_addr_str((struct sockaddr *)&d.cfg.listen_addr, addr, sizeof(addr));
-	if (httpd_start(d.http, (struct sockaddr *)&d.cfg.listen_addr, d.cfg.listen_len, &limits) < 0) {
-		log_error("cannot serve HTTP on %s: %s", addr, strerror(errno));
+	if (daemon_serve(d.http, &d.cfg.listen_addr, d.cfg.listen_len, d.cfg.max_body, d.cfg.http_connections,
+			 addr, sizeof(addr)) < 0)
 		goto err_http;
-	}
 	log_info("cloudd %s serving HTTP on %s%s%s (port %u)%s%s", CLOUDD_VERSION, addr,
 		 d.cfg.listen_interface[0] ? " of " : "", d.cfg.listen_interface, httpd_port(d.http),
 		 d.conv ? "; desired state from " : "", d.conv ? d.cfg.state_path : "");

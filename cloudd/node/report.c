@@ -112,6 +112,75 @@ out:
 	return doc;
 }
 
+/* The series with one sample per instance, or per disk or NIC of each instance. */
+enum instance_metric {
+	METRIC_CPU,
+	METRIC_MEMORY,
+	METRIC_RESTARTS,
+	METRIC_DISK_READ,
+	METRIC_DISK_WRITTEN,
+	METRIC_NIC_RECEIVE,
+	METRIC_NIC_TRANSMIT,
+};
+
+static const struct {
+	const char *name, *type, *help;
+} instance_series[] = {
+	[METRIC_CPU] = { "cloudd_instance_cpu_seconds_total", "counter", "CPU time of the guest's QEMU process." },
+	[METRIC_MEMORY] = { "cloudd_instance_memory_resident_bytes", "gauge", "Resident memory of the guest's QEMU process." },
+	[METRIC_RESTARTS] = { "cloudd_instance_restarts_total", "counter", "Restarts after QEMU exited on its own." },
+	[METRIC_DISK_READ] = { "cloudd_instance_disk_read_bytes_total", "counter", "Bytes read by the guest from a disk." },
+	[METRIC_DISK_WRITTEN] = { "cloudd_instance_disk_written_bytes_total", "counter", "Bytes written by the guest to a disk." },
+	[METRIC_NIC_RECEIVE] = { "cloudd_instance_network_receive_bytes_total", "counter", "Bytes received by the guest on a NIC." },
+	[METRIC_NIC_TRANSMIT] = { "cloudd_instance_network_transmit_bytes_total", "counter", "Bytes sent by the guest on a NIC." },
+};
+
+/* One sample of metric m: instance r's, or of its disk or NIC k. */
+static int metric_sample(struct buf *out, const char *name, const struct conv_instance *r,
+			 enum instance_metric m, size_t k)
+{
+	switch (m) {
+	case METRIC_CPU:
+		return buf_printf(out, "%s{instance=\"%s\"} %.2f\n", name, r->id, r->cpu_seconds);
+	case METRIC_MEMORY:
+		return buf_printf(out, "%s{instance=\"%s\"} %llu\n", name, r->id,
+				  r->status == CONV_RUNNING ? r->rss_bytes : 0);
+	case METRIC_RESTARTS:
+		return buf_printf(out, "%s{instance=\"%s\"} %u\n", name, r->id, r->restarts);
+	case METRIC_DISK_READ:
+	case METRIC_DISK_WRITTEN:
+		return buf_printf(out, "%s{instance=\"%s\",disk=\"%s\"} %llu\n", name, r->id, r->disks[k].disk,
+				  m == METRIC_DISK_READ ? r->disks[k].rd_bytes : r->disks[k].wr_bytes);
+	case METRIC_NIC_RECEIVE:
+	case METRIC_NIC_TRANSMIT:
+		return buf_printf(out, "%s{instance=\"%s\",nic=\"%zu\"} %llu\n", name, r->id, k,
+				  m == METRIC_NIC_RECEIVE ? r->nic_rx[k] : r->nic_tx[k]);
+	}
+	return -1;
+}
+
+/* The HELP and TYPE lines of metric m, then its samples for every instance (and device). */
+static int metric_instance_series(struct buf *out, const struct converge *c, enum instance_metric m)
+{
+	const char *name = instance_series[m].name;
+	int rc = buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, instance_series[m].help, name,
+			    instance_series[m].type);
+
+	for (size_t i = 0; i < c->n_inst; i++) {
+		const struct conv_instance *r = &c->inst[i];
+		size_t n = 1;
+
+		if (m == METRIC_DISK_READ || m == METRIC_DISK_WRITTEN)
+			n = r->n_disks;
+		else if (m == METRIC_NIC_RECEIVE || m == METRIC_NIC_TRANSMIT)
+			n = r->n_nics;
+
+		for (size_t k = 0; k < n; k++)
+			rc |= metric_sample(out, name, r, m, k);
+	}
+	return rc;
+}
+
 int converge_metrics(struct converge *c, struct buf *out)
 {
 	unsigned counts[5] = { 0 };
@@ -138,45 +207,8 @@ int converge_metrics(struct converge *c, struct buf *out)
 			 "cloudd_converge_actions_total{result=\"error\"} %llu\n",
 			 c->has_desired ? c->desired.revision : -1LL, c->rejected, c->actions_ok,
 			 c->actions_failed);
-	rc |= buf_printf(out, "# HELP cloudd_instance_cpu_seconds_total CPU time of the guest's QEMU process.\n"
-			      "# TYPE cloudd_instance_cpu_seconds_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		rc |= buf_printf(out, "cloudd_instance_cpu_seconds_total{instance=\"%s\"} %.2f\n", c->inst[i].id,
-				 c->inst[i].cpu_seconds);
-	rc |= buf_printf(out, "# HELP cloudd_instance_memory_resident_bytes Resident memory of the guest's QEMU process.\n"
-			      "# TYPE cloudd_instance_memory_resident_bytes gauge\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		rc |= buf_printf(out, "cloudd_instance_memory_resident_bytes{instance=\"%s\"} %llu\n",
-				 c->inst[i].id, c->inst[i].status == CONV_RUNNING ? c->inst[i].rss_bytes : 0);
-	rc |= buf_printf(out, "# HELP cloudd_instance_restarts_total Restarts after QEMU exited on its own.\n"
-			      "# TYPE cloudd_instance_restarts_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		rc |= buf_printf(out, "cloudd_instance_restarts_total{instance=\"%s\"} %u\n", c->inst[i].id,
-				 c->inst[i].restarts);
-	rc |= buf_printf(out, "# HELP cloudd_instance_disk_read_bytes_total Bytes read by the guest from a disk.\n"
-			      "# TYPE cloudd_instance_disk_read_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t d = 0; d < c->inst[i].n_disks; d++)
-			rc |= buf_printf(out, "cloudd_instance_disk_read_bytes_total{instance=\"%s\",disk=\"%s\"} %llu\n",
-					 c->inst[i].id, c->inst[i].disks[d].disk, c->inst[i].disks[d].rd_bytes);
-	rc |= buf_printf(out, "# HELP cloudd_instance_disk_written_bytes_total Bytes written by the guest to a disk.\n"
-			      "# TYPE cloudd_instance_disk_written_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t d = 0; d < c->inst[i].n_disks; d++)
-			rc |= buf_printf(out, "cloudd_instance_disk_written_bytes_total{instance=\"%s\",disk=\"%s\"} %llu\n",
-					 c->inst[i].id, c->inst[i].disks[d].disk, c->inst[i].disks[d].wr_bytes);
-	rc |= buf_printf(out, "# HELP cloudd_instance_network_receive_bytes_total Bytes received by the guest on a NIC.\n"
-			      "# TYPE cloudd_instance_network_receive_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t n = 0; n < c->inst[i].n_nics; n++)
-			rc |= buf_printf(out, "cloudd_instance_network_receive_bytes_total{instance=\"%s\",nic=\"%zu\"} %llu\n",
-					 c->inst[i].id, n, c->inst[i].nic_rx[n]);
-	rc |= buf_printf(out, "# HELP cloudd_instance_network_transmit_bytes_total Bytes sent by the guest on a NIC.\n"
-			      "# TYPE cloudd_instance_network_transmit_bytes_total counter\n");
-	for (size_t i = 0; i < c->n_inst; i++)
-		for (size_t n = 0; n < c->inst[i].n_nics; n++)
-			rc |= buf_printf(out, "cloudd_instance_network_transmit_bytes_total{instance=\"%s\",nic=\"%zu\"} %llu\n",
-					 c->inst[i].id, n, c->inst[i].nic_tx[n]);
+	for (size_t m = 0; m < sizeof(instance_series) / sizeof(instance_series[0]); m++)
+		rc |= metric_instance_series(out, c, (enum instance_metric)m);
 	pthread_mutex_unlock(&c->lock);
 	return rc ? -1 : 0;
 }

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -250,20 +249,15 @@ err_partial:
 int template_check_image(const char *file, const char *format, struct errmsg *err)
 {
 	char *argv[] = { "qemu-img", "info", "--output=json", "-U", (char *)file, NULL };
-	struct buf out = BUF_INIT;
+	char why[sizeof(err->msg)];
 	json_t *info;
 	const char *fmt;
-	int status;
 
-	if (proc_run(argv, NULL, 0, &out, 30000, &status) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		errmsg_set(err, "", "qemu-img info %s failed: %s", file, out.data ? out.data : strerror(errno));
-		buf_free(&out);
+	if (proc_run_json(argv, 30000, &info, why, sizeof(why)) < 0) {
+		errmsg_set(err, "", "qemu-img info %s failed: %s", file, why);
 		errno = EIO;
 		return -1;
 	}
-	info = json_loadb(out.data, out.len, 0, NULL);
-	buf_free(&out);
 	fmt = json_string_value(json_object_get(info, "format"));
 	if (fmt == NULL || strcmp(fmt, format) != 0) {
 		errmsg_set(err, "", "template is a %s image, not %s", fmt ? fmt : "unknown", format);

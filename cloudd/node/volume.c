@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -53,19 +52,14 @@ static int vol_virtual_size(const char *file, const char *format, unsigned long 
 			    struct errmsg *err)
 {
 	char *argv[] = { "qemu-img", "info", "--output=json", "-U", "-f", (char *)format, (char *)file, NULL };
-	struct buf out = BUF_INIT;
+	char why[sizeof(err->msg)];
 	json_t *info;
-	int status;
 
-	if (proc_run(argv, NULL, 0, &out, 30000, &status) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		errmsg_set(err, "", "qemu-img info %s: %s", file, out.data ? out.data : strerror(errno));
-		buf_free(&out);
+	if (proc_run_json(argv, 30000, &info, why, sizeof(why)) < 0) {
+		errmsg_set(err, "", "qemu-img info %s: %s", file, why);
 		errno = EIO;
 		return -1;
 	}
-	info = json_loadb(out.data, out.len, 0, NULL);
-	buf_free(&out);
 	if (!json_is_integer(json_object_get(info, "virtual-size"))) {
 		json_decref(info);
 		errmsg_set(err, "", "qemu-img info %s: no virtual size", file);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "buf.h"
 #include "netaddr.h"
 #include "secgroup.h"
 
@@ -112,13 +113,10 @@ int sg_parse_ports(const char *text, int *min, int *max, const char **why)
 void sg_field(char *out, size_t outlen, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(out, outlen, fmt, ap);
+	str_vprintf(out, outlen, "(field path too long)", fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= outlen)
-		snprintf(out, outlen, "(field path too long)");
 }
 
 /*

@@ -1,4 +1,6 @@
 /* lib_buf.c -- unit tests for the growable buffer and errmsg */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "buf.h"
@@ -30,6 +32,35 @@ TEST(buf_grows_past_initial_capacity)
 	char *s = buf_steal(&b);
 	CHECK(b.data == NULL);
 	free(s);
+}
+
+static int fit(char *out, size_t outlen, const char *instead, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fit(char *out, size_t outlen, const char *instead, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = str_vprintf(out, outlen, instead, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+TEST(str_vprintf_never_truncates_silently)
+{
+	char out[8];
+
+	CHECK_INT(fit(out, sizeof(out), NULL, "%s-%d", "ab", 1234), 0);
+	CHECK_STR(out, "ab-1234");
+	errno = 0;
+	CHECK_INT(fit(out, sizeof(out), NULL, "%s-%d", "ab", 12345), -1);
+	CHECK_INT(errno, ERANGE);
+	CHECK_STR(out, "ab-1234");
+	CHECK_INT(fit(out, sizeof(out), "(long)", "%s-%d", "ab", 12345), -1);
+	CHECK_STR(out, "(long)");
+	CHECK_INT(fit(out, sizeof(out), "(long)", "%s", "fits"), 0);
+	CHECK_STR(out, "fits");
 }
 
 TEST(errmsg_keeps_first_error)

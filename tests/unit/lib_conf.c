@@ -197,3 +197,116 @@ TEST(conf_path_and_copy)
 	CHECK_STR(dst, "/x");
 	conf_free(&c);
 }
+
+/* A daemon's settings struct as conf_read_server fills it. */
+struct test_settings {
+	int other;
+	enum log_level log_level;
+	int syslog;
+	unsigned long long max_body;
+	unsigned http_connections;
+};
+CONF_SERVER_CHECK(struct test_settings);
+
+static int test_apply(struct conf *c, void *settings, struct errmsg *err);
+
+static const struct conf_daemon test_daemon = {
+	.about = "testd: a daemon of the tests.\n",
+	.notes = "Signals: none.\n\n",
+	.default_path = "/nonexistent/testd.conf",
+	.options = test_options,
+	.noptions = TEST_NOPTIONS,
+	.apply = test_apply,
+	.server = { .syslog = 1, .max_body = 4096, .max_body_max = 1 << 20, .connections = 8,
+		    .connections_min = 2, .connections_max = 16, CONF_SERVER_FIELDS(struct test_settings) },
+};
+
+static int test_apply(struct conf *c, void *settings, struct errmsg *err)
+{
+	const char *v;
+
+	conf_get_str(c, "listen", "", &v, err);
+	conf_get_str(c, "data-dir", "", &v, err);
+	return conf_read_server(c, &test_daemon.server, settings, err);
+}
+
+static int read_server(const char *text, struct test_settings *t, struct errmsg *err)
+{
+	struct conf c = CONF_INIT;
+	int rc;
+
+	*t = (struct test_settings){ 0 };
+	*err = (struct errmsg){ 0 };
+	rc = conf_parse(&c, "t.conf", text, err) < 0 ? -1 : test_apply(&c, t, err);
+	conf_free(&c);
+	return rc;
+}
+
+TEST(conf_server_defaults_and_settings)
+{
+	struct test_settings t;
+	struct errmsg err;
+	char msg[1024];
+
+	CHECK_INT(read_server("", &t, &err), 0);
+	CHECK_INT(t.log_level, LOG_LEVEL_INFO);
+	CHECK_INT(t.syslog, 1);
+	CHECK_INT(t.max_body, 4096);
+	CHECK_INT(t.http_connections, 8);
+	CHECK_INT(t.other, 0);
+	CHECK_INT(read_server("log-level = debug\nsyslog = no\nmax-body = 64K\nhttp-connections = 16\n", &t, &err), 0);
+	CHECK_INT(t.log_level, LOG_LEVEL_DEBUG);
+	CHECK_INT(t.syslog, 0);
+	CHECK_INT(t.max_body, 65536);
+	CHECK_INT(t.http_connections, 16);
+	CHECK_INT(read_server("http-connections = 17\n", &t, &err), -1);
+	CHECK_STR(errmsg_str(&err, msg, sizeof(msg)), "t.conf:1: http-connections: 17 is out of range 2..16");
+	CHECK_INT(read_server("max-body = 2M\n", &t, &err), -1);
+	CHECK_CONTAINS(errmsg_str(&err, msg, sizeof(msg)), "max-body: 2M is out of range 1024..1048576");
+	/* the check for unknown keys comes last */
+	CHECK_INT(read_server("colour = red\n", &t, &err), -1);
+	CHECK_STR(errmsg_str(&err, msg, sizeof(msg)), "t.conf:1: colour: unknown key");
+}
+
+TEST(conf_load_settings_applies_to_run_and_check_only)
+{
+	char *check[] = { "testd", "--check", "--http-connections", "3", NULL };
+	char *help[] = { "testd", "--http-connections", "99", "--help", NULL };
+	char path[PATH_MAX];
+	struct test_settings t = { 0 };
+	struct errmsg err = { 0 };
+	enum config_action action;
+
+	CHECK_INT(conf_load_settings(&test_daemon, 4, check, &t, path, sizeof(path), &action, &err), -1);
+	CHECK_CONTAINS(err.field, "command line"); /* http-connections is no option of testd */
+	memset(&err, 0, sizeof(err));
+	check[2] = "--listen";
+	CHECK_INT(conf_load_settings(&test_daemon, 4, check, &t, path, sizeof(path), &action, &err), 0);
+	CHECK_INT(action, CONFIG_CHECK);
+	CHECK_INT(t.http_connections, 8);
+	CHECK_STR(path, ""); /* the default file is absent */
+	t.http_connections = 0;
+	help[1] = "--listen";
+	CHECK_INT(conf_load_settings(&test_daemon, 4, help, &t, path, sizeof(path), &action, &err), 0);
+	CHECK_INT(action, CONFIG_HELP);
+	CHECK_INT(t.http_connections, 0); /* not applied */
+}
+
+TEST(conf_daemon_usage_frames_the_options)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	CHECK(out != NULL);
+	conf_daemon_usage(&test_daemon, out, "testd");
+	fclose(out);
+	CHECK_CONTAINS(text, "usage: testd [OPTIONS]\n\ntestd: a daemon of the tests.\n\nOptions:\n");
+	CHECK_CONTAINS(text, "configuration file (default /nonexistent/testd.conf;\n");
+	CHECK_CONTAINS(text, "      --listen ADDR:PORT           where to listen\n"
+			     "      --data-dir DIR               where data lives\n\n"
+			     "Every long option is also a key");
+	CHECK_CONTAINS(text, "the command line wins over the file.\n\nSignals: none.\n\n"
+			     "Exit codes: 0 success, 100 usage or configuration error, 111 system failure.\n");
+	free(text);
+}

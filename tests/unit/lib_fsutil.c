@@ -1,5 +1,6 @@
 /* lib_fsutil.c -- mkdir -p with parent and leaf modes, atomic writes, bounded reads */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -58,4 +59,24 @@ TEST(mkdir_p_refusals)
 	CHECK_INT(errno, ENOTDIR);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	CHECK_INT(system(path), 0);
+}
+
+TEST(discard_closes_and_removes_keeping_errno)
+{
+	char *dir = scratch(), path[PATH_MAX];
+	int fd;
+
+	CHECK(dir != NULL);
+	snprintf(path, sizeof(path), "%s/partial", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	errno = ENOSPC;
+	fs_discard(fd, path);
+	CHECK_INT(errno, ENOSPC);
+	CHECK_INT(access(path, F_OK), -1);
+	CHECK_INT(close(fd), -1); /* already closed */
+	errno = EIO;
+	fs_discard(-1, NULL); /* nothing to undo */
+	CHECK_INT(errno, EIO);
+	CHECK_INT(rmdir(dir), 0);
 }
