@@ -4,9 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller.h"
-
-#define MACHINE_COLS "id, mac, name, role, labels, image_version, source, created_at, updated_at, state"
+#include "ops.h"
 
 static const char machine_schema[] =
 	"{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"mac\"],\"properties\":{"
@@ -20,49 +18,6 @@ static const char machine_patch_schema[] =
 	"{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
 	"\"name\":{\"type\":[\"string\",\"null\"]},\"role\":{\"type\":\"string\"},"
 	"\"labels\":{\"type\":\"object\"},\"image_version\":{\"type\":[\"string\",\"null\"]}}}";
-
-static json_t *machine_json(sqlite3_stmt *st)
-{
-	json_t *labels = json_loads(db_col_text(st, 4) ? db_col_text(st, 4) : "{}", 0, NULL);
-
-	return json_pack("{s:s,s:s,s:s?,s:s,s:o,s:s?,s:s,s:s,s:o,s:o}", "id", db_col_text(st, 0), "mac",
-			 db_col_text(st, 1), "name", db_col_text(st, 2), "role", db_col_text(st, 3), "labels",
-			 labels ? labels : json_object(), "image_version", db_col_text(st, 5), "source",
-			 db_col_text(st, 6), "state", db_col_text(st, 9), "created_at",
-			 util_time_json(sqlite3_column_int64(st, 7)), "updated_at",
-			 util_time_json(sqlite3_column_int64(st, 8)));
-}
-
-/* Under the lock: the machine with this id, MAC or name, or NULL. */
-static json_t *machine_find(struct db *db, const char *ref)
-{
-	sqlite3_stmt *st;
-	char mac[18];
-	json_t *doc = NULL;
-
-	st = db_prepare(db, "SELECT " MACHINE_COLS " FROM machines WHERE id = ?1 OR mac = ?2 OR name = ?1");
-	if (st == NULL)
-		return NULL;
-	db_bind_text(st, 1, ref);
-	db_bind_text(st, 2, util_mac_parse(ref, mac) == 0 ? mac : "");
-	if (sqlite3_step(st) == SQLITE_ROW)
-		doc = machine_json(st);
-	sqlite3_finalize(st);
-	return doc;
-}
-
-static int image_exists(struct db *db, const char *version)
-{
-	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM images WHERE version = ?");
-	int found = 0;
-
-	if (st) {
-		db_bind_text(st, 1, version);
-		found = sqlite3_step(st) == SQLITE_ROW;
-	}
-	sqlite3_finalize(st);
-	return found;
-}
 
 /*
  * Validates the optional fields shared by create and update; fills labels
@@ -132,17 +87,15 @@ static int machines_create(struct controller *ctrl, const struct auth_principal 
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "mac", "name", "role", "labels", "image_version", NULL };
-	json_t *doc, *v, *created = NULL;
-	char mac[18], id[40], *labels = NULL;
-	const char *name, *role, *image;
-	sqlite3_stmt *st;
-	int rc = 0, step;
+	struct machine_req r = { 0 };
+	struct op_error err;
+	json_t *doc, *v, *created;
+	char mac[18], *labels = NULL, loc[80];
+	int rc = 0;
 
 	(void)who;
-	if (api_parse_body(req, resp, &doc) < 0)
+	if (op_parse_request(req, resp, fields, &doc) < 0)
 		return 0;
-	if (api_check_fields(doc, fields, resp) < 0)
-		goto out;
 	v = json_object_get(doc, "mac");
 	if (v == NULL) {
 		httpd_reply_error(resp, 400, "missing_field", "mac: required");
@@ -156,71 +109,18 @@ static int machines_create(struct controller *ctrl, const struct auth_principal 
 		rc = rc == -2 ? -1 : 0;
 		goto out;
 	}
-	name = json_string_value(json_object_get(doc, "name"));
-	role = json_string_value(json_object_get(doc, "role"));
-	image = json_string_value(json_object_get(doc, "image_version"));
-	if (util_new_id(id, sizeof(id), "m") < 0) {
-		rc = -1;
+	r.mac = mac;
+	r.name = json_string_value(json_object_get(doc, "name"));
+	r.role = json_string_value(json_object_get(doc, "role"));
+	r.labels = labels;
+	r.image_version = json_string_value(json_object_get(doc, "image_version"));
+	if (machine_create(ctrl, &r, &created, &err) < 0) {
+		rc = op_reply_error(resp, &err);
 		goto out;
 	}
-	db_lock(&ctrl->db);
-	if (db_begin(&ctrl->db) < 0) {
-		rc = -1;
-		goto out_unlock;
-	}
-	if (image && !image_exists(&ctrl->db, image)) {
-		db_rollback(&ctrl->db);
-		httpd_reply_error(resp, 422, "unknown_image", "image_version: no published image %s", image);
-		goto out_unlock;
-	}
-	st = db_prepare(&ctrl->db, "INSERT INTO machines (id, mac, name, role, labels, image_version, source,"
-				  " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'api', strftime('%s','now'),"
-				  " strftime('%s','now'))");
-	if (st == NULL) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-		goto out_unlock;
-	}
-	db_bind_text(st, 1, id);
-	db_bind_text(st, 2, mac);
-	db_bind_text(st, 3, name);
-	db_bind_text(st, 4, role ? role : ctrl->cfg.default_role);
-	db_bind_text(st, 5, labels ? labels : "{}");
-	db_bind_text(st, 6, image);
-	step = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (step == SQLITE_CONSTRAINT) {
-		db_rollback(&ctrl->db);
-		json_t *other = machine_find(&ctrl->db, mac);
-		if (other) {
-			httpd_reply_error(resp, 409, "conflict", "a machine with MAC %s exists: %s", mac,
-					  json_string_value(json_object_get(other, "id")));
-			json_decref(other);
-		} else {
-			httpd_reply_error(resp, 409, "conflict", "a machine named %s exists", name ? name : "?");
-		}
-		goto out_unlock;
-	}
-	if (step != SQLITE_DONE ||
-	    db_event(&ctrl->db, "machine.created", id, "machine %s (%s) created, role %s", id, mac,
-		     role ? role : ctrl->cfg.default_role) < 0 ||
-	    db_commit(&ctrl->db) < 0) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-		goto out_unlock;
-	}
-	created = machine_find(&ctrl->db, id);
-out_unlock:
-	db_unlock(&ctrl->db);
-	if (created) {
-		char loc[80];
-		snprintf(loc, sizeof(loc), "/v1/machines/%s", id);
-		httpd_add_header(resp, "Location", loc);
-		rc = httpd_reply_json(resp, 201, created);
-		netboot_hosts_changed(ctrl);
-	} else if (rc == 0 && resp->status == 200 && resp->body.len == 0) {
-		rc = -1;
-	}
+	snprintf(loc, sizeof(loc), "/v1/machines/%s", json_string_value(json_object_get(created, "id")));
+	httpd_add_header(resp, "Location", loc);
+	rc = httpd_reply_json(resp, 201, created);
 out:
 	free(labels);
 	json_decref(doc);
@@ -229,144 +129,75 @@ out:
 
 static json_t *machine_row(struct db *db, sqlite3_stmt *st, void *ctx)
 {
-	(void)db, (void)ctx;
-	return machine_json(st);
+	(void)db;
+	return machine_json(st, ctx);
 }
 
 static int machines_list(struct controller *ctrl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", "role", "state", NULL };
-	const char *params[2] = { httpd_query(req, "role"), httpd_query(req, "state") };
+	static const char *const states[] = { "pending", "approved", NULL };
 	struct api_list l = { "SELECT " MACHINE_COLS ", id FROM machines WHERE (?1 IS NULL OR id > ?1)"
-			      " AND (?3 IS NULL OR role = ?3) AND (?4 IS NULL OR state = ?4) ORDER BY id LIMIT ?2",
-			      params, 2, machine_row, NULL, NULL, 0 };
+			      " AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR role = ?4) ORDER BY id LIMIT ?2",
+			      NULL, 0, machine_row, NULL, NULL, 0 };
 
 	(void)who;
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	if (params[1] && strcmp(params[1], "pending") != 0 && strcmp(params[1], "approved") != 0)
-		return httpd_reply_error(resp, 400, "bad_parameter", "state: one of pending, approved");
-	return api_list_page(ctrl, req, resp, &l);
+	return op_reply_list_by_state(ctrl, req, resp, states, &l);
 }
 
 static int machines_show(struct controller *ctrl, const struct auth_principal *who,
 			 struct httpd_request *req, struct httpd_response *resp)
 {
-	const char *ref = httpd_param(req, "id");
-	json_t *doc;
+	return api_reply_found(ctrl, who, req, resp, machine_find, "machine");
+}
 
-	(void)who;
-	db_lock(&ctrl->db);
-	doc = machine_find(&ctrl->db, ref);
-	db_unlock(&ctrl->db);
-	if (doc == NULL)
-		return httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
-	return httpd_reply_json(resp, 200, doc);
+/* The fields a change names, for its event: "name, labels". */
+static void machine_changes(json_t *doc, char *out, size_t outlen)
+{
+	const char *key;
+	json_t *value;
+	size_t len = 0;
+
+	out[0] = '\0';
+	json_object_foreach(doc, key, value) {
+		int n = snprintf(out + len, outlen - len, "%s%s", len ? ", " : "", key);
+		if (n > 0 && (size_t)n < outlen - len)
+			len += (size_t)n;
+	}
 }
 
 static int machines_update(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "role", "labels", "image_version", "mac", NULL };
-	const char *ref = httpd_param(req, "id");
-	json_t *doc, *cur = NULL, *updated = NULL, *v;
-	char *labels = NULL, changes[256] = "";
-	sqlite3_stmt *st;
-	const char *id;
-	int rc = 0, step;
+	struct op_ref ref = { httpd_param(req, "id"), NULL, who->key_id };
+	struct machine_req r = { 0 };
+	struct op_error err;
+	json_t *doc, *updated;
+	char *labels = NULL, changes[256];
+	int rc = 0;
 
-	(void)who;
-	if (api_parse_body(req, resp, &doc) < 0)
+	if (op_parse_request(req, resp, fields, &doc) < 0)
 		return 0;
-	if (api_check_fields(doc, fields, resp) < 0)
-		goto out;
 	if ((rc = machine_check_common(doc, resp, &labels)) < 0) {
 		rc = rc == -2 ? -1 : 0;
 		goto out;
 	}
-	db_lock(&ctrl->db);
-	cur = machine_find(&ctrl->db, ref);
-	if (cur == NULL) {
-		httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
-		goto out_unlock;
-	}
-	id = json_string_value(json_object_get(cur, "id"));
-	v = json_object_get(doc, "mac");
-	if (v) {
-		char mac[18];
-		if (!json_is_string(v) || util_mac_parse(json_string_value(v), mac) < 0) {
-			httpd_reply_error(resp, 400, "bad_field", "mac: not a unicast MAC address like 52:54:00:12:34:56");
-			goto out_unlock;
-		}
-		if (strcmp(mac, json_string_value(json_object_get(cur, "mac"))) != 0) {
-			httpd_reply_error(resp, 422, "immutable_field",
-					  "mac: a machine's MAC cannot change; delete it and add the new MAC");
-			goto out_unlock;
-		}
-	}
-	v = json_object_get(doc, "image_version");
-	if (v && json_is_string(v) && !image_exists(&ctrl->db, json_string_value(v))) {
-		httpd_reply_error(resp, 422, "unknown_image", "image_version: no published image %s",
-				  json_string_value(v));
-		goto out_unlock;
-	}
-	if (db_begin(&ctrl->db) < 0) {
-		rc = -1;
-		goto out_unlock;
-	}
-	st = db_prepare(&ctrl->db, "UPDATE machines SET"
-				  " name = CASE WHEN ?1 THEN ?2 ELSE name END,"
-				  " role = coalesce(?3, role),"
-				  " labels = coalesce(?4, labels),"
-				  " image_version = CASE WHEN ?5 THEN ?6 ELSE image_version END,"
-				  " updated_at = strftime('%s','now') WHERE id = ?7");
-	if (st == NULL) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-		goto out_unlock;
-	}
-	sqlite3_bind_int(st, 1, json_object_get(doc, "name") != NULL);
-	db_bind_text(st, 2, json_string_value(json_object_get(doc, "name")));
-	db_bind_text(st, 3, json_string_value(json_object_get(doc, "role")));
-	db_bind_text(st, 4, labels);
-	sqlite3_bind_int(st, 5, json_object_get(doc, "image_version") != NULL);
-	db_bind_text(st, 6, json_string_value(json_object_get(doc, "image_version")));
-	db_bind_text(st, 7, id);
-	step = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (step == SQLITE_CONSTRAINT) {
-		db_rollback(&ctrl->db);
-		httpd_reply_error(resp, 409, "conflict", "another machine is named %s",
-				  json_string_value(json_object_get(doc, "name")));
-		goto out_unlock;
-	}
-	{
-		const char *key;
-		json_t *value;
-		size_t len = 0;
-		json_object_foreach(doc, key, value) {
-			int n = snprintf(changes + len, sizeof(changes) - len, "%s%s", len ? ", " : "", key);
-			if (n > 0 && (size_t)n < sizeof(changes) - len)
-				len += (size_t)n;
-		}
-	}
-	if (step != SQLITE_DONE ||
-	    db_event(&ctrl->db, "machine.updated", id, "machine %s updated: %s", id, changes[0] ? changes : "nothing") < 0 ||
-	    db_commit(&ctrl->db) < 0) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-		goto out_unlock;
-	}
-	updated = machine_find(&ctrl->db, id);
-out_unlock:
-	db_unlock(&ctrl->db);
-	if (updated)
+	machine_changes(doc, changes, sizeof(changes));
+	r.has_mac = json_object_get(doc, "mac") != NULL;
+	r.mac = json_string_value(json_object_get(doc, "mac"));
+	r.has_name = json_object_get(doc, "name") != NULL;
+	r.name = json_string_value(json_object_get(doc, "name"));
+	r.role = json_string_value(json_object_get(doc, "role"));
+	r.labels = labels;
+	r.has_image_version = json_object_get(doc, "image_version") != NULL;
+	r.image_version = json_string_value(json_object_get(doc, "image_version"));
+	r.changes = changes;
+	if (machine_update(ctrl, &ref, &r, &updated, &err) < 0)
+		rc = op_reply_error(resp, &err);
+	else
 		rc = httpd_reply_json(resp, 200, updated);
-	else if (rc == 0 && resp->body.len == 0)
-		rc = -1;
 out:
-	json_decref(cur);
 	free(labels);
 	json_decref(doc);
 	return rc;
@@ -375,33 +206,7 @@ out:
 static int machines_delete(struct controller *ctrl, const struct auth_principal *who,
 			   struct httpd_request *req, struct httpd_response *resp)
 {
-	const char *ref = httpd_param(req, "id");
-	json_t *cur;
-	const char *p[1];
-	int rc = 0;
-
-	(void)who;
-	db_lock(&ctrl->db);
-	cur = machine_find(&ctrl->db, ref);
-	if (cur == NULL) {
-		db_unlock(&ctrl->db);
-		return httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
-	}
-	p[0] = json_string_value(json_object_get(cur, "id"));
-	if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM machines WHERE id = ?", 1, p) < 0 ||
-	    db_event(&ctrl->db, "machine.deleted", p[0], "machine %s (%s) deleted", p[0],
-		     json_string_value(json_object_get(cur, "mac"))) < 0 ||
-	    db_commit(&ctrl->db) < 0) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-	}
-	db_unlock(&ctrl->db);
-	json_decref(cur);
-	if (rc < 0)
-		return -1;
-	netboot_hosts_changed(ctrl);
-	resp->status = 204;
-	return 0;
+	return op_reply_deleted(ctrl, who, req, resp, "id", machine_delete);
 }
 
 /*
@@ -412,45 +217,21 @@ static int machines_delete(struct controller *ctrl, const struct auth_principal 
 static int machines_approve(struct controller *ctrl, const struct auth_principal *who,
 			    struct httpd_request *req, struct httpd_response *resp)
 {
-	const char *ref = httpd_param(req, "id");
-	json_t *cur, *updated = NULL;
-	const char *p[1];
-	int rc = 0;
+	struct op_ref ref = { httpd_param(req, "id"), NULL, who->key_id };
+	struct op_error err;
+	json_t *approved;
 
 	if (req->body_len) {
-		json_t *doc;
 		static const char *const none[] = { NULL };
-		if (api_parse_body(req, resp, &doc) < 0)
+		json_t *doc;
+
+		if (op_parse_request(req, resp, none, &doc) < 0)
 			return 0;
-		rc = api_check_fields(doc, none, resp);
 		json_decref(doc);
-		if (rc < 0)
-			return 0;
 	}
-	db_lock(&ctrl->db);
-	cur = machine_find(&ctrl->db, ref);
-	if (cur == NULL) {
-		db_unlock(&ctrl->db);
-		return httpd_reply_error(resp, 404, "not_found", "no machine %.64s", ref);
-	}
-	p[0] = json_string_value(json_object_get(cur, "id"));
-	if (strcmp(json_string_value(json_object_get(cur, "state")), "pending") == 0 &&
-	    (db_begin(&ctrl->db) < 0 ||
-	     db_exec(&ctrl->db, "UPDATE machines SET state = 'approved', updated_at = strftime('%s','now') WHERE id = ?",
-		     1, p) < 0 ||
-	     db_event(&ctrl->db, "machine.approved", p[0], "machine %s (%s) approved by key %s", p[0],
-		      json_string_value(json_object_get(cur, "mac")), who->key_id) < 0 ||
-	     db_commit(&ctrl->db) < 0)) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-	}
-	if (rc == 0)
-		updated = machine_find(&ctrl->db, p[0]);
-	db_unlock(&ctrl->db);
-	json_decref(cur);
-	if (updated == NULL)
-		return -1;
-	return httpd_reply_json(resp, 200, updated);
+	if (machine_approve(ctrl, &ref, &approved, &err) < 0)
+		return op_reply_error(resp, &err);
+	return httpd_reply_json(resp, 200, approved);
 }
 
 int api_machines_register(struct controller *ctrl)

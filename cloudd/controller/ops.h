@@ -154,4 +154,139 @@ int sg_rule_add(struct controller *ctrl, const struct op_ref *group, const struc
 /* Removes a rule of the group; every node's document changes. 404 for the group or the rule. */
 int sg_rule_delete(struct controller *ctrl, const struct op_ref *group, const char *rule_id, struct op_error *err);
 
+/* --- ops_run.c, ops_nodes.c, ops_images.c: machines, nodes, images ---------- */
+
+/*
+ * The body of one transaction (op_transaction): 0 to commit, -1 with err
+ * filled to roll back, or OP_COMMIT_REFUSAL to commit what it wrote (the
+ * event of a refusal) and still fail with err.
+ */
+#define OP_COMMIT_REFUSAL 1
+typedef int (*op_body_fn)(struct controller *ctrl, void *ctx, struct op_error *err);
+/* Runs body(ctrl, ctx, err) between BEGIN and COMMIT under the db lock; what names it in an internal error. */
+int op_transaction(struct controller *ctrl, op_body_fn body, void *ctx, const char *what, struct op_error *err);
+/* The same when the caller holds the db lock. */
+int op_transaction_locked(struct controller *ctrl, op_body_fn body, void *ctx, const char *what, struct op_error *err);
+/* find(db, ref, scope) under the db lock: a new reference, or NULL. */
+json_t *op_get(struct controller *ctrl, json_t *(*find)(struct db *db, const char *ref, const char *scope),
+	       const char *ref, const char *scope);
+/* A row as the API shows it (a new reference, or NULL). */
+typedef json_t *(*op_row_fn)(sqlite3_stmt *st, void *ctx);
+/* Under the db lock: the first row of sql (text params; NULL binds NULL) as row(st, ctx) makes it, or NULL. */
+json_t *op_find_row(struct db *db, const char *sql, const char *const *params, int nparams, op_row_fn row, void *ctx);
+/*
+ * A list that ?state= (one of states) and ?role= may filter: the query
+ * checked (400 naming the states), then api_list_page with l->sql taking the
+ * state as ?3 and the role as ?4.
+ */
+int op_reply_list_by_state(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp,
+			   const char *const *states, struct api_list *l);
+/* A request's body: a JSON object of allowed members only. 0, or API_REPLIED (a 400) with *doc NULL. */
+int op_parse_request(struct httpd_request *req, struct httpd_response *resp, const char *const *allowed, json_t **doc);
+/*
+ * A DELETE handler's work: del() of the path's param, in the key's scope, on
+ * behalf of the key; 204, or the refusal.
+ */
+int op_reply_deleted(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
+		     struct httpd_response *resp, const char *param,
+		     int (*del)(struct controller *ctrl, const struct op_ref *ref, struct op_error *err));
+
+/* Machines: netboot profiles by MAC, the operator's (admin keys only; scope is ignored). */
+#define MACHINE_COLS "id, mac, name, role, labels, image_version, source, created_at, updated_at, state"
+json_t *machine_json(sqlite3_stmt *st, void *ctx); /* ctx unused (op_row_fn) */
+/* Under the db lock: the machine with this id, MAC or name, or NULL. */
+json_t *machine_find(struct db *db, const char *ref, const char *scope);
+
+/* A machine's fields, their shape already checked (names, role, labels, version). */
+struct machine_req {
+	const char *mac;	   /* create: normalised; update: as given, the machine's own or refused */
+	int has_mac;		   /* update: mac was given (NULL mac: not a string) */
+	const char *name;	   /* NULL: none */
+	int has_name;		   /* update: name given (NULL clears it) */
+	const char *role;	   /* NULL: default-role (create), unchanged (update) */
+	const char *labels;	   /* compact JSON object text; NULL: {} (create), unchanged (update) */
+	const char *image_version; /* NULL: follow the default */
+	int has_image_version;	   /* update: image_version given (NULL: follow the default again) */
+	const char *changes;	   /* update: the fields given, for the event ("name, labels") */
+};
+
+/* Adds a machine; *machine is it. 422 unknown_image, 409 conflict (the MAC or the name exists). */
+int machine_create(struct controller *ctrl, const struct machine_req *r, json_t **machine, struct op_error *err);
+/*
+ * Changes a machine; *machine is the result. 404 not_found, 400 bad_field
+ * (mac), 422 immutable_field (another mac), unknown_image, 409 conflict (name).
+ */
+int machine_update(struct controller *ctrl, const struct op_ref *ref, const struct machine_req *r, json_t **machine,
+		   struct op_error *err);
+/* Forgets a machine. 404 not_found. */
+int machine_delete(struct controller *ctrl, const struct op_ref *ref, struct op_error *err);
+/* A pending machine becomes approved (by ref->actor); an approved one stays so. 404 not_found. */
+int machine_approve(struct controller *ctrl, const struct op_ref *ref, json_t **machine, struct op_error *err);
+
+/* Nodes: a listing's columns, and a node's with its sysinfo and status. */
+#define NODE_LIST_COLS "id, mac, machine_id, hostname, state, role, image_version, cpu_count," \
+		       " memory_bytes, address, registered_at, last_heartbeat, state_changed_at"
+#define NODE_COLS NODE_LIST_COLS ", sysinfo, status"
+/* Under the db lock: the node with this id or MAC, with sysinfo and status (scope is ignored), or NULL. */
+json_t *node_find(struct db *db, const char *ref, const char *scope);
+
+struct node_register_req {
+	const char *token;  /* the enrollment token as presented */
+	size_t token_len;
+	json_t *sysinfo;    /* cloudd's /v1/sysinfo (an object) */
+	const char *addr;   /* the client's address, "" when unknown */
+};
+
+struct node_credentials {
+	char node_id[40];
+	char key_id[72];
+	char secret[65];
+	char role[64];
+};
+
+/*
+ * Trades a one-time enrollment token for the node's own key (docs/trust.md):
+ * the token, spent with every other of its MAC, must be one this controller
+ * issued, in time, for an approved machine, presented from that MAC (and
+ * with netboot = dhcp from the address dnsmasq leased to it), for a node
+ * that is not up. 401 token_unknown, token_expired; 409 token_used, node_up;
+ * 403 machine_pending, address_mismatch; 422 mac_mismatch. A refusal leaves
+ * an event where a token was reused or a node was claimed.
+ */
+int node_register(struct controller *ctrl, const struct node_register_req *r, struct node_credentials *out,
+		  struct op_error *err);
+/* A node is alive (status_text: its summary, NULL keeps the last). 404 not_found. */
+int node_heartbeat(struct controller *ctrl, const char *node_id, char *status_text, struct op_error *err);
+/* Forgets a node that is not up and revokes its keys. 404 not_found, 409 conflict (up). */
+int node_delete(struct controller *ctrl, const struct op_ref *ref, struct op_error *err);
+
+/* Images: published versions. */
+#define IMAGE_COLS "i.version, i.kernel_sha256, i.initrd_sha256, i.kernel_size, i.initrd_size, i.created_at," \
+		   " (SELECT count(*) FROM machines m WHERE m.image_version = i.version)"
+/* A row of IMAGE_COLS; def is the default version (a string). */
+json_t *image_json(sqlite3_stmt *st, void *def);
+/* Under the db lock: the image of this version (scope is ignored), or NULL. */
+json_t *image_find(struct db *db, const char *version, const char *scope);
+
+struct image_publish_req {
+	const char *source;  /* a directory on the controller host, as given */
+	const char *version; /* NULL: manifest.json's image_version */
+};
+
+struct image_publish_started {
+	char operation_id[40];
+	char version[80];
+};
+
+/*
+ * Starts importing source as a version (an operation, pending). 422
+ * bad_source, no_version; 409 conflict (published, or being imported).
+ */
+int image_publish(struct controller *ctrl, const struct image_publish_req *r, struct image_publish_started *out,
+		  struct op_error *err);
+/* Makes version the default; *image is it. 422 unknown_image. */
+int image_set_default(struct controller *ctrl, const char *version, json_t **image, struct op_error *err);
+/* Deletes a version that is neither the default nor pinned, and its files. 404 not_found, 409 conflict. */
+int image_delete(struct controller *ctrl, const struct op_ref *version, struct op_error *err);
+
 #endif

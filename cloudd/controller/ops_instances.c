@@ -644,27 +644,23 @@ static int report_instance(struct db *db, const char *node_id, sqlite3_stmt *sel
 	return 0;
 }
 
-int instance_report(struct controller *ctrl, const struct node_report *r, struct op_error *err)
-{
-	sqlite3_stmt *upd = NULL, *sel = NULL, *op = NULL;
-	int touched = 0, rc = -1;
+struct report_txn {
+	const struct node_report *r;
+	int touched; /* a document changed: the node's watch wakes */
+};
 
-	db_lock(&ctrl->db);
-	if (db_begin(&ctrl->db) < 0) {
-		op_internal(err, "starting a transaction");
-		goto out_unlock;
-	}
-	{
-		const char *p[2] = { r->document, r->node_id };
-		if (db_exec(&ctrl->db, "UPDATE nodes SET actual = ?, actual_at = strftime('%s','now') WHERE id = ?", 2, p) < 0) {
-			op_internal(err, "recording the actual state");
-			goto out_rollback;
-		}
-	}
-	if (sqlite3_changes(ctrl->db.h) == 0) {
-		op_fail(err, 404, "not_found", "no node %.64s", r->node_id);
-		goto out_rollback;
-	}
+static int report_body(struct controller *ctrl, void *ctx, struct op_error *err)
+{
+	struct report_txn *t = ctx;
+	const struct node_report *r = t->r;
+	const char *p[2] = { r->document, r->node_id };
+	sqlite3_stmt *upd, *sel, *op;
+	int rc = -1;
+
+	if (db_exec(&ctrl->db, "UPDATE nodes SET actual = ?, actual_at = strftime('%s','now') WHERE id = ?", 2, p) < 0)
+		return op_internal(err, "recording the actual state");
+	if (sqlite3_changes(ctrl->db.h) == 0)
+		return op_fail(err, 404, "not_found", "no node %.64s", r->node_id);
 	upd = db_prepare(&ctrl->db, "UPDATE instances SET state = ?1, state_reason = ?2, updated_at = strftime('%s','now')"
 				   " WHERE id = ?3 AND node_id = ?4 AND (state IS NOT ?1 OR state_reason IS NOT ?2)");
 	sel = db_prepare(&ctrl->db, "SELECT id, power, operation_id, reboot_generation, reboot_reported FROM instances"
@@ -673,29 +669,32 @@ int instance_report(struct controller *ctrl, const struct node_report *r, struct
 				  " WHERE id = ?3 AND state = 'pending'");
 	if (upd == NULL || sel == NULL || op == NULL) {
 		op_internal(err, "recording the actual state");
-		goto out_rollback;
+		goto out;
 	}
 	db_bind_text(sel, 1, r->node_id);
 	while (sqlite3_step(sel) == SQLITE_ROW) {
-		if (report_instance(&ctrl->db, r->node_id, sel, report_find(r, db_col_text(sel, 0)), upd, op, &touched) < 0) {
+		if (report_instance(&ctrl->db, r->node_id, sel, report_find(r, db_col_text(sel, 0)), upd, op, &t->touched) < 0) {
 			op_internal(err, "recording an instance's state");
-			goto out_rollback;
+			goto out;
 		}
 	}
-	if ((touched && desired_touch_node(&ctrl->db, r->node_id) < 0) || db_commit(&ctrl->db) < 0) {
-		op_internal(err, "recording the actual state");
-		goto out_rollback;
-	}
 	rc = 0;
-	goto out_unlock;
-out_rollback:
-	db_rollback(&ctrl->db);
-out_unlock:
+	if (t->touched && desired_touch_node(&ctrl->db, r->node_id) < 0)
+		rc = op_internal(err, "recording the actual state");
+out:
 	sqlite3_finalize(upd);
 	sqlite3_finalize(sel);
 	sqlite3_finalize(op);
-	db_unlock(&ctrl->db);
-	if (rc == 0 && touched)
-		watch_notify(ctrl);
 	return rc;
+}
+
+int instance_report(struct controller *ctrl, const struct node_report *r, struct op_error *err)
+{
+	struct report_txn t = { r, 0 };
+
+	if (op_transaction(ctrl, report_body, &t, "recording the actual state", err) < 0)
+		return -1;
+	if (t.touched)
+		watch_notify(ctrl);
+	return 0;
 }
