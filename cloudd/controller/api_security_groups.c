@@ -104,72 +104,38 @@ static int security_groups_create(struct controller *ctrl, const struct auth_pri
 	struct sg_create_req r = { NULL, NULL, NULL };
 	struct op_error err;
 	char account[40];
-	json_t *doc, *group;
+	json_t *doc, *group = NULL;
 	int rc = 0;
 
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
 	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &r.name, resp) < 0 ||
 	    api_get_string(doc, "description", 0, 255, &r.description, resp) < 0 ||
-	    tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
+	    named_create_check(ctrl, who, doc, r.name, account, resp) < 0)
 		goto out;
-	if (!util_name_valid(r.name, 63)) {
-		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
-		goto out;
-	}
 	r.account = account;
-	if (sg_create(ctrl, &r, &group, &err) < 0)
-		rc = op_reply_error(resp, &err);
-	else
-		rc = httpd_reply_json(resp, 201, group);
+	rc = op_reply(resp, sg_create(ctrl, &r, &group, &err), &err, 201, &group);
 out:
 	json_decref(doc);
 	return rc;
 }
 
-static json_t *sg_row(struct db *db, sqlite3_stmt *st, void *ctx)
-{
-	(void)ctx;
-	return sg_find(db, db_col_text(st, 0), NULL, 1);
-}
-
-static json_t *sg_find_full(struct db *db, const char *ref, const char *scope)
-{
-	return sg_find(db, ref, scope, 1);
-}
-
 static int sg_list(struct controller *ctrl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL };
-	const char *params[1] = { tenant_scope(who) };
-	/* the key "ACCOUNT.NAME" (neither holds a '.') compared as the pair it is */
-	struct api_list l = { "SELECT id, account_id || '.' || name FROM security_groups WHERE (?3 IS NULL OR account_id = ?3)"
-			      " AND (?1 IS NULL OR (account_id, name) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
-			      " ORDER BY account_id, name LIMIT ?2",
-			      params, 1, sg_row, NULL, NULL, 0 };
-
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	return api_list_page(ctrl, req, resp, &l);
+	return named_reply_list(ctrl, req, resp, &security_group_kind, tenant_scope(who), NULL);
 }
 
 static int sg_show(struct controller *ctrl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_found(ctrl, who, req, resp, sg_find_full, "security group");
+	return named_reply_show(ctrl, who, req, resp, &security_group_kind);
 }
 
 static int security_groups_delete(struct controller *ctrl, const struct auth_principal *who,
 				  struct httpd_request *req, struct httpd_response *resp)
 {
-	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
-	struct op_error err;
-
-	if (sg_delete(ctrl, &ref, &err) < 0)
-		return op_reply_error(resp, &err);
-	resp->status = 204;
-	return 0;
+	return named_reply_delete(ctrl, who, req, resp, sg_delete);
 }
 
 /* POST /v1/security-groups/{id}/rules: one rule; "group" names a group of the same account. */
@@ -180,7 +146,7 @@ static int security_groups_rule_add(struct controller *ctrl, const struct auth_p
 	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct sg_rule_req rule;
 	struct op_error err;
-	json_t *doc, *v, *group;
+	json_t *doc, *v, *group = NULL;
 	char why[512];
 	int rc = 0;
 
@@ -202,10 +168,7 @@ static int security_groups_rule_add(struct controller *ctrl, const struct auth_p
 		rule.has_icmp_type = 1, rule.icmp_type = json_integer_value(v);
 	if ((v = json_object_get(doc, "icmp_code")))
 		rule.has_icmp_code = 1, rule.icmp_code = json_integer_value(v);
-	if (sg_rule_add(ctrl, &ref, &rule, &group, &err) < 0)
-		rc = op_reply_error(resp, &err);
-	else
-		rc = httpd_reply_json(resp, 201, group);
+	rc = op_reply(resp, sg_rule_add(ctrl, &ref, &rule, &group, &err), &err, 201, &group);
 out:
 	json_decref(doc);
 	return rc;
@@ -217,28 +180,29 @@ static int security_groups_rule_delete(struct controller *ctrl, const struct aut
 	struct op_ref ref = { httpd_param(req, "id"), tenant_scope(who), who->key_id };
 	struct op_error err;
 
-	if (sg_rule_delete(ctrl, &ref, httpd_param(req, "rule"), &err) < 0)
-		return op_reply_error(resp, &err);
-	resp->status = 204;
-	return 0;
+	return op_reply(resp, sg_rule_delete(ctrl, &ref, httpd_param(req, "rule"), &err), &err, 204, NULL);
 }
+
+static const struct api_route_def security_group_routes[] = {
+	{ "GET", "/v1/security-groups", sg_list, API_ADMIN | API_USER, "security groups with their rules", NULL },
+	{ "POST", "/v1/security-groups", security_groups_create, API_ADMIN | API_USER,
+	  "create a security group (no rules: ingress denied)",
+	  "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,\"properties\":{"
+	  "\"name\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},\"account\":{\"type\":\"string\"}}}" },
+	{ "GET", "/v1/security-groups/{id}", sg_show, API_ADMIN | API_USER, "one group (id or name)", NULL },
+	{ "DELETE", "/v1/security-groups/{id}", security_groups_delete, API_ADMIN | API_USER,
+	  "remove a group no instance uses and no other group's rule names", NULL },
+	{ "POST", "/v1/security-groups/{id}/rules", security_groups_rule_add, API_ADMIN | API_USER,
+	  "add a rule (docs/desired-state.md semantics); takes effect on every node",
+	  "{\"type\":\"object\",\"required\":[\"direction\",\"protocol\"],\"additionalProperties\":false,\"properties\":{"
+	  "\"direction\":{\"enum\":[\"ingress\",\"egress\"]},\"protocol\":{\"enum\":[\"tcp\",\"udp\",\"icmp\",\"icmpv6\",\"any\"]},"
+	  "\"ports\":{\"type\":\"string\"},\"icmp_type\":{\"type\":\"integer\"},\"icmp_code\":{\"type\":\"integer\"},"
+	  "\"cidr\":{\"type\":\"string\"},\"group\":{\"type\":\"string\"}}}" },
+	{ "DELETE", "/v1/security-groups/{id}/rules/{rule}", security_groups_rule_delete, API_ADMIN | API_USER,
+	  "remove a rule", NULL },
+};
 
 int api_security_groups_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/security-groups", sg_list, API_ADMIN | API_USER, "security groups with their rules", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/security-groups", security_groups_create, API_ADMIN | API_USER, "create a security group (no rules: ingress denied)",
-		      "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,\"properties\":{"
-		      "\"name\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},\"account\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctrl, "GET", "/v1/security-groups/{id}", sg_show, API_ADMIN | API_USER, "one group (id or name)", NULL) < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/security-groups/{id}", security_groups_delete, API_ADMIN | API_USER,
-		      "remove a group no instance uses and no other group's rule names", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/security-groups/{id}/rules", security_groups_rule_add, API_ADMIN | API_USER,
-		      "add a rule (docs/desired-state.md semantics); takes effect on every node",
-		      "{\"type\":\"object\",\"required\":[\"direction\",\"protocol\"],\"additionalProperties\":false,\"properties\":{"
-		      "\"direction\":{\"enum\":[\"ingress\",\"egress\"]},\"protocol\":{\"enum\":[\"tcp\",\"udp\",\"icmp\",\"icmpv6\",\"any\"]},"
-		      "\"ports\":{\"type\":\"string\"},\"icmp_type\":{\"type\":\"integer\"},\"icmp_code\":{\"type\":\"integer\"},"
-		      "\"cidr\":{\"type\":\"string\"},\"group\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/security-groups/{id}/rules/{rule}", security_groups_rule_delete, API_ADMIN | API_USER, "remove a rule", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, security_group_routes, sizeof(security_group_routes) / sizeof(security_group_routes[0]));
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller.h"
+#include "ops.h"
 
 #define SSH_KEY_MAX 16384 /* bytes of one public key line */
 
@@ -150,137 +150,45 @@ err:
 	return -1;
 }
 
-static json_t *key_json(struct db *db, sqlite3_stmt *st)
-{
-	(void)db;
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "id", db_col_text(st, 0), "account", db_col_text(st, 1), "name",
-			 db_col_text(st, 2), "public_key", db_col_text(st, 3), "type", db_col_text(st, 4), "bits",
-			 (json_int_t)sqlite3_column_int64(st, 5), "created_at", util_time_json(sqlite3_column_int64(st, 6)));
-}
-
-#define KEY_COLS "id, account_id, name, public_key, type, bits, created_at"
-
-static json_t *key_find(struct db *db, const char *ref, const char *scope)
-{
-	sqlite3_stmt *st = db_prepare(db, "SELECT " KEY_COLS " FROM ssh_keys"
-					  " WHERE (id = ?1 OR name = ?1) AND (?2 IS NULL OR account_id = ?2)"
-					  " ORDER BY id = ?1 DESC LIMIT 1");
-	json_t *doc = NULL;
-
-	if (st == NULL)
-		return NULL;
-	db_bind_text(st, 1, ref);
-	db_bind_text(st, 2, scope);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		doc = key_json(db, st);
-	sqlite3_finalize(st);
-	return doc;
-}
-
 static int keys_add(struct controller *ctrl, const struct auth_principal *who,
 		    struct httpd_request *req, struct httpd_response *resp)
 {
 	static const char *const fields[] = { "name", "public_key", "account", NULL };
-	const char *name, *key;
-	char account[40], id[40], type[32], why[160], bitstr[16];
-	json_t *doc, *created = NULL;
-	int bits, rc = 0;
+	struct ssh_key_create_req r;
+	struct op_error err;
+	char account[40];
+	json_t *doc, *key = NULL;
+	int rc = 0;
 
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
-	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &name, resp) < 0 ||
-	    api_get_string(doc, "public_key", 1, SSH_KEY_MAX, &key, resp) < 0 ||
-	    tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
+	if (api_check_fields(doc, fields, resp) < 0 || api_get_string(doc, "name", 1, 63, &r.name, resp) < 0 ||
+	    api_get_string(doc, "public_key", 1, SSH_KEY_MAX, &r.public_key, resp) < 0 ||
+	    named_create_check(ctrl, who, doc, r.name, account, resp) < 0)
 		goto out;
-	if (!util_name_valid(name, 63)) {
-		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
-		goto out;
-	}
-	if (ssh_key_check(key, type, &bits, why, sizeof(why)) < 0) {
-		httpd_reply_error(resp, 400, "bad_field", "public_key: %s", why);
-		goto out;
-	}
-	if (util_new_id(id, sizeof(id), "key") < 0) {
-		rc = -1;
-		goto out;
-	}
-	snprintf(bitstr, sizeof(bitstr), "%d", bits);
-	db_lock(&ctrl->db);
-	{
-		const char *p[6] = { id, account, name, key, type, bitstr };
-		if (db_begin(&ctrl->db) < 0) {
-			rc = -1;
-		} else if (db_exec(&ctrl->db, "INSERT INTO ssh_keys VALUES (?, ?, ?, ?, ?, ?, strftime('%s','now'))", 6, p) < 0) {
-			db_rollback(&ctrl->db);
-			if (errno == EEXIST)
-				httpd_reply_error(resp, 409, "conflict", "an SSH key named %s exists", name);
-			else
-				rc = -1;
-		} else if (db_commit(&ctrl->db) < 0) {
-			rc = -1;
-		} else {
-			created = key_find(&ctrl->db, id, NULL);
-		}
-	}
-	db_unlock(&ctrl->db);
-	if (created)
-		rc = httpd_reply_json(resp, 201, created);
+	r.account = account;
+	rc = op_reply(resp, ssh_key_create(ctrl, &r, &key, &err), &err, 201, &key);
 out:
 	json_decref(doc);
 	return rc;
 }
 
-static json_t *key_row(struct db *db, sqlite3_stmt *st, void *ctx)
-{
-	(void)ctx;
-	return key_json(db, st);
-}
-
 static int keys_list(struct controller *ctrl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL };
-	const char *params[1] = { tenant_scope(who) };
-	/* the key "ACCOUNT.NAME" (neither holds a '.') compared as the pair it is */
-	struct api_list l = { "SELECT " KEY_COLS ", account_id || '.' || name FROM ssh_keys WHERE (?3 IS NULL OR account_id = ?3)"
-			      " AND (?1 IS NULL OR (account_id, name) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
-			      " ORDER BY account_id, name LIMIT ?2",
-			      params, 1, key_row, NULL, NULL, 0 };
-
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	return api_list_page(ctrl, req, resp, &l);
+	return named_reply_list(ctrl, req, resp, &ssh_key_kind, tenant_scope(who), NULL);
 }
 
 static int keys_show(struct controller *ctrl, const struct auth_principal *who,
 		     struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_found(ctrl, who, req, resp, key_find, "SSH key");
+	return named_reply_show(ctrl, who, req, resp, &ssh_key_kind);
 }
 
 static int keys_rm(struct controller *ctrl, const struct auth_principal *who,
 		   struct httpd_request *req, struct httpd_response *resp)
 {
-	json_t *doc;
-	int rc = 0;
-
-	db_lock(&ctrl->db);
-	doc = key_find(&ctrl->db, httpd_param(req, "id"), tenant_scope(who));
-	if (doc == NULL) {
-		httpd_reply_error(resp, 404, "not_found", "no SSH key %.64s", httpd_param(req, "id"));
-	} else {
-		const char *id = json_string_value(json_object_get(doc, "id"));
-		if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM ssh_keys WHERE id = ?", 1, &id) < 0 ||
-		    db_commit(&ctrl->db) < 0) {
-			db_rollback(&ctrl->db);
-			rc = -1;
-		} else {
-			resp->status = 204;
-		}
-	}
-	db_unlock(&ctrl->db);
-	json_decref(doc);
-	return rc;
+	return named_reply_delete(ctrl, who, req, resp, ssh_key_delete);
 }
 
 int api_ssh_keys_register(struct controller *ctrl)

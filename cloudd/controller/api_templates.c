@@ -11,8 +11,8 @@
 
 #include <nettle/sha2.h>
 
-#include "controller.h"
 #include "fsutil.h"
+#include "ops.h"
 #include "sign.h"
 
 /*
@@ -26,55 +26,6 @@
  */
 #define TEMPLATE_UPLOAD_MAX (64ULL << 30)  /* bytes of one uploaded file */
 #define TEMPLATE_UPLOAD_RESERVE (1ULL << 30) /* bytes left free on the data directory's filesystem */
-
-static void template_files_remove(const char *dir);
-
-#define TEMPLATE_COLS "id, account_id, name, format, public, url, sha256, size, initrd_url, initrd_sha256," \
-		      " cmdline, min_disk_gib, created_at"
-
-static json_t *template_json(struct db *db, sqlite3_stmt *st)
-{
-	(void)db;
-	json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:s?}", "id", db_col_text(st, 0), "account",
-				db_col_text(st, 1), "name", db_col_text(st, 2), "format", db_col_text(st, 3), "public",
-				sqlite3_column_int(st, 4), "url", db_col_text(st, 5), "sha256", db_col_text(st, 6));
-
-	if (doc == NULL)
-		return NULL;
-	json_object_set_new(doc, "size", sqlite3_column_type(st, 7) == SQLITE_NULL ? json_null()
-										 : json_integer(sqlite3_column_int64(st, 7)));
-	if (db_col_text(st, 8) && db_col_text(st, 8)[0])
-		json_object_set_new(doc, "initrd", json_pack("{s:s,s:s?}", "url", db_col_text(st, 8), "sha256",
-							     db_col_text(st, 9)));
-	if (db_col_text(st, 10))
-		json_object_set_new(doc, "cmdline", json_string(db_col_text(st, 10)));
-	json_object_set_new(doc, "state", json_string(db_col_text(st, 5) == NULL ||
-							    (db_col_text(st, 8) && db_col_text(st, 8)[0] == '\0')
-						    ? "awaiting-upload" : "ready"));
-	if (db_col_text(st, 8) && db_col_text(st, 8)[0] == '\0')
-		json_object_set_new(doc, "initrd", json_pack("{s:n,s:n}", "url", "sha256"));
-	json_object_set_new(doc, "min_disk_gib", json_integer(sqlite3_column_int64(st, 11)));
-	json_object_set_new(doc, "created_at", util_time_json(sqlite3_column_int64(st, 12)));
-	return doc;
-}
-
-/* A template visible to the scope (its own, or public ones), by id or name. */
-json_t *template_find(struct db *db, const char *ref, const char *scope)
-{
-	sqlite3_stmt *st = db_prepare(db, "SELECT " TEMPLATE_COLS " FROM templates WHERE (id = ?1 OR name = ?1)"
-					  " AND (?2 IS NULL OR account_id = ?2 OR public = 1)"
-					  " ORDER BY id = ?1 DESC, account_id = ?2 DESC LIMIT 1");
-	json_t *doc = NULL;
-
-	if (st == NULL)
-		return NULL;
-	db_bind_text(st, 1, ref);
-	db_bind_text(st, 2, scope);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		doc = template_json(db, st);
-	sqlite3_finalize(st);
-	return doc;
-}
 
 static int url_valid(const char *u)
 {
@@ -102,11 +53,11 @@ static int templates_create(struct controller *ctrl, const struct auth_principal
 	static const char *const fields[] = { "name", "format", "url", "sha256", "size", "initrd", "cmdline",
 					      "min_disk_gib", "public", "account", "upload", NULL };
 	const char *name, *format, *url = NULL, *sha = NULL, *cmdline, *iurl = NULL, *isha = NULL;
-	char account[40], id[40];
-	json_t *doc, *v, *created = NULL;
+	char account[40];
+	struct op_error err;
+	json_t *doc, *v, *tpl = NULL;
 	long long size = -1, min_disk = 0;
 	int pub = 0, rc = 0, upload = 0;
-	sqlite3_stmt *st;
 
 	if (api_parse_body(req, resp, &doc) < 0)
 		return 0;
@@ -123,12 +74,9 @@ static int templates_create(struct controller *ctrl, const struct auth_principal
 	    api_get_string(doc, "format", 1, 16, &format, resp) < 0 ||
 	    (!upload && (api_get_string(doc, "url", 1, 1024, &url, resp) < 0 ||
 			 api_get_string(doc, "sha256", 1, 64, &sha, resp) < 0)) ||
-	    api_get_string(doc, "cmdline", 0, 1024, &cmdline, resp) < 0 || tenant_owner(&ctrl->db, who, doc, account, resp) < 0)
+	    api_get_string(doc, "cmdline", 0, 1024, &cmdline, resp) < 0 ||
+	    named_create_check(ctrl, who, doc, name, account, resp) < 0)
 		goto out;
-	if (!util_name_valid(name, 63)) {
-		httpd_reply_error(resp, 400, "bad_field", "name: a-z, 0-9 and '-', at most 63");
-		goto out;
-	}
 	if (strcmp(format, "raw") != 0 && strcmp(format, "qcow2") != 0 && strcmp(format, "kernel") != 0) {
 		httpd_reply_error(resp, 400, "bad_field", "format: raw, qcow2 or kernel, got \"%.16s\"", format);
 		goto out;
@@ -196,139 +144,31 @@ initrd_done:
 		httpd_reply_error(resp, 400, "bad_field", "cmdline: only with format kernel");
 		goto out;
 	}
-	if (util_new_id(id, sizeof(id), "tpl") < 0) {
-		rc = -1;
-		goto out;
+	{
+		struct template_create_req r = { account, name, format, url, sha, iurl, isha, cmdline, size, min_disk, pub, upload };
+		rc = op_reply(resp, template_create(ctrl, &r, &tpl, &err), &err, 201, &tpl);
 	}
-	db_lock(&ctrl->db);
-	if (db_begin(&ctrl->db) < 0 || (st = db_prepare(&ctrl->db, "INSERT INTO templates (" TEMPLATE_COLS ") VALUES"
-								" (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%s','now'))")) == NULL) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-	} else {
-		int step;
-		db_bind_text(st, 1, id);
-		db_bind_text(st, 2, account);
-		db_bind_text(st, 3, name);
-		db_bind_text(st, 4, format);
-		sqlite3_bind_int(st, 5, pub);
-		db_bind_text(st, 6, url);
-		db_bind_text(st, 7, sha);
-		if (size > 0)
-			sqlite3_bind_int64(st, 8, size);
-		db_bind_text(st, 9, iurl);
-		db_bind_text(st, 10, isha);
-		db_bind_text(st, 11, cmdline);
-		sqlite3_bind_int64(st, 12, min_disk);
-		step = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (step == SQLITE_CONSTRAINT) {
-			db_rollback(&ctrl->db);
-			httpd_reply_error(resp, 409, "conflict", "a template named %s exists", name);
-		} else if (step != SQLITE_DONE ||
-			   db_event(&ctrl->db, "template.created", id, "template %s (%s, %s) %s", id, name, format,
-				    upload ? "created, awaiting its upload" : "registered") < 0 ||
-			   db_commit(&ctrl->db) < 0) {
-			db_rollback(&ctrl->db);
-			rc = -1;
-		} else {
-			created = template_find(&ctrl->db, id, NULL);
-		}
-	}
-	db_unlock(&ctrl->db);
-	if (created)
-		rc = httpd_reply_json(resp, 201, created);
 out:
 	json_decref(doc);
 	return rc;
-}
-
-static json_t *template_row(struct db *db, sqlite3_stmt *st, void *ctx)
-{
-	(void)ctx;
-	return template_json(db, st);
 }
 
 static int templates_list(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	static const char *const allowed[] = { "limit", "cursor", NULL };
-	const char *params[1] = { tenant_scope(who) };
-	/* the key "NAME.ID" (neither holds a '.') compared as the pair it is */
-	struct api_list l = { "SELECT " TEMPLATE_COLS ", name || '.' || id FROM templates WHERE (?3 IS NULL OR account_id = ?3 OR public = 1)"
-			      " AND (?1 IS NULL OR (name, id) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
-			      " ORDER BY name, id LIMIT ?2",
-			      params, 1, template_row, NULL, NULL, 0 };
-
-	if (api_check_query(req, allowed, resp) < 0)
-		return 0;
-	return api_list_page(ctrl, req, resp, &l);
+	return named_reply_list(ctrl, req, resp, &template_kind, tenant_scope(who), NULL);
 }
 
 static int templates_show(struct controller *ctrl, const struct auth_principal *who,
 			  struct httpd_request *req, struct httpd_response *resp)
 {
-	return api_reply_found(ctrl, who, req, resp, template_find, "template");
+	return named_reply_show(ctrl, who, req, resp, &template_kind);
 }
 
 static int templates_rm(struct controller *ctrl, const struct auth_principal *who,
 			struct httpd_request *req, struct httpd_response *resp)
 {
-	const char *ref = httpd_param(req, "id");
-	sqlite3_stmt *st;
-	json_t *doc;
-	int rc = 0, users = 0;
-
-	db_lock(&ctrl->db);
-	doc = template_find(&ctrl->db, ref, tenant_scope(who));
-	if (doc && tenant_scope(who) && strcmp(json_string_value(json_object_get(doc, "account")), who->account_id) != 0) {
-		httpd_reply_error(resp, 403, "forbidden", "template %.64s is public: only admin keys remove it", ref);
-		goto out;
-	}
-	if (doc == NULL) {
-		httpd_reply_error(resp, 404, "not_found", "no template %.64s", ref);
-		goto out;
-	}
-	const char *id = json_string_value(json_object_get(doc, "id"));
-	st = db_prepare(&ctrl->db, "SELECT count(*) FROM instances WHERE template_id = ?");
-	if (st == NULL) {
-		rc = -1;
-		goto out;
-	}
-	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		users = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (users) {
-		httpd_reply_error(resp, 409, "in_use", "template %s is used by %d instance(s)", id, users);
-		goto out;
-	}
-	if (db_begin(&ctrl->db) < 0 || db_exec(&ctrl->db, "DELETE FROM templates WHERE id = ?", 1, &id) < 0 ||
-	    db_event(&ctrl->db, "template.deleted", id, "template %s removed", id) < 0 || db_commit(&ctrl->db) < 0) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-	} else {
-		char dir[PATH_MAX];
-		resp->status = 204;
-		if (fs_path(dir, sizeof(dir), "%s/templates/%s", ctrl->cfg.data_dir, id) == 0)
-			template_files_remove(dir);
-	}
-out:
-	db_unlock(&ctrl->db);
-	json_decref(doc);
-	return rc;
-}
-
-/* Removes an uploaded template's directory (files and partial uploads). */
-static void template_files_remove(const char *dir)
-{
-	static const char *const names[] = { "file", "initrd", "file.part", "initrd.part", NULL };
-	char path[PATH_MAX];
-
-	for (const char *const *n = names; *n; n++)
-		if (fs_path(path, sizeof(path), "%s/%s", dir, *n) == 0)
-			unlink(path);
-	rmdir(dir);
+	return named_reply_delete(ctrl, who, req, resp, template_delete);
 }
 
 struct template_upload {
@@ -351,49 +191,24 @@ static int template_upload_begin(struct httpd_request *req, struct httpd_respons
 	struct controller *ctrl = ctx;
 	struct auth_principal who;
 	struct template_upload *u;
+	struct op_ref ref;
+	struct op_error err;
 	const char *part = template_part(req), *cl;
-	char dir[PATH_MAX];
-	json_t *tpl;
-	int pending;
+	char dir[PATH_MAX], id[40], format[16];
 
 	*state = NULL;
 	if (api_upload_authorize(ctrl, req, resp, API_ADMIN | API_USER, &who))
 		return 1;
-	db_lock(&ctrl->db);
-	tpl = template_find(&ctrl->db, httpd_param(req, "id"), tenant_scope(&who));
-	db_unlock(&ctrl->db);
-	if (tpl == NULL) {
-		httpd_reply_error(resp, 404, "not_found", "no template %.64s", httpd_param(req, "id"));
-		return 1;
-	}
-	if (tenant_scope(&who) && strcmp(json_string_value(json_object_get(tpl, "account")), who.account_id) != 0) {
-		json_decref(tpl);
-		httpd_reply_error(resp, 403, "forbidden", "template %.64s belongs to another account", httpd_param(req, "id"));
-		return 1;
-	}
-	if (strcmp(part, "file") == 0)
-		pending = json_is_null(json_object_get(tpl, "url")) || json_object_get(tpl, "url") == NULL;
-	else
-		pending = json_is_object(json_object_get(tpl, "initrd")) &&
-			  json_is_null(json_object_get(json_object_get(tpl, "initrd"), "url"));
-	if (!pending) {
-		int has = strcmp(part, "file") == 0 || json_is_object(json_object_get(tpl, "initrd"));
-		httpd_reply_error(resp, 409, "conflict", has ? "template %s: its %s is in already (templates do not change: create another)"
-							     : "template %s has no %s to upload (created without \"initrd\": {\"upload\": true})",
-				  json_string_value(json_object_get(tpl, "id")), part);
-		json_decref(tpl);
-		return 1;
-	}
+	ref = (struct op_ref){ httpd_param(req, "id"), tenant_scope(&who), who.key_id };
+	if (template_upload_target(ctrl, &ref, part, id, format, &err) < 0)
+		return op_reply_error(resp, &err) < 0 ? -1 : 1;
 	u = calloc(1, sizeof(*u));
-	if (u == NULL) {
-		json_decref(tpl);
+	if (u == NULL)
 		return -1;
-	}
 	u->ctrl = ctrl;
 	u->fd = -1;
-	snprintf(u->id, sizeof(u->id), "%s", json_string_value(json_object_get(tpl, "id")));
-	snprintf(u->format, sizeof(u->format), "%s", json_string_value(json_object_get(tpl, "format")));
-	json_decref(tpl);
+	snprintf(u->id, sizeof(u->id), "%s", id);
+	snprintf(u->format, sizeof(u->format), "%s", format);
 	snprintf(u->part, sizeof(u->part), "%s", part);
 	snprintf(u->declared, sizeof(u->declared), "%s", httpd_header(req, API_CONTENT_SHA256));
 	sha256_init(&u->sha);
@@ -455,9 +270,8 @@ static int template_upload_end(struct httpd_request *req, struct httpd_response 
 	struct template_upload *u = state;
 	struct controller *ctrl = u->ctrl;
 	char hex[SIGN_HEX_LEN + 1], url[1100], dir[PATH_MAX];
-	const char *p[4];
+	struct op_error err;
 	json_t *doc = NULL;
-	int rc = 0;
 
 	(void)req;
 	if (u->write_errno == ENOSPC || u->write_errno == EDQUOT)
@@ -492,27 +306,9 @@ static int template_upload_end(struct httpd_request *req, struct httpd_response 
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	{
-		char size[32];
-		snprintf(size, sizeof(size), "%llu", u->size);
-		p[0] = url, p[1] = hex, p[2] = size, p[3] = u->id;
-	}
-	db_lock(&ctrl->db);
-	if (db_begin(&ctrl->db) < 0 ||
-	    db_exec(&ctrl->db, strcmp(u->part, "file") == 0 ? "UPDATE templates SET url = ?, sha256 = ?, size = ? WHERE id = ?"
-							   : "UPDATE templates SET initrd_url = ?1, initrd_sha256 = ?2 WHERE id = ?4", 4, p) < 0 ||
-	    db_event(&ctrl->db, "template.uploaded", u->id, "template %s: %s uploaded, %llu bytes, sha256 %s", u->id, u->part,
-		     u->size, hex) < 0 ||
-	    db_commit(&ctrl->db) < 0) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-	} else {
-		doc = template_find(&ctrl->db, u->id, NULL);
-	}
-	db_unlock(&ctrl->db);
-	if (rc < 0) {
+	if (template_upload_done(ctrl, u->id, u->part, url, hex, u->size, &doc, &err) < 0) {
 		unlink(u->final);
-		return -1;
+		return op_reply_error(resp, &err);
 	}
 	return httpd_reply_json(resp, 200, doc);
 }
@@ -540,24 +336,16 @@ static int templates_serve(struct controller *ctrl, const struct auth_principal 
 			   struct httpd_response *resp)
 {
 	const char *id = httpd_param(req, "id"), *part = httpd_param(req, "part");
-	char path[PATH_MAX], etag[96] = "";
-	sqlite3_stmt *st;
+	char path[PATH_MAX], etag[96];
+	struct op_error err;
 	int fd;
 
 	(void)who;
 	if ((strcmp(part, "file") != 0 && strcmp(part, "initrd") != 0) || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(id))
 		return httpd_reply_error(resp, 404, "not_found", "no template file %.64s/%.16s", id, part);
-	db_lock(&ctrl->db);
-	st = db_prepare(&ctrl->db, part[0] == 'f' ? "SELECT sha256 FROM templates WHERE id = ? AND url IS NOT NULL"
-						 : "SELECT initrd_sha256 FROM templates WHERE id = ? AND initrd_url != ''");
-	if (st) {
-		db_bind_text(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW && db_col_text(st, 0))
-			snprintf(etag, sizeof(etag), "\"sha256-%s\"", db_col_text(st, 0));
-		sqlite3_finalize(st);
-	}
-	db_unlock(&ctrl->db);
-	if (etag[0] == '\0' || fs_path(path, sizeof(path), "%s/templates/%s/%s", ctrl->cfg.data_dir, id, part) < 0 ||
+	if (template_file_etag(ctrl, id, part, etag, sizeof(etag), &err) < 0)
+		return op_reply_error(resp, &err);
+	if (fs_path(path, sizeof(path), "%s/templates/%s/%s", ctrl->cfg.data_dir, id, part) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return httpd_reply_error(resp, 404, "not_found", "no template file %.64s/%.16s", id, part);
 	return images_send_fd(ctrl, req, resp, fd, etag, "application/octet-stream");

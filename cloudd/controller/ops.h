@@ -154,6 +154,161 @@ int sg_rule_add(struct controller *ctrl, const struct op_ref *group, const struc
 /* Removes a rule of the group; every node's document changes. 404 for the group or the rule. */
 int sg_rule_delete(struct controller *ctrl, const struct op_ref *group, const char *rule_id, struct op_error *err);
 
+/* --- ops_catalog.c: named resources, SSH keys, templates, instance types ----- */
+
+/*
+ * A kind of resource named by id or name in an account's scope: one lookup,
+ * one show, one list page and one delete serve SSH keys, templates, instance
+ * types, instances, security groups, accounts and API keys.
+ */
+struct named_kind {
+	const char *what;   /* in messages: "no SSH key x" */
+	const char *a_what; /* "an SSH key named x exists" */
+	const char *find;   /* SELECT of the row named ?1 visible to the scope ?2 (NULL: every account), best first */
+	const char *list;   /* api_list SQL (pages in its own order), the scope as ?3; NULL: not listed */
+	const char *remove; /* DELETE of the row whose id is ?1; NULL: not removed by named_delete */
+	json_t *(*json)(struct db *db, sqlite3_stmt *st); /* a row of find or list as the API shows it */
+};
+
+extern const struct named_kind ssh_key_kind, template_kind, instance_type_kind, security_group_kind;
+
+/* The resource kind names ref in scope (under the db lock), or NULL. */
+json_t *named_find(struct db *db, const struct named_kind *kind, const char *ref, const char *scope);
+/* The first column of sql (?1 id) as an integer: a count. -1 on failure. */
+int named_count(struct db *db, const char *sql, const char *id);
+/* A row inserted by named_insert: the sql's parameters are text (SQLite converts by column affinity). */
+struct named_new {
+	const char *id;		    /* the new row's id */
+	const char *sql;	    /* the INSERT */
+	const char *const *params;
+	int nparams;
+	const char *name;	    /* its name, for the 409 */
+	const char *event;	    /* the event type, or NULL: none */
+	const char *text;	    /* the event's text */
+};
+/* Inserts the row and its event in one transaction; *doc is the row read back. 409 conflict (the name is taken). */
+int named_insert(struct controller *ctrl, const struct named_kind *kind, const struct named_new *row, json_t **doc,
+		 struct op_error *err);
+/*
+ * Runs sql, a change of one row, and records the event (its text in text)
+ * in one transaction: 404 not_found with the message missing when it
+ * changes no row.
+ */
+int named_change(struct controller *ctrl, const char *sql, int nparams, const char *const *params, const char *missing,
+		 const char *event, const char *subject, const char *text, struct op_error *err);
+/* *doc is the resource r names in its scope: 404 not_found. */
+int named_show(struct controller *ctrl, const struct named_kind *kind, const struct op_ref *r, json_t **doc,
+	       struct op_error *err);
+
+struct ssh_key_create_req {
+	const char *account;	/* the owner */
+	const char *name;	/* valid name */
+	const char *public_key; /* "TYPE BASE64 [COMMENT]", checked here (ssh_key_check) */
+};
+
+/* Registers a key; *key its JSON. 400 bad_field (public_key), 409 conflict (the account has the name). */
+int ssh_key_create(struct controller *ctrl, const struct ssh_key_create_req *r, json_t **key, struct op_error *err);
+/* Removes a key of the scope: 404 not_found. Instances keep the keys they were created with. */
+int ssh_key_delete(struct controller *ctrl, const struct op_ref *r, struct op_error *err);
+
+struct template_create_req {
+	const char *account, *name;
+	const char *format;		/* raw, qcow2 or kernel */
+	const char *url, *sha256;	/* NULL when uploaded */
+	const char *initrd_url;		/* NULL: none; "": to be uploaded */
+	const char *initrd_sha256;	/* NULL: none */
+	const char *cmdline;		/* NULL: none */
+	long long size;			/* bytes; -1: not given */
+	long long min_disk_gib;
+	int public, upload;
+};
+
+/* Registers a template (or creates one awaiting its upload); *tpl its JSON. 409 conflict (name). */
+int template_create(struct controller *ctrl, const struct template_create_req *r, json_t **tpl, struct op_error *err);
+/*
+ * Removes a template no instance uses, with its uploaded files. 404
+ * not_found, 403 forbidden (a public template, for a user key), 409 in_use.
+ */
+int template_delete(struct controller *ctrl, const struct op_ref *r, struct op_error *err);
+/*
+ * The template an upload of part ("file" or "initrd") goes to: its id and
+ * format. 404 not_found, 403 forbidden (another account's), 409 conflict
+ * (that part is in already, or the template has no such part).
+ */
+int template_upload_target(struct controller *ctrl, const struct op_ref *r, const char *part, char id[40],
+			   char format[16], struct op_error *err);
+/* Records an uploaded part (served at url); *tpl the template. */
+int template_upload_done(struct controller *ctrl, const char *id, const char *part, const char *url,
+			 const char *sha256, unsigned long long size, json_t **tpl, struct op_error *err);
+/* The digest of an uploaded part in etag ("\"sha256-HEX\""): 404 not_found while there is none. */
+int template_file_etag(struct controller *ctrl, const char *id, const char *part, char *etag, size_t etaglen,
+		       struct op_error *err);
+
+struct instance_type_req {
+	const char *name; /* valid name */
+	long long vcpus, memory_mib, disk_gib;
+	const char *actor; /* the key id, for the event */
+};
+
+/* Creates or replaces a size (instances keep the size they were created with); *type its JSON. */
+int instance_type_set(struct controller *ctrl, const struct instance_type_req *r, json_t **type, struct op_error *err);
+/* Removes a size (r->ref its name; r->actor for the event): 404 not_found. */
+int instance_type_delete(struct controller *ctrl, const struct op_ref *r, struct op_error *err);
+
+/* --- ops_accounts.c: accounts and API keys ---------------------------------- */
+
+extern const struct named_kind account_kind, api_key_kind;
+
+/* Creates an account; *account its JSON. 409 conflict (name). */
+int account_create(struct controller *ctrl, const char *name, json_t **account, struct op_error *err);
+/* The account r names (id or name); a scope (a user key's account) sees only itself, by id: 404 not_found. */
+int account_show(struct controller *ctrl, const struct op_ref *r, json_t **account, struct op_error *err);
+/* The id of the account ref names (id or name) in out, under the lock it takes: 422 unknown_account. */
+int account_resolve(struct db *db, const char *ref, char out[40], struct op_error *err);
+
+struct api_key_create_req {
+	const char *account; /* the owner */
+	const char *role;    /* "user" or "admin"; NULL: user */
+	const char *name;    /* NULL: none */
+	const char *actor;   /* the creating key, for the event */
+};
+
+/* Creates a key: its id and secret (shown once) in key_id and secret. */
+int api_key_create(struct controller *ctrl, const struct api_key_create_req *r, char key_id[72], char secret[65],
+		   struct op_error *err);
+/* Revokes an active key of the scope (r->actor: the revoking key): 409 conflict (itself), 404 not_found. */
+int api_key_revoke(struct controller *ctrl, const struct op_ref *r, struct op_error *err);
+
+/* --- api_named.c: the handlers' side of named resources --------------------- */
+
+/* One page of kind's list in scope; the query may hold limit, cursor and the names in extra (NULL: none). */
+int named_reply_list(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp,
+		     const struct named_kind *kind, const char *scope, const char *extra);
+/* GET {id}: 200 with the resource the key sees, or 404. */
+int named_reply_show(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
+		     struct httpd_response *resp, const struct named_kind *kind);
+/* DELETE {id}: 204 once op removed the resource the key names, or op's error. */
+int named_reply_delete(struct controller *ctrl, const struct auth_principal *who, struct httpd_request *req,
+		       struct httpd_response *resp,
+		       int (*op)(struct controller *ctrl, const struct op_ref *r, struct op_error *err));
+/* The owner of a resource being created (tenant_owner) in account, and its name checked: 0, or API_REPLIED. */
+int named_create_check(struct controller *ctrl, const struct auth_principal *who, json_t *doc, const char *name,
+		       char account[40], struct httpd_response *resp);
+/* A route as data (api_route's arguments): a file's routes as one table. */
+struct api_route_def {
+	const char *method, *pattern;
+	api_fn fn;
+	unsigned flags;
+	const char *summary, *request_schema;
+};
+/* Registers the n routes of table: 0, or -1 at the first that fails. */
+int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n);
+/*
+ * The reply of an operation (rc its return): status with *doc (what the
+ * operation filled: doc is read once rc is known), or its error; 204: no doc.
+ */
+int op_reply(struct httpd_response *resp, int rc, const struct op_error *err, unsigned status, json_t *const *doc);
+
 /* --- ops_run.c, ops_nodes.c, ops_images.c: machines, nodes, images ---------- */
 
 /*

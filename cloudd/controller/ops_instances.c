@@ -61,21 +61,21 @@ json_t *instance_json(struct db *db, sqlite3_stmt *st)
 	return doc;
 }
 
+/* a deleted instance keeps its row (and name) until its node is done: only its id names it */
+static const struct named_kind instance_kind = {
+	"instance",
+	"an instance",
+	"SELECT " INSTANCE_COLS " FROM instances i LEFT JOIN nodes n ON n.id = i.node_id"
+	" WHERE (i.id = ?1 OR (i.name = ?1 AND i.power != 'deleted'))"
+	" AND (?2 IS NULL OR i.account_id = ?2) ORDER BY i.id = ?1 DESC LIMIT 1",
+	NULL, /* api_instances.c: by node too */
+	NULL, /* instance_delete */
+	instance_json,
+};
+
 json_t *instance_find(struct db *db, const char *ref, const char *scope)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT " INSTANCE_COLS " FROM instances i LEFT JOIN nodes n ON n.id = i.node_id"
-					  " WHERE (i.id = ?1 OR (i.name = ?1 AND i.power != 'deleted'))"
-					  " AND (?2 IS NULL OR i.account_id = ?2) ORDER BY i.id = ?1 DESC LIMIT 1");
-	json_t *doc = NULL;
-
-	if (st == NULL)
-		return NULL;
-	db_bind_text(st, 1, ref);
-	db_bind_text(st, 2, scope);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		doc = instance_json(db, st);
-	sqlite3_finalize(st);
-	return doc;
+	return named_find(db, &instance_kind, ref, scope);
 }
 
 static int instance_mac(char out[18])

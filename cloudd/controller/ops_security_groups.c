@@ -6,49 +6,38 @@
 
 #include "ops.h"
 
-static int sg_count(struct db *db, const char *sql, const char *id)
+/* a row of the group's id, as the API shows the group (with its rules) */
+static json_t *sg_json(struct db *db, sqlite3_stmt *st)
 {
-	sqlite3_stmt *st = db_prepare(db, sql);
-	int n = -1;
-
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return sg_find(db, db_col_text(st, 0), NULL, 1);
 }
+
+const struct named_kind security_group_kind = {
+	"security group",
+	"a security group",
+	"SELECT id FROM security_groups WHERE (id = ?1 OR name = ?1) AND (?2 IS NULL OR account_id = ?2)"
+	" ORDER BY id = ?1 DESC LIMIT 1",
+	/* the key "ACCOUNT.NAME" (neither holds a '.') compared as the pair it is */
+	"SELECT id, account_id || '.' || name FROM security_groups WHERE (?3 IS NULL OR account_id = ?3)"
+	" AND (?1 IS NULL OR (account_id, name) > (substr(?1, 1, instr(?1, '.') - 1), substr(?1, instr(?1, '.') + 1)))"
+	" ORDER BY account_id, name LIMIT ?2",
+	NULL, /* sg_delete: its rules go with it */
+	sg_json,
+};
 
 int sg_create(struct controller *ctrl, const struct sg_create_req *r, json_t **group, struct op_error *err)
 {
 	const char *p[4];
-	char id[40];
-	int rc = -1;
+	char id[40], text[160];
 
 	*group = NULL;
 	if (util_new_id(id, sizeof(id), "sg") < 0)
 		return op_internal(err, "drawing a security group id");
 	p[0] = id, p[1] = r->account, p[2] = r->name, p[3] = r->description;
-	db_lock(&ctrl->db);
-	if (db_begin(&ctrl->db) < 0) {
-		op_internal(err, "starting a transaction");
-	} else if (db_exec(&ctrl->db, "INSERT INTO security_groups VALUES (?, ?, ?, ?, strftime('%s','now'))", 4, p) < 0) {
-		if (errno == EEXIST)
-			op_fail(err, 409, "conflict", "a security group named %s exists", r->name);
-		else
-			op_internal(err, "creating a security group");
-		db_rollback(&ctrl->db);
-	} else if (db_event(&ctrl->db, "security_group.created", id, "security group %s (%s) created", id, r->name) < 0 ||
-		   db_commit(&ctrl->db) < 0) {
-		op_internal(err, "creating a security group");
-		db_rollback(&ctrl->db);
-	} else {
-		*group = sg_find(&ctrl->db, id, NULL, 1);
-		rc = *group ? 0 : op_internal(err, "reading the new security group");
-	}
-	db_unlock(&ctrl->db);
-	return rc;
+	snprintf(text, sizeof(text), "security group %s (%s) created", id, r->name);
+	return named_insert(ctrl, &security_group_kind,
+			    &(struct named_new){ id, "INSERT INTO security_groups VALUES (?, ?, ?, ?, strftime('%s','now'))",
+						 p, 4, r->name, "security_group.created", text }, group, err);
 }
 
 int sg_delete(struct controller *ctrl, const struct op_ref *ref, struct op_error *err)
@@ -64,8 +53,8 @@ int sg_delete(struct controller *ctrl, const struct op_ref *ref, struct op_error
 		goto out;
 	}
 	id = json_string_value(json_object_get(doc, "id"));
-	members = sg_count(&ctrl->db, "SELECT count(*) FROM instance_security_groups WHERE group_id = ?", id);
-	refs = sg_count(&ctrl->db, "SELECT count(*) FROM security_group_rules WHERE remote_group_id = ?1 AND group_id != ?1", id);
+	members = named_count(&ctrl->db, "SELECT count(*) FROM instance_security_groups WHERE group_id = ?", id);
+	refs = named_count(&ctrl->db, "SELECT count(*) FROM security_group_rules WHERE remote_group_id = ?1 AND group_id != ?1", id);
 	if (members < 0 || refs < 0) {
 		op_internal(err, "counting a security group's uses");
 	} else if (members > 0) {
@@ -142,7 +131,7 @@ int sg_rule_add(struct controller *ctrl, const struct op_ref *ref, const struct 
 		}
 		remote_id = json_string_value(json_object_get(remote, "id"));
 	}
-	n = sg_count(&ctrl->db, "SELECT count(*) FROM security_group_rules WHERE group_id = ?", gid);
+	n = named_count(&ctrl->db, "SELECT count(*) FROM security_group_rules WHERE group_id = ?", gid);
 	if (n < 0) {
 		op_internal(err, "counting rules");
 		goto out;
