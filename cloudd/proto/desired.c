@@ -42,20 +42,6 @@ int state_id_valid(const char *id)
 	return 1;
 }
 
-/* 64-bit FNV-1a of a canonical JSON text, as 16 hex digits. */
-static void state_hash_json(json_t *v, char out[17])
-{
-	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	unsigned long long h = 0xcbf29ce484222325ULL;
-
-	for (const char *p = text ? text : ""; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 0x100000001b3ULL;
-	}
-	free(text);
-	snprintf(out, 17, "%016llx", h);
-}
-
 static int state_id(json_t *obj, const char *path, const char *key, char *out,
 		    struct errmsg *err)
 {
@@ -558,97 +544,6 @@ static int state_disk(json_t *obj, const char *path, const struct state_doc *doc
 			return -1;
 		}
 	}
-	return 0;
-}
-
-static void spec_set(json_t *obj, const char *key, json_t *value, int *bad)
-{
-	if (obj == NULL || value == NULL || json_object_set_new(obj, key, value) < 0)
-		(*bad)++;
-	if (obj == NULL)
-		json_decref(value);
-}
-
-static void spec_append(json_t *arr, json_t *value, int *bad)
-{
-	if (arr == NULL || value == NULL || json_array_append_new(arr, value) < 0)
-		(*bad)++;
-	if (arr == NULL)
-		json_decref(value);
-}
-
-/*
- * What a change of needs a restart, built from the parsed instance (never
- * from its JSON text): hardware, boot source, disks, each NIC's addresses and
- * cloud-init. Name, power, policies, reboot and the NICs' security groups are
- * left out (only the filters change). Two spellings of one value (a default
- * left out or written, a MAC's case, key order) give the same spec. Its
- * shape is the document the controller has always sent, so that the hash a
- * node saved before stays the same.
- */
-static json_t *state_spec_json(const struct state_instance *in)
-{
-	json_t *spec = json_object(), *disks = json_array(), *nics = json_array();
-	char text[INET6_ADDRSTRLEN];
-	int bad = 0;
-
-	spec_set(spec, "id", json_string(in->id), &bad);
-	spec_set(spec, "vcpus", json_integer(in->vcpus), &bad);
-	spec_set(spec, "memory_mib", json_integer(in->memory_mib), &bad);
-	if (in->boot_template[0])
-		spec_set(spec, "boot", json_pack("{s:s}", "template", in->boot_template), &bad);
-	for (size_t i = 0; i < in->n_disks; i++) {
-		const struct state_disk *d = &in->disks[i];
-		json_t *disk = json_pack("{s:s,s:I,s:s}", "id", d->id, "size_mib", (json_int_t)d->size_mib, "format",
-					 state_format_name(d->format));
-
-		if (disk && d->template_id[0])
-			spec_set(disk, "template", json_string(d->template_id), &bad);
-		spec_append(disks, disk, &bad);
-	}
-	spec_set(spec, "disks", disks, &bad);
-	for (size_t i = 0; i < in->n_nics; i++) {
-		const struct state_nic *n = &in->nics[i];
-		json_t *nic = json_pack("{s:s}", "mac", n->mac);
-		struct in_addr a4;
-		struct in6_addr a6;
-
-		if (n->ipv4[0] && inet_pton(AF_INET, n->ipv4, &a4) == 1 && inet_ntop(AF_INET, &a4, text, sizeof(text)))
-			spec_set(nic, "ipv4", json_string(text), &bad);
-		if (n->ipv6[0] && inet_pton(AF_INET6, n->ipv6, &a6) == 1 && inet_ntop(AF_INET6, &a6, text, sizeof(text)))
-			spec_set(nic, "ipv6", json_string(text), &bad);
-		spec_append(nics, nic, &bad);
-	}
-	spec_set(spec, "nics", nics, &bad);
-	if (in->cloud_init.present) {
-		const struct state_cloud_init *ci = &in->cloud_init;
-		json_t *c = json_object(), *keys = json_array();
-
-		if (ci->hostname[0])
-			spec_set(c, "hostname", json_string(ci->hostname), &bad);
-		for (size_t k = 0; k < ci->n_ssh_keys; k++)
-			spec_append(keys, json_string(ci->ssh_keys[k]), &bad);
-		spec_set(c, "ssh_keys", keys, &bad);
-		if (ci->user_data)
-			spec_set(c, "user_data", json_string(ci->user_data), &bad);
-		spec_set(spec, "cloud_init", c, &bad);
-	}
-	if (bad) {
-		json_decref(spec);
-		return NULL;
-	}
-	return spec;
-}
-
-/* The spec's hash (state_hash_json of state_spec_json). 0, or -1 (ENOMEM). */
-static int state_spec_hash(const struct state_instance *in, char out[17])
-{
-	json_t *spec = state_spec_json(in);
-
-	if (spec == NULL)
-		return -1;
-	state_hash_json(spec, out);
-	json_decref(spec);
 	return 0;
 }
 

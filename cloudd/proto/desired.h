@@ -123,6 +123,14 @@ int state_from_json(json_t *root, struct state_doc *out, struct errmsg *err);
  * The spec and network hashes are left empty: the filters need neither.
  */
 int state_parse_filters(const char *text, size_t len, struct state_doc *out, struct errmsg *err);
+/* 64-bit FNV-1a of v's canonical JSON text (compact, keys sorted), as 16 hex digits. */
+void state_hash_json(json_t *v, char out[17]);
+/*
+ * An instance's spec hash: of what a change of needs a restart (hardware,
+ * boot source, disks, each NIC's addresses, cloud-init), from the parsed
+ * values, never from the JSON text. 0, or -1 (ENOMEM).
+ */
+int state_spec_hash(const struct state_instance *in, char out[17]);
 void state_free(struct state_doc *doc);
 
 /*

@@ -1,7 +1,8 @@
-/* desired_render.c -- the desired-state document rendered from its C structs: what proto/desired.c parses back */
+/* desired_render.c -- the desired-state document rendered from its C structs, and the hashes the node compares */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "desired.h"
 
@@ -171,4 +172,93 @@ json_t *state_to_json(const struct state_doc *doc)
 		return NULL;
 	}
 	return root;
+}
+
+/* --- hashes: what the node compares to know what changed ------------------- */
+
+void state_hash_json(json_t *v, char out[17])
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = text ? text : ""; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ULL;
+	}
+	free(text);
+	snprintf(out, 17, "%016llx", h);
+}
+
+/*
+ * What a change of needs a restart, built from the parsed instance (never
+ * from its JSON text): hardware, boot source, disks, each NIC's addresses and
+ * cloud-init. Name, power, policies, reboot and the NICs' security groups are
+ * left out (only the filters change). Two spellings of one value (a default
+ * left out or written, a MAC's case, key order) give the same spec. Its
+ * shape is the document the controller has always sent, so that the hash a
+ * node saved before stays the same.
+ */
+static json_t *state_spec_json(const struct state_instance *in)
+{
+	json_t *spec = json_object(), *disks = json_array(), *nics = json_array();
+	char text[INET6_ADDRSTRLEN];
+	int bad = 0;
+
+	state_set(spec, "id", json_string(in->id), &bad);
+	state_set(spec, "vcpus", json_integer(in->vcpus), &bad);
+	state_set(spec, "memory_mib", json_integer(in->memory_mib), &bad);
+	if (in->boot_template[0])
+		state_set(spec, "boot", json_pack("{s:s}", "template", in->boot_template), &bad);
+	for (size_t i = 0; i < in->n_disks; i++) {
+		const struct state_disk *d = &in->disks[i];
+		json_t *disk = json_pack("{s:s,s:I,s:s}", "id", d->id, "size_mib", (json_int_t)d->size_mib, "format",
+					 state_format_name(d->format));
+
+		if (disk && d->template_id[0])
+			state_set(disk, "template", json_string(d->template_id), &bad);
+		state_append(disks, disk, &bad);
+	}
+	state_set(spec, "disks", disks, &bad);
+	for (size_t i = 0; i < in->n_nics; i++) {
+		const struct state_nic *n = &in->nics[i];
+		json_t *nic = json_pack("{s:s}", "mac", n->mac);
+		struct in_addr a4;
+		struct in6_addr a6;
+
+		if (n->ipv4[0] && inet_pton(AF_INET, n->ipv4, &a4) == 1 && inet_ntop(AF_INET, &a4, text, sizeof(text)))
+			state_set(nic, "ipv4", json_string(text), &bad);
+		if (n->ipv6[0] && inet_pton(AF_INET6, n->ipv6, &a6) == 1 && inet_ntop(AF_INET6, &a6, text, sizeof(text)))
+			state_set(nic, "ipv6", json_string(text), &bad);
+		state_append(nics, nic, &bad);
+	}
+	state_set(spec, "nics", nics, &bad);
+	if (in->cloud_init.present) {
+		const struct state_cloud_init *ci = &in->cloud_init;
+		json_t *c = json_object(), *keys = json_array();
+
+		if (ci->hostname[0])
+			state_set(c, "hostname", json_string(ci->hostname), &bad);
+		for (size_t k = 0; k < ci->n_ssh_keys; k++)
+			state_append(keys, json_string(ci->ssh_keys[k]), &bad);
+		state_set(c, "ssh_keys", keys, &bad);
+		if (ci->user_data)
+			state_set(c, "user_data", json_string(ci->user_data), &bad);
+		state_set(spec, "cloud_init", c, &bad);
+	}
+	if (bad) {
+		json_decref(spec);
+		return NULL;
+	}
+	return spec;
+}
+
+int state_spec_hash(const struct state_instance *in, char out[17])
+{
+	json_t *spec = state_spec_json(in);
+
+	if (spec == NULL)
+		return -1;
+	state_hash_json(spec, out);
+	json_decref(spec);
+	return 0;
 }
