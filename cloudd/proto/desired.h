@@ -107,6 +107,13 @@ struct state_doc {
 	struct state_instance *instances;
 	size_t n_instances;
 	char network_hash[17]; /* network + every NIC: bridge, leases and filters */
+	/*
+	 * A parsed document's NICs, every instance's in one allocation (its
+	 * instances' nics point into it; state_free frees it, not them). NULL in
+	 * a document built by hand: each instance's nics is its own allocation.
+	 */
+	struct state_nic *nic_pool;
+	size_t nic_pool_used, nic_pool_size;
 };
 
 /*
