@@ -214,12 +214,23 @@ int ju_enum(json_t *parent, const char *path, const char *key, int required,
 	return -1;
 }
 
+static json_t *ju_loaded(json_t *v, const json_error_t *je, struct errmsg *err)
+{
+	if (v == NULL)
+		errmsg_set(err, "", "not valid JSON: line %d, column %d: %s", je->line, je->column, je->text);
+	return v;
+}
+
 json_t *ju_parse(const char *text, size_t len, struct errmsg *err)
 {
 	json_error_t je;
-	json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 
-	if (v == NULL)
-		errmsg_set(err, "", "not valid JSON: line %d, column %d: %s", je.line, je.column, je.text);
-	return v;
+	return ju_loaded(json_loadb(text, len, JSON_REJECT_DUPLICATES, &je), &je, err);
+}
+
+json_t *ju_parse_file(FILE *f, struct errmsg *err)
+{
+	json_error_t je;
+
+	return ju_loaded(json_loadf(f, JSON_REJECT_DUPLICATES, &je), &je, err);
 }

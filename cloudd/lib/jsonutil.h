@@ -3,6 +3,7 @@
 #define CLOUDD_JSONUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -50,5 +51,7 @@ int ju_enum(json_t *parent, const char *path, const char *key, int required,
 
 /* Parses text (len bytes) as one JSON value; err names line and column. */
 json_t *ju_parse(const char *text, size_t len, struct errmsg *err);
+/* The same, read from f as it parses (no copy of the whole text); the caller bounds its size. */
+json_t *ju_parse_file(FILE *f, struct errmsg *err);
 
 #endif

@@ -570,17 +570,10 @@ static int filter_load(const char *path, struct filter_model *model)
 {
 	struct errmsg err = { 0 };
 	struct state_doc doc;
-	struct buf text = BUF_INIT;
 	char msg[800];
 	int rc;
 
-	if (fs_read_file(path, STATE_MAX_BYTES + 1, &text) < 0) {
-		fprintf(stderr, "cloudd filter: %s: %s\n", path, strerror(errno));
-		buf_free(&text);
-		return -1;
-	}
-	rc = state_parse_filters(text.data ? text.data : "", text.len, &doc, &err);
-	buf_free(&text);
+	rc = state_load_filters(path, &doc, &err);
 	if (rc == 0) {
 		rc = filter_model_take_doc(&doc, model, &err);
 		state_free(&doc);

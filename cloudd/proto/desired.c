@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "buf.h"
 #include "desired.h"
+#include "fsutil.h"
 #include "jsonutil.h"
 #include "netaddr.h"
 #include "strmap.h"
@@ -899,6 +902,52 @@ int state_parse(const char *text, size_t len, struct state_doc *out, struct errm
 int state_parse_filters(const char *text, size_t len, struct state_doc *out, struct errmsg *err)
 {
 	return state_parse_scope(text, len, STATE_SCOPE_FILTERS, out, err);
+}
+
+int state_load_filters(const char *path, struct state_doc *out, struct errmsg *err)
+{
+	FILE *f = fopen(path, "re");
+	struct stat st;
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (f == NULL || fstat(fileno(f), &st) < 0) {
+		errmsg_set(err, "", "%s", strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* a pipe or device: its size is known only once read, and bounded while read */
+		struct buf text = BUF_INIT;
+
+		fclose(f);
+		if (fs_read_file(path, STATE_MAX_BYTES + 1, &text) < 0) {
+			if (errno == EFBIG)
+				errmsg_set(err, "", "document larger than %d bytes", STATE_MAX_BYTES);
+			else
+				errmsg_set(err, "", "%s", strerror(errno));
+			buf_free(&text);
+			return -1;
+		}
+		rc = state_parse_filters(text.data, text.len, out, err);
+		buf_free(&text);
+		return rc;
+	}
+	if (st.st_size > STATE_MAX_BYTES) {
+		fclose(f);
+		errmsg_set(err, "", "document larger than %d bytes", STATE_MAX_BYTES);
+		return -1;
+	}
+	/* parsed as it is read: no copy of the whole text */
+	root = ju_parse_file(f, err);
+	fclose(f);
+	if (root == NULL)
+		return -1;
+	rc = state_from_json_scope(root, STATE_SCOPE_FILTERS, out, err);
+	json_decref(root);
+	return rc;
 }
 
 void state_free(struct state_doc *doc)

@@ -130,6 +130,8 @@ int state_from_json(json_t *root, struct state_doc *out, struct errmsg *err);
  * The spec and network hashes are left empty: the filters need neither.
  */
 int state_parse_filters(const char *text, size_t len, struct state_doc *out, struct errmsg *err);
+/* state_parse_filters of the file at path, parsed as it is read; an I/O error is err's message. */
+int state_load_filters(const char *path, struct state_doc *out, struct errmsg *err);
 /* 64-bit FNV-1a of v's canonical JSON text (compact, keys sorted), as 16 hex digits. */
 void state_hash_json(json_t *v, char out[17]);
 /*
