@@ -7,7 +7,7 @@
 
 #include <microhttpd.h>
 
-#include "controller.h"
+#include "ops.h"
 #include "sign.h"
 
 #define API_MAX_QUERY_ARGS 32
@@ -606,7 +606,7 @@ static int api_boot_failure(struct controller *ctrl, const struct auth_principal
 	static const char *const fields[] = { "mac", "stage", "reason", NULL };
 	json_t *doc, *mac, *stage, *reason;
 	char norm[18], addr[64];
-	int rc;
+	struct op_error err;
 
 	(void)who;
 	if (api_parse_body(req, resp, &doc) < 0)
@@ -628,20 +628,10 @@ static int api_boot_failure(struct controller *ctrl, const struct auth_principal
 		httpd_reply_error(resp, 400, "bad_field", "reason: expected a string of at most 512 bytes");
 		goto out;
 	}
-	db_lock(&ctrl->db);
-	rc = db_begin(&ctrl->db);
-	if (rc == 0 && db_event(&ctrl->db, "boot.failed", norm, "node %s (%s) failed in stage %s: %s", norm,
-				api_client_addr(req, addr, sizeof(addr)), json_string_value(stage),
-				json_string_value(reason)) < 0) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = db_commit(&ctrl->db);
-	db_unlock(&ctrl->db);
-	if (rc < 0) {
+	if (node_boot_failure(ctrl, norm, json_string_value(stage), json_string_value(reason),
+			      api_client_addr(req, addr, sizeof(addr)), &err) < 0) {
 		json_decref(doc);
-		return -1;
+		return op_reply_error(resp, &err);
 	}
 	httpd_reply_json(resp, 202, json_pack("{s:s}", "status", "recorded"));
 out:

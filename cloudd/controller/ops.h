@@ -405,6 +405,12 @@ int node_register(struct controller *ctrl, const struct node_register_req *r, st
 int node_heartbeat(struct controller *ctrl, const char *node_id, char *status_text, struct op_error *err);
 /* Forgets a node that is not up and revokes its keys. 404 not_found, 409 conflict (up). */
 int node_delete(struct controller *ctrl, const struct op_ref *ref, struct op_error *err);
+/*
+ * A node's /init failed in stage (mac normalized, stage and reason checked,
+ * client_addr where the report came from): a boot.failed event.
+ */
+int node_boot_failure(struct controller *ctrl, const char *mac, const char *stage, const char *reason,
+		      const char *client_addr, struct op_error *err);
 
 /* Images: published versions. */
 #define IMAGE_COLS "i.version, i.kernel_sha256, i.initrd_sha256, i.kernel_size, i.initrd_size, i.created_at," \
