@@ -412,7 +412,7 @@ struct instance_facts {
 	int has_node, n_groups;
 };
 
-/* Finds the instance under the lock: 0, or -1 with 404 (or 500). */
+/* Finds the instance under the lock: 0, or -1 with 404, or 409 when it is being deleted. */
 static int instance_facts_get(struct db *db, const struct op_ref *r, struct instance_facts *f, struct op_error *err)
 {
 	json_t *inst = instance_find(db, r->ref, r->scope);
@@ -429,6 +429,8 @@ static int instance_facts_get(struct db *db, const struct op_ref *r, struct inst
 	snprintf(f->account, sizeof(f->account), "%s", json_string_value(json_object_get(inst, "account")));
 	f->n_groups = (int)json_array_size(json_object_get(inst, "security_groups"));
 	json_decref(inst);
+	if (strcmp(f->power, "deleted") == 0)
+		return op_fail(err, 409, "conflict", "instance %s is being deleted", f->id);
 	return 0;
 }
 
@@ -485,10 +487,6 @@ static int instance_act(struct controller *ctrl, const struct op_ref *r, enum in
 	db_lock(&ctrl->db);
 	if (instance_facts_get(&ctrl->db, r, &f, err) < 0)
 		goto out_unlock;
-	if (strcmp(f.power, "deleted") == 0) {
-		op_fail(err, 409, "conflict", "instance %s is being deleted", f.id);
-		goto out_unlock;
-	}
 	if (act == ACT_REBOOT && strcmp(f.power, "running") != 0) {
 		op_fail(err, 409, "conflict", "instance %s is stopped: start it instead of rebooting", f.id);
 		goto out_unlock;
@@ -551,10 +549,6 @@ int instance_set_groups(struct controller *ctrl, const struct op_ref *r, json_t 
 	db_lock(&ctrl->db);
 	if (instance_facts_get(&ctrl->db, r, &f, err) < 0)
 		goto out_unlock;
-	if (strcmp(f.power, "deleted") == 0) {
-		op_fail(err, 409, "conflict", "instance %s is being deleted", f.id);
-		goto out_unlock;
-	}
 	if (db_begin(&ctrl->db) < 0) {
 		op_internal(err, "starting a transaction");
 		goto out_unlock;
