@@ -7,7 +7,7 @@
 
 #include <microhttpd.h>
 
-#include "controller.h"
+#include "ops.h"
 #include "sign.h"
 
 #define API_MAX_QUERY_ARGS 32
@@ -378,6 +378,18 @@ int api_route(struct controller *ctrl, const char *method, const char *pattern, 
 	return 0;
 }
 
+int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n)
+{
+	for (const struct api_route_def *r = table; r < table + n; r++) {
+		int rc = r->fn == NULL ? api_route_upload(ctrl, r->method, r->pattern, r->body, r->flags, r->summary) :
+					 api_route(ctrl, r->method, r->pattern, r->fn, r->flags, r->summary, r->body);
+
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int api_parse_body(struct httpd_request *req, struct httpd_response *resp, json_t **out)
 {
 	json_error_t jerr;
@@ -594,7 +606,7 @@ static int api_boot_failure(struct controller *ctrl, const struct auth_principal
 	static const char *const fields[] = { "mac", "stage", "reason", NULL };
 	json_t *doc, *mac, *stage, *reason;
 	char norm[18], addr[64];
-	int rc;
+	struct op_error err;
 
 	(void)who;
 	if (api_parse_body(req, resp, &doc) < 0)
@@ -616,20 +628,10 @@ static int api_boot_failure(struct controller *ctrl, const struct auth_principal
 		httpd_reply_error(resp, 400, "bad_field", "reason: expected a string of at most 512 bytes");
 		goto out;
 	}
-	db_lock(&ctrl->db);
-	rc = db_begin(&ctrl->db);
-	if (rc == 0 && db_event(&ctrl->db, "boot.failed", norm, "node %s (%s) failed in stage %s: %s", norm,
-				api_client_addr(req, addr, sizeof(addr)), json_string_value(stage),
-				json_string_value(reason)) < 0) {
-		db_rollback(&ctrl->db);
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = db_commit(&ctrl->db);
-	db_unlock(&ctrl->db);
-	if (rc < 0) {
+	if (node_boot_failure(ctrl, norm, json_string_value(stage), json_string_value(reason),
+			      api_client_addr(req, addr, sizeof(addr)), &err) < 0) {
 		json_decref(doc);
-		return -1;
+		return op_reply_error(resp, &err);
 	}
 	httpd_reply_json(resp, 202, json_pack("{s:s}", "status", "recorded"));
 out:
@@ -767,23 +769,26 @@ json_t *api_openapi(struct controller *ctrl)
 	return doc;
 }
 
+static const struct api_route_def api_routes[] = {
+	{ "GET", "/health", api_health, API_PUBLIC, "liveness of the controller", NULL },
+	{ "GET", "/metrics", api_metrics, API_PUBLIC,
+	  "Prometheus metrics: requests by route and status, nodes by state, boot and image requests", NULL },
+	{ "GET", "/v1/openapi.json", api_openapi_get, API_PUBLIC, "this document", NULL },
+	{ "GET", "/v1/events", api_events_list, API_ADMIN | API_CACHE,
+	  "events, oldest first; ?type=, ?subject=, ?limit=, ?cursor=", NULL },
+	{ "GET", "/v1/operations", api_operation_list, API_ADMIN, "operations; ?state=, ?limit=, ?cursor=", NULL },
+	{ "GET", "/v1/operations/{id}", api_operation_get, API_ADMIN | API_USER,
+	  "one operation: pending, success or failure with a reason", NULL },
+	{ "POST", "/v1/boot-failures", api_boot_failure, API_PUBLIC,
+	  "a node's /init reports the boot stage that failed (recorded as an event)",
+	  "{\"type\":\"object\",\"required\":[\"mac\",\"stage\",\"reason\"],\"additionalProperties\":false,"
+	  "\"properties\":{\"mac\":{\"type\":\"string\"},\"stage\":{\"type\":\"string\"},"
+	  "\"reason\":{\"type\":\"string\",\"maxLength\":512}}}" },
+};
+
 int api_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/health", api_health, API_PUBLIC, "liveness of the controller", NULL) < 0 ||
-	    api_route(ctrl, "GET", "/metrics", api_metrics, API_PUBLIC,
-		      "Prometheus metrics: requests by route and status, nodes by state, boot and image requests", NULL) < 0 ||
-	    api_route(ctrl, "GET", "/v1/openapi.json", api_openapi_get, API_PUBLIC, "this document", NULL) < 0 ||
-	    api_route(ctrl, "GET", "/v1/events", api_events_list, API_ADMIN | API_CACHE,
-		      "events, oldest first; ?type=, ?subject=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctrl, "GET", "/v1/operations", api_operation_list, API_ADMIN,
-		      "operations; ?state=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctrl, "GET", "/v1/operations/{id}", api_operation_get, API_ADMIN | API_USER,
-		      "one operation: pending, success or failure with a reason", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/boot-failures", api_boot_failure, API_PUBLIC,
-		      "a node's /init reports the boot stage that failed (recorded as an event)",
-		      "{\"type\":\"object\",\"required\":[\"mac\",\"stage\",\"reason\"],\"additionalProperties\":false,"
-		      "\"properties\":{\"mac\":{\"type\":\"string\"},\"stage\":{\"type\":\"string\"},"
-		      "\"reason\":{\"type\":\"string\",\"maxLength\":512}}}") < 0)
+	if (api_route_table(ctrl, api_routes, sizeof(api_routes) / sizeof(api_routes[0])) < 0)
 		return -1;
 	if (api_accounts_register(ctrl) < 0 || api_instance_types_register(ctrl) < 0 ||
 	    api_ssh_keys_register(ctrl) < 0 || api_security_groups_register(ctrl) < 0 ||

@@ -157,22 +157,25 @@ static int keys_revoke(struct controller *ctrl, const struct auth_principal *who
 	return named_reply_delete(ctrl, who, req, resp, api_key_revoke);
 }
 
+static const struct api_route_def account_routes[] = {
+	{ "GET", "/v1/accounts", accounts_list, API_ADMIN, "accounts (admin)", NULL },
+	{ "POST", "/v1/accounts", accounts_create, API_ADMIN,
+	  "create an account (admin)",
+	  "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
+	  "\"properties\":{\"name\":{\"type\":\"string\"}}}" },
+	{ "GET", "/v1/accounts/{id}", accounts_show, API_ADMIN | API_USER,
+	  "one account (by id or name); user keys see only their own", NULL },
+	{ "GET", "/v1/api-keys", keys_list, API_ADMIN | API_USER,
+	  "API keys (without secrets); user keys see their account's", NULL },
+	{ "POST", "/v1/api-keys", keys_create, API_ADMIN | API_USER,
+	  "create a key; the secret is in this answer only",
+	  "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+	  "\"account\":{\"type\":\"string\"},\"role\":{\"enum\":[\"user\",\"admin\"]},"
+	  "\"name\":{\"type\":\"string\"}}}" },
+	{ "DELETE", "/v1/api-keys/{id}", keys_revoke, API_ADMIN | API_USER, "revoke a key", NULL },
+};
+
 int api_accounts_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/accounts", accounts_list, API_ADMIN, "accounts (admin)", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/accounts", accounts_create, API_ADMIN, "create an account (admin)",
-		      "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,"
-		      "\"properties\":{\"name\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctrl, "GET", "/v1/accounts/{id}", accounts_show, API_ADMIN | API_USER,
-		      "one account (by id or name); user keys see only their own", NULL) < 0 ||
-	    api_route(ctrl, "GET", "/v1/api-keys", keys_list, API_ADMIN | API_USER,
-		      "API keys (without secrets); user keys see their account's", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/api-keys", keys_create, API_ADMIN | API_USER,
-		      "create a key; the secret is in this answer only",
-		      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
-		      "\"account\":{\"type\":\"string\"},\"role\":{\"enum\":[\"user\",\"admin\"]},"
-		      "\"name\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/api-keys/{id}", keys_revoke, API_ADMIN | API_USER, "revoke a key", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, account_routes, sizeof(account_routes) / sizeof(account_routes[0]));
 }

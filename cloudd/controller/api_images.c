@@ -132,18 +132,20 @@ static int images_delete(struct controller *ctrl, const struct auth_principal *w
 	return op_reply_deleted(ctrl, who, req, resp, "version", image_delete);
 }
 
+static const struct api_route_def image_routes[] = {
+	{ "GET", "/v1/images", images_list, API_ADMIN | API_CACHE,
+	  "published image versions with sizes, checksums and which is the default", NULL },
+	{ "POST", "/v1/images", images_publish, API_ADMIN,
+	  "publish an image version from a directory on the controller host; returns an operation (202)",
+	  publish_schema },
+	{ "PUT", "/v1/images/default", images_set_default, API_ADMIN,
+	  "set the default image version (machines without a pin boot it)", default_schema },
+	{ "GET", "/v1/images/{version}", images_show, API_ADMIN, "one image version", NULL },
+	{ "DELETE", "/v1/images/{version}", images_delete, API_ADMIN,
+	  "delete an image version that is neither the default nor pinned (204; 409 otherwise)", NULL },
+};
+
 int api_images_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/images", images_list, API_ADMIN | API_CACHE,
-		      "published image versions with sizes, checksums and which is the default", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/images", images_publish, API_ADMIN,
-		      "publish an image version from a directory on the controller host; returns an operation (202)",
-		      publish_schema) < 0 ||
-	    api_route(ctrl, "PUT", "/v1/images/default", images_set_default, API_ADMIN,
-		      "set the default image version (machines without a pin boot it)", default_schema) < 0 ||
-	    api_route(ctrl, "GET", "/v1/images/{version}", images_show, API_ADMIN, "one image version", NULL) < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/images/{version}", images_delete, API_ADMIN,
-		      "delete an image version that is neither the default nor pinned (204; 409 otherwise)", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, image_routes, sizeof(image_routes) / sizeof(image_routes[0]));
 }

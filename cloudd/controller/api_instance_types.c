@@ -62,15 +62,18 @@ static int types_delete(struct controller *ctrl, const struct auth_principal *wh
 	return op_reply(resp, instance_type_delete(ctrl, &ref, &err), &err, 204, NULL);
 }
 
+static const struct api_route_def instance_type_routes[] = {
+	{ "GET", "/v1/instance-types", types_list, API_ADMIN | API_USER | API_CACHE,
+	  "instance sizes, smallest first", NULL },
+	{ "PUT", "/v1/instance-types/{name}", types_put, API_ADMIN,
+	  "create or change a size (admin)",
+	  "{\"type\":\"object\",\"required\":[\"vcpus\",\"memory_mib\",\"disk_gib\"],\"additionalProperties\":false,"
+	  "\"properties\":{\"vcpus\":{\"type\":\"integer\"},\"memory_mib\":{\"type\":\"integer\"},"
+	  "\"disk_gib\":{\"type\":\"integer\"}}}" },
+	{ "DELETE", "/v1/instance-types/{name}", types_delete, API_ADMIN, "remove a size (admin)", NULL },
+};
+
 int api_instance_types_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/instance-types", types_list, API_ADMIN | API_USER | API_CACHE,
-		      "instance sizes, smallest first", NULL) < 0 ||
-	    api_route(ctrl, "PUT", "/v1/instance-types/{name}", types_put, API_ADMIN, "create or change a size (admin)",
-		      "{\"type\":\"object\",\"required\":[\"vcpus\",\"memory_mib\",\"disk_gib\"],\"additionalProperties\":false,"
-		      "\"properties\":{\"vcpus\":{\"type\":\"integer\"},\"memory_mib\":{\"type\":\"integer\"},"
-		      "\"disk_gib\":{\"type\":\"integer\"}}}") < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/instance-types/{name}", types_delete, API_ADMIN, "remove a size (admin)", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, instance_type_routes, sizeof(instance_type_routes) / sizeof(instance_type_routes[0]));
 }

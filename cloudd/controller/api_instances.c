@@ -242,31 +242,33 @@ static int instances_console(struct controller *ctrl, const struct auth_principa
 	return rc;
 }
 
+static const struct api_route_def instance_routes[] = {
+	{ "GET", "/v1/instances", instances_list, API_ADMIN | API_USER | API_CACHE,
+	  "instances (the key's account; admin: all, ?account=), ?node=, ?limit=, ?cursor=", NULL },
+	{ "POST", "/v1/instances", instances_create, API_ADMIN | API_USER,
+	  "create an instance: scheduled and addressed now, an operation follows it until running",
+	  "{\"type\":\"object\",\"required\":[\"name\",\"type\",\"template\"],\"additionalProperties\":false,"
+	  "\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"template\":{\"type\":\"string\"},"
+	  "\"security_groups\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+	  "\"ssh_keys\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"user_data\":{\"type\":\"string\"},"
+	  "\"node_labels\":{\"type\":\"object\"},\"anti_affinity\":{\"type\":\"string\"},\"account\":{\"type\":\"string\"}}}" },
+	{ "GET", "/v1/instances/{id}", instances_show, API_ADMIN | API_USER | API_CACHE,
+	  "one instance (id or name): state, node, addresses, groups", NULL },
+	{ "DELETE", "/v1/instances/{id}", instances_delete, API_ADMIN | API_USER,
+	  "delete an instance and its volumes; its address is released at once", NULL },
+	{ "POST", "/v1/instances/{id}/start", instances_start, API_ADMIN | API_USER, "start", NULL },
+	{ "POST", "/v1/instances/{id}/stop", instances_stop, API_ADMIN | API_USER, "stop", NULL },
+	{ "POST", "/v1/instances/{id}/reboot", instances_reboot, API_ADMIN | API_USER,
+	  "reboot: the node resets the guest (same QEMU process)", NULL },
+	{ "PUT", "/v1/instances/{id}/security-groups", instances_set_groups, API_ADMIN | API_USER,
+	  "replace the instance's security groups (filters change on the nodes, the guest keeps running)",
+	  "{\"type\":\"object\",\"required\":[\"security_groups\"],\"additionalProperties\":false,"
+	  "\"properties\":{\"security_groups\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}" },
+	{ "GET", "/v1/instances/{id}/console", instances_console, API_ADMIN | API_USER,
+	  "console output, read from the instance's node; ?bytes=", NULL },
+};
+
 int api_instances_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/instances", instances_list, API_ADMIN | API_USER | API_CACHE,
-		      "instances (the key's account; admin: all, ?account=), ?node=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/instances", instances_create, API_ADMIN | API_USER,
-		      "create an instance: scheduled and addressed now, an operation follows it until running",
-		      "{\"type\":\"object\",\"required\":[\"name\",\"type\",\"template\"],\"additionalProperties\":false,"
-		      "\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"template\":{\"type\":\"string\"},"
-		      "\"security_groups\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-		      "\"ssh_keys\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"user_data\":{\"type\":\"string\"},"
-		      "\"node_labels\":{\"type\":\"object\"},\"anti_affinity\":{\"type\":\"string\"},\"account\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctrl, "GET", "/v1/instances/{id}", instances_show, API_ADMIN | API_USER | API_CACHE,
-		      "one instance (id or name): state, node, addresses, groups", NULL) < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/instances/{id}", instances_delete, API_ADMIN | API_USER,
-		      "delete an instance and its volumes; its address is released at once", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/instances/{id}/start", instances_start, API_ADMIN | API_USER, "start", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/instances/{id}/stop", instances_stop, API_ADMIN | API_USER, "stop", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/instances/{id}/reboot", instances_reboot, API_ADMIN | API_USER,
-		      "reboot: the node resets the guest (same QEMU process)", NULL) < 0 ||
-	    api_route(ctrl, "PUT", "/v1/instances/{id}/security-groups", instances_set_groups, API_ADMIN | API_USER,
-		      "replace the instance's security groups (filters change on the nodes, the guest keeps running)",
-		      "{\"type\":\"object\",\"required\":[\"security_groups\"],\"additionalProperties\":false,"
-		      "\"properties\":{\"security_groups\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}") < 0 ||
-	    api_route(ctrl, "GET", "/v1/instances/{id}/console", instances_console, API_ADMIN | API_USER,
-		      "console output, read from the instance's node; ?bytes=", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, instance_routes, sizeof(instance_routes) / sizeof(instance_routes[0]));
 }

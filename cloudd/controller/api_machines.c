@@ -234,22 +234,22 @@ static int machines_approve(struct controller *ctrl, const struct auth_principal
 	return httpd_reply_json(resp, 200, approved);
 }
 
+static const struct api_route_def machine_routes[] = {
+	{ "GET", "/v1/machines", machines_list, API_ADMIN | API_CACHE,
+	  "machines (netboot profiles); ?role=, ?state=pending|approved, ?limit=, ?cursor=", NULL },
+	{ "POST", "/v1/machines", machines_create, API_ADMIN,
+	  "register a machine by MAC: role, labels, image version pin (201; 409 when the MAC exists)", machine_schema },
+	{ "GET", "/v1/machines/{id}", machines_show, API_ADMIN, "one machine, by id, MAC or name", NULL },
+	{ "PATCH", "/v1/machines/{id}", machines_update, API_ADMIN,
+	  "change role, name, labels or image version (null: follow the default)", machine_patch_schema },
+	{ "DELETE", "/v1/machines/{id}", machines_delete, API_ADMIN, "forget a machine (204)", NULL },
+	{ "POST", "/v1/machines/{id}/approve", machines_approve, API_ADMIN,
+	  "approve a machine awaiting approval (unknown-mac = pending): its boot scripts carry enrollment "
+	  "tokens from now on (200; approving an approved machine is fine)",
+	  NULL },
+};
+
 int api_machines_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/machines", machines_list, API_ADMIN | API_CACHE,
-		      "machines (netboot profiles); ?role=, ?state=pending|approved, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/machines", machines_create, API_ADMIN,
-		      "register a machine by MAC: role, labels, image version pin (201; 409 when the MAC exists)",
-		      machine_schema) < 0 ||
-	    api_route(ctrl, "GET", "/v1/machines/{id}", machines_show, API_ADMIN,
-		      "one machine, by id, MAC or name", NULL) < 0 ||
-	    api_route(ctrl, "PATCH", "/v1/machines/{id}", machines_update, API_ADMIN,
-		      "change role, name, labels or image version (null: follow the default)", machine_patch_schema) < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/machines/{id}", machines_delete, API_ADMIN,
-		      "forget a machine (204)", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/machines/{id}/approve", machines_approve, API_ADMIN,
-		      "approve a machine awaiting approval (unknown-mac = pending): its boot scripts carry enrollment "
-		      "tokens from now on (200; approving an approved machine is fine)", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, machine_routes, sizeof(machine_routes) / sizeof(machine_routes[0]));
 }

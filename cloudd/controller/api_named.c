@@ -56,14 +56,6 @@ int named_create_check(struct controller *ctrl, const struct auth_principal *who
 	return 0;
 }
 
-int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n)
-{
-	for (const struct api_route_def *r = table; r < table + n; r++)
-		if (api_route(ctrl, r->method, r->pattern, r->fn, r->flags, r->summary, r->request_schema) < 0)
-			return -1;
-	return 0;
-}
-
 int op_reply(struct httpd_response *resp, int rc, const struct op_error *err, unsigned status, json_t *const *doc)
 {
 	if (rc < 0)

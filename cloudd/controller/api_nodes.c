@@ -148,21 +148,23 @@ out:
 	return rc;
 }
 
+static const struct api_route_def node_routes[] = {
+	{ "GET", "/v1/nodes", nodes_list, API_ADMIN | API_CACHE,
+	  "nodes with state, MAC, CPUs, memory; ?state=, ?role=, ?limit=, ?cursor=", NULL },
+	{ "POST", "/v1/nodes/register", nodes_register, API_PUBLIC,
+	  "a booted node trades its one-time enrollment token and sysinfo for its own key (201; "
+	  "401 token_unknown / token_expired, 409 token_used / node_up, 403 machine_pending / address_mismatch, "
+	  "422 mac_mismatch)",
+	  register_schema },
+	{ "GET", "/v1/nodes/{id}", nodes_show, API_ADMIN | API_CACHE,
+	  "one node by id or MAC, with its sysinfo and last status", NULL },
+	{ "DELETE", "/v1/nodes/{id}", nodes_delete, API_ADMIN,
+	  "forget a node that is not up (204; 409 when it is up)", NULL },
+	{ "POST", "/v1/nodes/{id}/heartbeat", nodes_heartbeat, API_ADMIN | API_NODE,
+	  "a node reports it is alive, with a status summary (node key: own node only)", heartbeat_schema },
+};
+
 int api_nodes_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/nodes", nodes_list, API_ADMIN | API_CACHE,
-		      "nodes with state, MAC, CPUs, memory; ?state=, ?role=, ?limit=, ?cursor=", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/nodes/register", nodes_register, API_PUBLIC,
-		      "a booted node trades its one-time enrollment token and sysinfo for its own key (201; "
-		      "401 token_unknown / token_expired, 409 token_used / node_up, 403 machine_pending / address_mismatch, "
-		      "422 mac_mismatch)", register_schema) < 0 ||
-	    api_route(ctrl, "GET", "/v1/nodes/{id}", nodes_show, API_ADMIN | API_CACHE,
-		      "one node by id or MAC, with its sysinfo and last status", NULL) < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/nodes/{id}", nodes_delete, API_ADMIN,
-		      "forget a node that is not up (204; 409 when it is up)", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/nodes/{id}/heartbeat", nodes_heartbeat, API_ADMIN | API_NODE,
-		      "a node reports it is alive, with a status summary (node key: own node only)",
-		      heartbeat_schema) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, node_routes, sizeof(node_routes) / sizeof(node_routes[0]));
 }

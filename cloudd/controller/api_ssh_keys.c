@@ -191,15 +191,18 @@ static int keys_rm(struct controller *ctrl, const struct auth_principal *who,
 	return named_reply_delete(ctrl, who, req, resp, ssh_key_delete);
 }
 
+static const struct api_route_def ssh_key_routes[] = {
+	{ "GET", "/v1/ssh-keys", keys_list, API_ADMIN | API_USER, "the account's SSH public keys", NULL },
+	{ "POST", "/v1/ssh-keys", keys_add, API_ADMIN | API_USER,
+	  "register a public key (validated)",
+	  "{\"type\":\"object\",\"required\":[\"name\",\"public_key\"],\"additionalProperties\":false,"
+	  "\"properties\":{\"name\":{\"type\":\"string\"},\"public_key\":{\"type\":\"string\"},"
+	  "\"account\":{\"type\":\"string\"}}}" },
+	{ "GET", "/v1/ssh-keys/{id}", keys_show, API_ADMIN | API_USER, "one key (id or name)", NULL },
+	{ "DELETE", "/v1/ssh-keys/{id}", keys_rm, API_ADMIN | API_USER, "remove a key", NULL },
+};
+
 int api_ssh_keys_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/ssh-keys", keys_list, API_ADMIN | API_USER, "the account's SSH public keys", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/ssh-keys", keys_add, API_ADMIN | API_USER, "register a public key (validated)",
-		      "{\"type\":\"object\",\"required\":[\"name\",\"public_key\"],\"additionalProperties\":false,"
-		      "\"properties\":{\"name\":{\"type\":\"string\"},\"public_key\":{\"type\":\"string\"},"
-		      "\"account\":{\"type\":\"string\"}}}") < 0 ||
-	    api_route(ctrl, "GET", "/v1/ssh-keys/{id}", keys_show, API_ADMIN | API_USER, "one key (id or name)", NULL) < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/ssh-keys/{id}", keys_rm, API_ADMIN | API_USER, "remove a key", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, ssh_key_routes, sizeof(ssh_key_routes) / sizeof(ssh_key_routes[0]));
 }

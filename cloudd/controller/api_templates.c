@@ -351,27 +351,31 @@ static int templates_serve(struct controller *ctrl, const struct auth_principal 
 	return images_send_fd(ctrl, req, resp, fd, etag, "application/octet-stream");
 }
 
+static const struct api_route_def template_routes[] = {
+	{ "GET", "/v1/templates", templates_list, API_ADMIN | API_USER,
+	  "templates the key may use (its account's and public ones)", NULL },
+	{ "POST", "/v1/templates", templates_create, API_ADMIN | API_USER,
+	  "register a template by URL (raw or qcow2 disk, or kernel + initrd, cmdline), or create one to upload",
+	  "{\"type\":\"object\",\"required\":[\"name\",\"format\"],\"additionalProperties\":false,"
+	  "\"properties\":{\"name\":{\"type\":\"string\"},\"format\":{\"enum\":[\"raw\",\"qcow2\",\"kernel\"]},"
+	  "\"url\":{\"type\":\"string\"},\"sha256\":{\"type\":\"string\"},\"size\":{\"type\":\"integer\"},"
+	  "\"initrd\":{\"type\":\"object\"},\"cmdline\":{\"type\":\"string\"},\"min_disk_gib\":{\"type\":\"integer\"},"
+	  "\"public\":{\"type\":\"boolean\"},\"account\":{\"type\":\"string\"},\"upload\":{\"type\":\"boolean\"}}}" },
+	{ "GET", "/v1/templates/{id}", templates_show, API_ADMIN | API_USER, "one template", NULL },
+	{ "DELETE", "/v1/templates/{id}", templates_rm, API_ADMIN | API_USER,
+	  "remove a template no instance uses", NULL },
+	{ "PUT", "/v1/templates/{id}/file", NULL, API_ADMIN | API_USER,
+	  "upload the disk (or kernel) of a template created with \"upload\": true: the raw body, streamed;"
+	  " header " API_CONTENT_SHA256 " = its SHA-256, signed in place of the body digest",
+	  &template_upload_ops },
+	{ "PUT", "/v1/templates/{id}/initrd", NULL, API_ADMIN | API_USER,
+	  "upload the initrd of a kernel template created with \"initrd\": {\"upload\": true}",
+	  &template_upload_ops },
+	{ "GET", "/templates/{id}/{part}", templates_serve, API_PUBLIC,
+	  "an uploaded template's file (part: file or initrd) for the nodes: sendfile, Range, ETag", NULL },
+};
+
 int api_templates_register(struct controller *ctrl)
 {
-	if (api_route(ctrl, "GET", "/v1/templates", templates_list, API_ADMIN | API_USER,
-		      "templates the key may use (its account's and public ones)", NULL) < 0 ||
-	    api_route(ctrl, "POST", "/v1/templates", templates_create, API_ADMIN | API_USER,
-		      "register a template by URL (raw or qcow2 disk, or kernel + initrd, cmdline), or create one to upload",
-		      "{\"type\":\"object\",\"required\":[\"name\",\"format\"],\"additionalProperties\":false,"
-		      "\"properties\":{\"name\":{\"type\":\"string\"},\"format\":{\"enum\":[\"raw\",\"qcow2\",\"kernel\"]},"
-		      "\"url\":{\"type\":\"string\"},\"sha256\":{\"type\":\"string\"},\"size\":{\"type\":\"integer\"},"
-		      "\"initrd\":{\"type\":\"object\"},\"cmdline\":{\"type\":\"string\"},\"min_disk_gib\":{\"type\":\"integer\"},"
-		      "\"public\":{\"type\":\"boolean\"},\"account\":{\"type\":\"string\"},\"upload\":{\"type\":\"boolean\"}}}") < 0 ||
-	    api_route(ctrl, "GET", "/v1/templates/{id}", templates_show, API_ADMIN | API_USER, "one template", NULL) < 0 ||
-	    api_route(ctrl, "DELETE", "/v1/templates/{id}", templates_rm, API_ADMIN | API_USER,
-		      "remove a template no instance uses", NULL) < 0 ||
-	    api_route_upload(ctrl, "PUT", "/v1/templates/{id}/file", &template_upload_ops, API_ADMIN | API_USER,
-			     "upload the disk (or kernel) of a template created with \"upload\": true: the raw body, streamed;"
-			     " header " API_CONTENT_SHA256 " = its SHA-256, signed in place of the body digest") < 0 ||
-	    api_route_upload(ctrl, "PUT", "/v1/templates/{id}/initrd", &template_upload_ops, API_ADMIN | API_USER,
-			     "upload the initrd of a kernel template created with \"initrd\": {\"upload\": true}") < 0 ||
-	    api_route(ctrl, "GET", "/templates/{id}/{part}", templates_serve, API_PUBLIC,
-		      "an uploaded template's file (part: file or initrd) for the nodes: sendfile, Range, ETag", NULL) < 0)
-		return -1;
-	return 0;
+	return api_route_table(ctrl, template_routes, sizeof(template_routes) / sizeof(template_routes[0]));
 }

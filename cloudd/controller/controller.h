@@ -337,6 +337,21 @@ int api_route(struct controller *ctrl, const char *method, const char *pattern, 
 int api_route_upload(struct controller *ctrl, const char *method, const char *pattern,
 		     const struct httpd_upload_ops *ops, unsigned flags, const char *summary);
 /*
+ * A route as data, api_route's arguments: a file's routes as one table, in
+ * the order of /v1/openapi.json. body is the request_schema (JSON Schema
+ * text, or NULL); fn NULL: an upload route (api_route_upload), body its
+ * const struct httpd_upload_ops.
+ */
+struct api_route_def {
+	const char *method, *pattern;
+	api_fn fn;
+	unsigned flags;
+	const char *summary;
+	const void *body;
+};
+/* Registers the n routes of table, in order: 0, or -1 at the first that fails. */
+int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n);
+/*
  * An upload's signature, before its body is read: the client declares the
  * body's SHA-256 in the header API_CONTENT_SHA256 and signs that digest (the
  * receiver compares it with what arrives). Returns 0 (who filled), or

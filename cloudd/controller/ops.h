@@ -294,15 +294,6 @@ int named_reply_delete(struct controller *ctrl, const struct auth_principal *who
 /* The owner of a resource being created (tenant_owner) in account, and its name checked: 0, or API_REPLIED. */
 int named_create_check(struct controller *ctrl, const struct auth_principal *who, json_t *doc, const char *name,
 		       char account[40], struct httpd_response *resp);
-/* A route as data (api_route's arguments): a file's routes as one table. */
-struct api_route_def {
-	const char *method, *pattern;
-	api_fn fn;
-	unsigned flags;
-	const char *summary, *request_schema;
-};
-/* Registers the n routes of table: 0, or -1 at the first that fails. */
-int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n);
 /*
  * The reply of an operation (rc its return): status with *doc (what the
  * operation filled: doc is read once rc is known), or its error; 204: no doc.
@@ -414,6 +405,12 @@ int node_register(struct controller *ctrl, const struct node_register_req *r, st
 int node_heartbeat(struct controller *ctrl, const char *node_id, char *status_text, struct op_error *err);
 /* Forgets a node that is not up and revokes its keys. 404 not_found, 409 conflict (up). */
 int node_delete(struct controller *ctrl, const struct op_ref *ref, struct op_error *err);
+/*
+ * A node's /init failed in stage (mac normalized, stage and reason checked,
+ * client_addr where the report came from): a boot.failed event.
+ */
+int node_boot_failure(struct controller *ctrl, const char *mac, const char *stage, const char *reason,
+		      const char *client_addr, struct op_error *err);
 
 /* Images: published versions. */
 #define IMAGE_COLS "i.version, i.kernel_sha256, i.initrd_sha256, i.kernel_size, i.initrd_size, i.created_at," \

@@ -277,20 +277,83 @@ static int instance_unschedulable(struct controller *ctrl, const struct instance
 	return 0;
 }
 
+/* A create's transaction: its request, the row it builds and what it holds until the end. */
+struct instance_create_tx {
+	const struct instance_create_req *r;
+	struct instance_row row;
+	struct sched_node *nodes;
+	size_t nnodes;
+	struct buf why;
+	json_t *tpl, *groups, *keys;
+	char id[40], op_id[40], mac[18], ip[16], ip6[46], *keys_text, *labels_text;
+	int unschedulable; /* no node has room now: only the failed operation was kept */
+};
+
+/* Checks, schedules, addresses and inserts the instance (op_body_fn). */
+static int instance_create_body(struct controller *ctrl, void *ctx, struct op_error *err)
+{
+	struct instance_create_tx *t = ctx;
+	const struct instance_create_req *r = t->r;
+	struct instance_row *row = &t->row;
+	struct sched_request sr;
+	int pick, ever = 0;
+
+	if (instance_create_check(ctrl, r, &t->tpl, row, t->groups, t->keys, err) < 0)
+		return -1;
+	sr = (struct sched_request){ "hypervisor", row->size.vcpus, row->size.memory_mib, row->size.disk_gib,
+				     r->node_labels, ctrl->cfg.cpu_overcommit, ctrl->cfg.memory_overcommit,
+				     ctrl->cfg.disk_overcommit };
+	if (sched_load(ctrl, r->anti_affinity, r->account, &t->nodes, &t->nnodes) < 0)
+		return op_internal(err, "loading the nodes");
+	pick = sched_pick(t->nodes, t->nnodes, &sr, &t->why, &ever);
+	if (pick < 0 && !ever)
+		return op_fail(err, 422, "no_capacity", "type %s (%lld vCPUs, %lld MiB, %lld GiB) fits no node even when empty: %s",
+			       r->type, row->size.vcpus, row->size.memory_mib, row->size.disk_gib,
+			       t->why.data ? t->why.data : "no nodes");
+	if (pick < 0) {
+		t->unschedulable = 1;
+		if (instance_unschedulable(ctrl, r, t->why.data ? t->why.data : "no node fits", t->op_id) < 0)
+			return op_internal(err, "recording an unschedulable instance");
+		return 0;
+	}
+	row->node_id = t->nodes[pick].id;
+	if (ipam_allocate(ctrl, row->id, "instance", t->ip) < 0) {
+		if (errno == ENOSPC)
+			return op_fail(err, 409, "no_address", "the guest subnet %s has no free address", ctrl->cfg.guest_subnet);
+		return op_internal(err, "allocating an address");
+	}
+	row->ipv4 = t->ip;
+	if (ctrl->cfg.guest_subnet6[0] && ipam6_allocate(ctrl, row->id, "instance", t->ip6) < 0) {
+		if (errno == ENOSPC)
+			return op_fail(err, 409, "no_address", "the guest subnet %s has no free address",
+				       ctrl->cfg.guest_subnet6);
+		return op_internal(err, "allocating an IPv6 address");
+	}
+	row->ipv6 = t->ip6[0] ? t->ip6 : NULL;
+	t->keys_text = json_dumps(t->keys, JSON_COMPACT);
+	t->labels_text = r->node_labels ? json_dumps(r->node_labels, JSON_COMPACT) : strdup("{}");
+	row->ssh_keys = t->keys_text, row->node_labels = t->labels_text;
+	if (t->keys_text == NULL || t->labels_text == NULL ||
+	    api_operation_create_for(&ctrl->db, "instance.create", row->id, r->account, t->op_id) < 0 ||
+	    instance_insert(&ctrl->db, row) < 0 || instance_groups_insert(&ctrl->db, row->id, t->groups) < 0 ||
+	    (json_array_size(t->groups) ? desired_touch_all(&ctrl->db) : desired_touch_node(&ctrl->db, row->node_id)) < 0 ||
+	    db_event(&ctrl->db, "instance.created", row->id, "instance %s (%s) of %s on node %s, %s", row->id, r->name,
+		     r->account, row->node_id, t->ip) < 0)
+		return op_internal(err, "creating an instance");
+	return 0;
+}
+
 int instance_create(struct controller *ctrl, const struct instance_create_req *r, json_t **operation,
 		    json_t **instance, struct op_error *err)
 {
-	struct instance_row row = { .account = r->account, .name = r->name, .type = r->type, .user_data = r->user_data,
-				    .anti_affinity = r->anti_affinity };
-	struct sched_node *nodes = NULL;
-	size_t nnodes = 0;
-	struct buf why = BUF_INIT;
-	json_t *tpl = NULL, *groups = json_array(), *keys = json_array();
-	char id[40], op_id[40], mac[18], ip[16], ip6[46] = "", *keys_text = NULL, *labels_text = NULL;
-	int rc = -1, pick = -1, ever = 0;
+	struct instance_create_tx t = { .r = r, .why = BUF_INIT, .groups = json_array(), .keys = json_array() };
+	int rc = -1;
 
 	*operation = *instance = NULL;
-	if (groups == NULL || keys == NULL) {
+	t.row = (struct instance_row){ .id = t.id, .account = r->account, .name = r->name, .type = r->type,
+				       .mac = t.mac, .user_data = r->user_data, .anti_affinity = r->anti_affinity,
+				       .operation_id = t.op_id };
+	if (t.groups == NULL || t.keys == NULL) {
 		errno = ENOMEM;
 		op_internal(err, "creating an instance");
 		goto out;
@@ -300,7 +363,7 @@ int instance_create(struct controller *ctrl, const struct instance_create_req *r
 			ctrl->cfg.user_data_max);
 		goto out;
 	}
-	if (util_new_id(id, sizeof(id), "i") < 0 || instance_mac(mac) < 0) {
+	if (util_new_id(t.id, sizeof(t.id), "i") < 0 || instance_mac(t.mac) < 0) {
 		op_internal(err, "drawing an instance id");
 		goto out;
 	}
@@ -309,70 +372,19 @@ int instance_create(struct controller *ctrl, const struct instance_create_req *r
 			"the controller has no guest-subnet configured: instances have nowhere to connect");
 		goto out;
 	}
-	row.id = id, row.mac = mac, row.operation_id = op_id;
+	/* the lock is held past the commit: the replies show the rows as this create left them */
 	db_lock(&ctrl->db);
-	if (db_begin(&ctrl->db) < 0) {
-		op_internal(err, "starting a transaction");
-		goto out_unlock;
+	if (op_transaction_locked(ctrl, instance_create_body, &t, "creating an instance", err) < 0) {
+		db_unlock(&ctrl->db);
+		goto out;
 	}
-	if (instance_create_check(ctrl, r, &tpl, &row, groups, keys, err) < 0)
-		goto out_rollback;
-	{
-		struct sched_request sr = { "hypervisor", row.size.vcpus, row.size.memory_mib, row.size.disk_gib,
-					    r->node_labels, ctrl->cfg.cpu_overcommit, ctrl->cfg.memory_overcommit,
-					    ctrl->cfg.disk_overcommit };
-		if (sched_load(ctrl, r->anti_affinity, r->account, &nodes, &nnodes) < 0) {
-			op_internal(err, "loading the nodes");
-			goto out_rollback;
-		}
-		pick = sched_pick(nodes, nnodes, &sr, &why, &ever);
-	}
-	if (pick < 0 && !ever) {
-		op_fail(err, 422, "no_capacity", "type %s (%lld vCPUs, %lld MiB, %lld GiB) fits no node even when empty: %s",
-			r->type, row.size.vcpus, row.size.memory_mib, row.size.disk_gib, why.data ? why.data : "no nodes");
-		goto out_rollback;
-	}
-	if (pick < 0) {
-		if (instance_unschedulable(ctrl, r, why.data ? why.data : "no node fits", op_id) < 0 || db_commit(&ctrl->db) < 0) {
-			op_internal(err, "recording an unschedulable instance");
-			goto out_rollback;
-		}
-		*operation = api_operation_find(&ctrl->db, op_id);
+	*operation = api_operation_find(&ctrl->db, t.op_id);
+	if (t.unschedulable) {
+		db_unlock(&ctrl->db);
 		rc = *operation ? 0 : op_internal(err, "reading the operation");
-		goto out_unlock;
+		goto out;
 	}
-	row.node_id = nodes[pick].id;
-	if (ipam_allocate(ctrl, id, "instance", ip) < 0) {
-		if (errno == ENOSPC)
-			op_fail(err, 409, "no_address", "the guest subnet %s has no free address", ctrl->cfg.guest_subnet);
-		else
-			op_internal(err, "allocating an address");
-		goto out_rollback;
-	}
-	row.ipv4 = ip;
-	if (ctrl->cfg.guest_subnet6[0] && ipam6_allocate(ctrl, id, "instance", ip6) < 0) {
-		if (errno == ENOSPC)
-			op_fail(err, 409, "no_address", "the guest subnet %s has no free address", ctrl->cfg.guest_subnet6);
-		else
-			op_internal(err, "allocating an IPv6 address");
-		goto out_rollback;
-	}
-	row.ipv6 = ip6[0] ? ip6 : NULL;
-	keys_text = json_dumps(keys, JSON_COMPACT);
-	labels_text = r->node_labels ? json_dumps(r->node_labels, JSON_COMPACT) : strdup("{}");
-	row.ssh_keys = keys_text, row.node_labels = labels_text;
-	if (keys_text == NULL || labels_text == NULL ||
-	    api_operation_create_for(&ctrl->db, "instance.create", id, r->account, op_id) < 0 ||
-	    instance_insert(&ctrl->db, &row) < 0 || instance_groups_insert(&ctrl->db, id, groups) < 0 ||
-	    (json_array_size(groups) ? desired_touch_all(&ctrl->db) : desired_touch_node(&ctrl->db, row.node_id)) < 0 ||
-	    db_event(&ctrl->db, "instance.created", id, "instance %s (%s) of %s on node %s, %s", id, r->name, r->account,
-		     row.node_id, ip) < 0 ||
-	    db_commit(&ctrl->db) < 0) {
-		op_internal(err, "creating an instance");
-		goto out_rollback;
-	}
-	*operation = api_operation_find(&ctrl->db, op_id);
-	*instance = instance_find(&ctrl->db, id, NULL);
+	*instance = instance_find(&ctrl->db, t.id, NULL);
 	db_unlock(&ctrl->db);
 	watch_notify(ctrl);
 	if (*operation == NULL || *instance == NULL) {
@@ -383,19 +395,14 @@ int instance_create(struct controller *ctrl, const struct instance_create_req *r
 		goto out;
 	}
 	rc = 0;
-	goto out;
-out_rollback:
-	db_rollback(&ctrl->db);
-out_unlock:
-	db_unlock(&ctrl->db);
 out:
-	sched_free(nodes, nnodes);
-	buf_free(&why);
-	free(keys_text);
-	free(labels_text);
-	json_decref(tpl);
-	json_decref(groups);
-	json_decref(keys);
+	sched_free(t.nodes, t.nnodes);
+	buf_free(&t.why);
+	free(t.keys_text);
+	free(t.labels_text);
+	json_decref(t.tpl);
+	json_decref(t.groups);
+	json_decref(t.keys);
 	return rc;
 }
 
@@ -405,7 +412,7 @@ struct instance_facts {
 	int has_node, n_groups;
 };
 
-/* Finds the instance under the lock: 0, or -1 with 404 (or 500). */
+/* Finds the instance under the lock: 0, or -1 with 404, or 409 when it is being deleted. */
 static int instance_facts_get(struct db *db, const struct op_ref *r, struct instance_facts *f, struct op_error *err)
 {
 	json_t *inst = instance_find(db, r->ref, r->scope);
@@ -422,6 +429,8 @@ static int instance_facts_get(struct db *db, const struct op_ref *r, struct inst
 	snprintf(f->account, sizeof(f->account), "%s", json_string_value(json_object_get(inst, "account")));
 	f->n_groups = (int)json_array_size(json_object_get(inst, "security_groups"));
 	json_decref(inst);
+	if (strcmp(f->power, "deleted") == 0)
+		return op_fail(err, 409, "conflict", "instance %s is being deleted", f->id);
 	return 0;
 }
 
@@ -478,10 +487,6 @@ static int instance_act(struct controller *ctrl, const struct op_ref *r, enum in
 	db_lock(&ctrl->db);
 	if (instance_facts_get(&ctrl->db, r, &f, err) < 0)
 		goto out_unlock;
-	if (strcmp(f.power, "deleted") == 0) {
-		op_fail(err, 409, "conflict", "instance %s is being deleted", f.id);
-		goto out_unlock;
-	}
 	if (act == ACT_REBOOT && strcmp(f.power, "running") != 0) {
 		op_fail(err, 409, "conflict", "instance %s is stopped: start it instead of rebooting", f.id);
 		goto out_unlock;
@@ -544,10 +549,6 @@ int instance_set_groups(struct controller *ctrl, const struct op_ref *r, json_t 
 	db_lock(&ctrl->db);
 	if (instance_facts_get(&ctrl->db, r, &f, err) < 0)
 		goto out_unlock;
-	if (strcmp(f.power, "deleted") == 0) {
-		op_fail(err, 409, "conflict", "instance %s is being deleted", f.id);
-		goto out_unlock;
-	}
 	if (db_begin(&ctrl->db) < 0) {
 		op_internal(err, "starting a transaction");
 		goto out_unlock;

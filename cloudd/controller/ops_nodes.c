@@ -294,6 +294,29 @@ int node_delete(struct controller *ctrl, const struct op_ref *ref, struct op_err
 	return op_transaction(ctrl, node_delete_body, (void *)ref, "forgetting a node", err);
 }
 
+/* What a node's /init reported (already checked by the handler). */
+struct boot_failure {
+	const char *mac, *stage, *reason, *client_addr;
+};
+
+static int boot_failure_body(struct controller *ctrl, void *ctx, struct op_error *err)
+{
+	const struct boot_failure *b = ctx;
+
+	if (db_event(&ctrl->db, "boot.failed", b->mac, "node %s (%s) failed in stage %s: %s", b->mac, b->client_addr,
+		     b->stage, b->reason) < 0)
+		return op_internal(err, "recording a boot failure");
+	return 0;
+}
+
+int node_boot_failure(struct controller *ctrl, const char *mac, const char *stage, const char *reason,
+		      const char *client_addr, struct op_error *err)
+{
+	struct boot_failure b = { mac, stage, reason, client_addr };
+
+	return op_transaction(ctrl, boot_failure_body, &b, "recording a boot failure", err);
+}
+
 struct heartbeat_txn {
 	const char *node_id;
 	const char *status_text;

@@ -255,3 +255,21 @@ TEST(node_heartbeat_delete)
 	CHECK(fixture_refused(node_delete(ctrl, &ref, &err), &err, 404, "not_found", "no node n-1"));
 	fixture_close(ctrl);
 }
+
+TEST(node_boot_failure_event)
+{
+	struct controller *ctrl = setup();
+	struct op_error err = { 0 };
+
+	CHECK_INT(node_boot_failure(ctrl, "52:54:00:00:00:07", "network", "no link on eth0", "192.0.2.7", &err), 0);
+	CHECK_INT((int)fixture_int(&ctrl->db, "SELECT count(*) FROM events WHERE type = 'boot.failed'"
+					  " AND subject = '52:54:00:00:00:07' AND message ="
+					  " 'node 52:54:00:00:00:07 (192.0.2.7) failed in stage network: no link on eth0'"), 1);
+	/* an event that cannot be written is an internal error, and nothing is kept */
+	CHECK_INT(sqlite3_exec(ctrl->db.h, "CREATE TRIGGER no_events BEFORE INSERT ON events"
+					   " BEGIN SELECT RAISE(ABORT, 'full'); END;", NULL, NULL, NULL), SQLITE_OK);
+	CHECK(fixture_refused(node_boot_failure(ctrl, "52:54:00:00:00:07", "disk", "x", "192.0.2.7", &err), &err, 500,
+			      "internal", "recording a boot failure"));
+	CHECK_INT((int)fixture_int(&ctrl->db, "SELECT count(*) FROM events WHERE type = 'boot.failed'"), 1);
+	fixture_close(ctrl);
+}
