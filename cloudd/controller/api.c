@@ -378,12 +378,18 @@ int api_route(struct controller *ctrl, const char *method, const char *pattern, 
 	return 0;
 }
 
-int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n)
+int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n,
+		    const struct httpd_upload_ops *upload)
 {
 	for (const struct api_route_def *r = table; r < table + n; r++) {
-		int rc = r->fn == NULL ? api_route_upload(ctrl, r->method, r->pattern, r->body, r->flags, r->summary) :
-					 api_route(ctrl, r->method, r->pattern, r->fn, r->flags, r->summary, r->body);
+		int rc;
 
+		if (r->fn == NULL && upload == NULL) {
+			errno = EINVAL;
+			return -1;
+		}
+		rc = r->fn == NULL ? api_route_upload(ctrl, r->method, r->pattern, upload, r->flags, r->summary)
+				   : api_route(ctrl, r->method, r->pattern, r->fn, r->flags, r->summary, r->request_schema);
 		if (rc < 0)
 			return -1;
 	}
@@ -788,7 +794,7 @@ static const struct api_route_def api_routes[] = {
 
 int api_register(struct controller *ctrl)
 {
-	if (api_route_table(ctrl, api_routes, sizeof(api_routes) / sizeof(api_routes[0])) < 0)
+	if (API_ROUTE_TABLE(ctrl, api_routes, NULL) < 0)
 		return -1;
 	if (api_accounts_register(ctrl) < 0 || api_instance_types_register(ctrl) < 0 ||
 	    api_ssh_keys_register(ctrl) < 0 || api_security_groups_register(ctrl) < 0 ||

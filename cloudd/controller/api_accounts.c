@@ -177,5 +177,5 @@ static const struct api_route_def account_routes[] = {
 
 int api_accounts_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, account_routes, sizeof(account_routes) / sizeof(account_routes[0]));
+	return API_ROUTE_TABLE(ctrl, account_routes, NULL);
 }

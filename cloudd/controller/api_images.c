@@ -147,5 +147,5 @@ static const struct api_route_def image_routes[] = {
 
 int api_images_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, image_routes, sizeof(image_routes) / sizeof(image_routes[0]));
+	return API_ROUTE_TABLE(ctrl, image_routes, NULL);
 }

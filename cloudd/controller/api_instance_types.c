@@ -75,5 +75,5 @@ static const struct api_route_def instance_type_routes[] = {
 
 int api_instance_types_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, instance_type_routes, sizeof(instance_type_routes) / sizeof(instance_type_routes[0]));
+	return API_ROUTE_TABLE(ctrl, instance_type_routes, NULL);
 }

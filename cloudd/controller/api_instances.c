@@ -270,5 +270,5 @@ static const struct api_route_def instance_routes[] = {
 
 int api_instances_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, instance_routes, sizeof(instance_routes) / sizeof(instance_routes[0]));
+	return API_ROUTE_TABLE(ctrl, instance_routes, NULL);
 }

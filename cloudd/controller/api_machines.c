@@ -251,5 +251,5 @@ static const struct api_route_def machine_routes[] = {
 
 int api_machines_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, machine_routes, sizeof(machine_routes) / sizeof(machine_routes[0]));
+	return API_ROUTE_TABLE(ctrl, machine_routes, NULL);
 }

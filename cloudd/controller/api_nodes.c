@@ -166,5 +166,5 @@ static const struct api_route_def node_routes[] = {
 
 int api_nodes_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, node_routes, sizeof(node_routes) / sizeof(node_routes[0]));
+	return API_ROUTE_TABLE(ctrl, node_routes, NULL);
 }

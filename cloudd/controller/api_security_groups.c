@@ -204,5 +204,5 @@ static const struct api_route_def security_group_routes[] = {
 
 int api_security_groups_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, security_group_routes, sizeof(security_group_routes) / sizeof(security_group_routes[0]));
+	return API_ROUTE_TABLE(ctrl, security_group_routes, NULL);
 }

@@ -204,5 +204,5 @@ static const struct api_route_def ssh_key_routes[] = {
 
 int api_ssh_keys_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, ssh_key_routes, sizeof(ssh_key_routes) / sizeof(ssh_key_routes[0]));
+	return API_ROUTE_TABLE(ctrl, ssh_key_routes, NULL);
 }

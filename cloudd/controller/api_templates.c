@@ -367,15 +367,15 @@ static const struct api_route_def template_routes[] = {
 	{ "PUT", "/v1/templates/{id}/file", NULL, API_ADMIN | API_USER,
 	  "upload the disk (or kernel) of a template created with \"upload\": true: the raw body, streamed;"
 	  " header " API_CONTENT_SHA256 " = its SHA-256, signed in place of the body digest",
-	  &template_upload_ops },
+	  NULL },
 	{ "PUT", "/v1/templates/{id}/initrd", NULL, API_ADMIN | API_USER,
 	  "upload the initrd of a kernel template created with \"initrd\": {\"upload\": true}",
-	  &template_upload_ops },
+	  NULL },
 	{ "GET", "/templates/{id}/{part}", templates_serve, API_PUBLIC,
 	  "an uploaded template's file (part: file or initrd) for the nodes: sendfile, Range, ETag", NULL },
 };
 
 int api_templates_register(struct controller *ctrl)
 {
-	return api_route_table(ctrl, template_routes, sizeof(template_routes) / sizeof(template_routes[0]));
+	return API_ROUTE_TABLE(ctrl, template_routes, &template_upload_ops);
 }

@@ -338,19 +338,24 @@ int api_route_upload(struct controller *ctrl, const char *method, const char *pa
 		     const struct httpd_upload_ops *ops, unsigned flags, const char *summary);
 /*
  * A route as data, api_route's arguments: a file's routes as one table, in
- * the order of /v1/openapi.json. body is the request_schema (JSON Schema
- * text, or NULL); fn NULL: an upload route (api_route_upload), body its
- * const struct httpd_upload_ops.
+ * the order of /v1/openapi.json. fn NULL: an upload route
+ * (api_route_upload) with the table's upload handlers.
  */
 struct api_route_def {
 	const char *method, *pattern;
 	api_fn fn;
 	unsigned flags;
 	const char *summary;
-	const void *body;
+	const char *request_schema; /* JSON Schema text, or NULL */
 };
-/* Registers the n routes of table, in order: 0, or -1 at the first that fails. */
-int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n);
+/*
+ * Registers the n routes of table, in order: 0, or -1 at the first that
+ * fails. upload: the handlers of the table's upload routes (NULL: it has
+ * none; an upload route then fails with EINVAL).
+ */
+int api_route_table(struct controller *ctrl, const struct api_route_def *table, size_t n,
+		    const struct httpd_upload_ops *upload);
+#define API_ROUTE_TABLE(ctrl, table, upload) api_route_table((ctrl), (table), sizeof(table) / sizeof((table)[0]), (upload))
 /*
  * An upload's signature, before its body is read: the client declares the
  * body's SHA-256 in the header API_CONTENT_SHA256 and signs that digest (the
