@@ -51,6 +51,49 @@ const char *api_client_addr(struct httpd_request *req, char *out, size_t outlen)
 	return out;
 }
 
+/*
+ * The rate limit's key for a client: its IPv4 address, or the /64 of its
+ * IPv6 address (a host is handed a whole /64: counted address by address it
+ * would have 2^64 buckets). "" when unknown: such callers share one bucket.
+ */
+static const char *api_client_key(struct httpd_request *req, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct in6_addr a;
+
+	out[0] = '\0';
+	if (req->connection == NULL)
+		return out;
+	ci = MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL || ci->client_addr->sa_family != AF_INET6)
+		return api_client_addr(req, out, outlen);
+	a = ((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr;
+	if (!IN6_IS_ADDR_V4MAPPED(&a))
+		memset(a.s6_addr + 8, 0, 8);
+	inet_ntop(AF_INET6, &a, out, (socklen_t)outlen);
+	return out;
+}
+
+/* A route counted against public-rate: 0 when the request goes on, else the 429 is in resp. */
+static int api_rate_limit(struct controller *ctrl, struct httpd_request *req, struct httpd_response *resp)
+{
+	char key[INET6_ADDRSTRLEN + 8], after[16];
+	struct timespec ts;
+	unsigned wait;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wait = ratelimit_take(ctrl->public_limit, api_client_key(req, key, sizeof(key)),
+			      (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+	if (wait == 0)
+		return 0;
+	snprintf(after, sizeof(after), "%u", wait);
+	httpd_add_header(resp, "Retry-After", after);
+	httpd_reply_error(resp, 429, "rate_limited",
+			  "more than %u requests per second (burst %u) from %s to unsigned routes; retry in %u s",
+			  ctrl->cfg.public_rate, ctrl->cfg.public_burst, key[0] ? key : "an unknown address", wait);
+	return API_REPLIED;
+}
+
 static void api_cache_release(void *ctx)
 {
 	struct api_cache_body *b = ctx;
@@ -154,6 +197,9 @@ static int api_dispatch(struct httpd_request *req, struct httpd_response *resp, 
 	char why[256];
 
 	memset(&who, 0, sizeof(who));
+	if ((r->flags & API_LIMITED) && r->ctrl->public_limit && !req->held &&
+	    api_rate_limit(r->ctrl, req, resp) == API_REPLIED)
+		return 0;
 	if (req->connection)
 		MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, api_collect_arg, &q);
 	if (q.overflow)
@@ -371,6 +417,9 @@ int api_route(struct controller *ctrl, const char *method, const char *pattern, 
 		return -1;
 	}
 	r = &ctrl->routes[ctrl->nroutes];
+	/* an unsigned route that writes is rate-limited whoever registers it */
+	if ((flags & API_PUBLIC) && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		flags |= API_LIMITED;
 	*r = (struct api_route){ ctrl, fn, flags, method, pattern, summary, request_schema };
 	if (httpd_route(ctrl->http, method, pattern, api_dispatch, r) < 0)
 		return -1;
@@ -710,6 +759,10 @@ static int api_metrics(struct controller *ctrl, const struct auth_principal *who
 			      "cloud_controller_api_cache_total{result=\"hit\"} %llu\n"
 			      "cloud_controller_api_cache_total{result=\"miss\"} %llu\n", ctrl->cache.hits, ctrl->cache.misses);
 	pthread_mutex_unlock(&ctrl->cache.lock);
+	rc |= buf_printf(&out, "# HELP cloud_controller_rate_limited_total Unsigned requests refused with 429 (public-rate).\n"
+			       "# TYPE cloud_controller_rate_limited_total counter\n"
+			       "cloud_controller_rate_limited_total %llu\n",
+			 ctrl->public_limit ? ratelimit_limited(ctrl->public_limit) : 0ULL);
 	if (rc == 0)
 		rc = httpd_reply_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 	buf_free(&out);
@@ -794,6 +847,9 @@ static const struct api_route_def api_routes[] = {
 
 int api_register(struct controller *ctrl)
 {
+	if (ctrl->cfg.public_rate > 0 &&
+	    (ctrl->public_limit = ratelimit_new(ctrl->cfg.public_rate, ctrl->cfg.public_burst)) == NULL)
+		return -1;
 	if (API_ROUTE_TABLE(ctrl, api_routes, NULL) < 0)
 		return -1;
 	if (api_accounts_register(ctrl) < 0 || api_instance_types_register(ctrl) < 0 ||

@@ -252,9 +252,10 @@ static int bootscript_get(struct controller *ctrl, const struct auth_principal *
 	return rc;
 }
 
+/* A GET that writes (tokens, and machines under unknown-mac = enroll or pending): rate-limited like the POSTs. */
 int bootscript_register(struct controller *ctrl)
 {
-	return api_route(ctrl, "GET", "/boot.ipxe", bootscript_get, API_PUBLIC,
+	return api_route(ctrl, "GET", "/boot.ipxe", bootscript_get, API_PUBLIC | API_LIMITED,
 			 "a node's iPXE script for ?mac= (role, image version, kernel command line with the "
 			 "controller URL and a one-time enrollment token)", NULL);
 }

@@ -41,6 +41,12 @@ static const struct conf_option config_options[] = {
 	{ "memory-overcommit-percent", "N", "memory scheduled per 100 MiB of node memory (default 100)" },
 	{ "disk-overcommit-percent", "N", "disk scheduled per 100 GiB of node disk (default 100)" },
 	{ "user-data-max", "BYTES", "largest user-data of an instance, N[K|M] (default 16K)" },
+	/* bounds on unsigned callers and on stored history */
+	{ "public-rate", "N", "requests per second per client address to unsigned routes that write: /boot.ipxe, POST /v1/nodes/register, POST /v1/boot-failures; beyond it 429 (default 10, 0 = no limit)" },
+	{ "public-burst", "N", "requests an address may send at once before public-rate applies (default 40, 1..100000)" },
+	{ "events-keep-days", "DAYS", "events older than this are deleted (default 30, 0 = kept whatever their age)" },
+	{ "events-keep-max", "N", "events kept at most, the newest (default 100000, 0 = no limit)" },
+	{ "operations-keep-days", "DAYS", "finished operations are deleted this long after they finished; pending ones are kept (default 30, 0 = kept)" },
 };
 
 static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
@@ -226,6 +232,29 @@ static int config_guest(struct ctl_config *cfg, struct conf *c, struct errmsg *e
 	return 0;
 }
 
+/* What unsigned callers may cost (public-*) and how much history is kept (*-keep-*). */
+static int config_bounds(struct ctl_config *cfg, struct conf *c, struct errmsg *err)
+{
+	unsigned long long n;
+
+	if (conf_get_uint(c, "public-rate", CTL_DEFAULT_PUBLIC_RATE, 0, 100000, &n, err) < 0)
+		return -1;
+	cfg->public_rate = (unsigned)n;
+	if (conf_get_uint(c, "public-burst", CTL_DEFAULT_PUBLIC_BURST, 1, 100000, &n, err) < 0)
+		return -1;
+	cfg->public_burst = (unsigned)n;
+	if (conf_get_uint(c, "events-keep-days", CTL_DEFAULT_EVENTS_KEEP_DAYS, 0, 36500, &n, err) < 0)
+		return -1;
+	cfg->events_keep_days = (unsigned)n;
+	if (conf_get_uint(c, "events-keep-max", CTL_DEFAULT_EVENTS_KEEP_MAX, 0, 1000000000, &n, err) < 0)
+		return -1;
+	cfg->events_keep_max = n;
+	if (conf_get_uint(c, "operations-keep-days", CTL_DEFAULT_OPERATIONS_KEEP_DAYS, 0, 36500, &n, err) < 0)
+		return -1;
+	cfg->operations_keep_days = (unsigned)n;
+	return 0;
+}
+
 int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 {
 	static const char *const modes[] = { "off", "dhcp", "proxy", NULL };
@@ -317,6 +346,8 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	if (config_url(cfg, c, err) < 0)
 		return -1;
 	if (config_guest(cfg, c, err) < 0)
+		return -1;
+	if (config_bounds(cfg, c, err) < 0)
 		return -1;
 	return conf_read_server(c, &config_daemon.server, cfg, err);
 }

@@ -43,6 +43,16 @@
 #define CTL_MAX_LABELS 32			/* labels per machine */
 #define CTL_DNSMASQ_BACKOFF_MAX 30		/* seconds between dnsmasq restarts, at most */
 
+/* Bounds on what unsigned callers can make the controller do and store (ratelimit.c, prune.c) */
+#define CTL_DEFAULT_PUBLIC_RATE 10		/* requests per second per client address to unsigned routes that write */
+#define CTL_DEFAULT_PUBLIC_BURST 40		/* requests an address may send at once before the rate applies */
+#define CTL_DEFAULT_EVENTS_KEEP_DAYS 30		/* days an event is kept */
+#define CTL_DEFAULT_EVENTS_KEEP_MAX 100000	/* events kept at most (the newest) */
+#define CTL_DEFAULT_OPERATIONS_KEEP_DAYS 30	/* days a finished operation is kept after it finished */
+#define CTL_PRUNE_INTERVAL 60			/* seconds between prunes of events and operations */
+#define CTL_PRUNE_BATCH 500			/* rows deleted per transaction (the db lock is held that long) */
+#define CTL_PRUNE_BATCHES 20			/* transactions per prune; a backlog continues at the next tick */
+
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
 
@@ -89,6 +99,12 @@ struct ctl_config {
 	char guest_uplink[16];
 	double cpu_overcommit, memory_overcommit, disk_overcommit;
 	unsigned long long user_data_max; /* bytes */
+	/* bounds on unsigned callers and on stored history (0 disables each) */
+	unsigned public_rate;	     /* requests per second per address */
+	unsigned public_burst;
+	unsigned events_keep_days;
+	unsigned long long events_keep_max;
+	unsigned operations_keep_days;
 };
 
 /* Command line over configuration file, validated (err names file:line or option). */
@@ -277,6 +293,53 @@ int nodes_flush(struct controller *ctrl);
 int nodes_issue_token(struct controller *ctrl, const char *mac, const char *machine_id,
 		      char token[65]);
 
+/* --- ratelimit.c ------------------------------------------------------------ */
+
+/*
+ * Token buckets keyed by client address: each address may spend burst
+ * requests at once, refilled at rate per second, in a table of
+ * RATELIMIT_SETS * RATELIMIT_WAYS buckets (least recently used evicted).
+ * Thread-safe. now is seconds on any clock that does not jump (tests pass
+ * their own).
+ */
+#define RATELIMIT_SETS 256
+#define RATELIMIT_WAYS 8
+#define RATELIMIT_KEY_MAX 64 /* bytes of an address key, with its NUL */
+struct ratelimit;
+/* NULL with errno (EINVAL unless rate > 0 and burst >= 1). */
+struct ratelimit *ratelimit_new(double rate, double burst);
+void ratelimit_free(struct ratelimit *rl);
+/* Takes a token for key: 0 when the request may go on, else the seconds until it may (>= 1). */
+unsigned ratelimit_take(struct ratelimit *rl, const char *key, double now);
+/* Addresses in the table; requests refused so far. */
+size_t ratelimit_tracked(struct ratelimit *rl);
+unsigned long long ratelimit_limited(struct ratelimit *rl);
+
+/* --- prune.c ----------------------------------------------------------------- */
+
+struct prune_limits {
+	unsigned events_keep_days;	 /* 0: no age limit */
+	unsigned long long events_keep_max; /* 0: no count limit */
+	unsigned operations_keep_days;	 /* 0: finished operations are kept */
+};
+
+struct prune_result {
+	unsigned long long events, operations; /* rows deleted */
+	int more;			       /* stopped at max_batches with rows left to delete */
+};
+
+/*
+ * Deletes events older than the age limit and beyond the newest
+ * events_keep_max, and operations finished (success, failure) longer than
+ * operations_keep_days ago; a pending operation stays whatever its age.
+ * Takes the db lock for one transaction of at most CTL_PRUNE_BATCH rows at
+ * a time, max_batches of them. 0, or -1 when a statement failed.
+ */
+int prune_run(struct db *db, const struct prune_limits *l, time_t now, unsigned max_batches,
+	      struct prune_result *out);
+/* Main loop: prunes every CTL_PRUNE_INTERVAL seconds (every second while a backlog remains). */
+void prune_tick(struct controller *ctrl, time_t now);
+
 /* --- node_client.c ----------------------------------------------------------- */
 
 #define NODE_CLIENT_LIFETIME 60	  /* seconds a signature on a node request is valid (the node allows clock skew) */
@@ -314,6 +377,12 @@ int node_client_get(struct controller *ctrl, const char *node_id, const char *pa
 #define API_NODE 0x4   /* node credentials allowed */
 #define API_USER 0x10  /* user keys allowed (handlers scope by account) */
 #define API_CACHE 0x8  /* GET whose 200 answer depends only on the database: cached per query until the next write */
+/*
+ * An unsigned route counted against public-rate per client address (429
+ * beyond it). Every API_PUBLIC route with a method other than GET or HEAD
+ * gets it; a GET that writes (/boot.ipxe) asks for it.
+ */
+#define API_LIMITED 0x20
 
 typedef int (*api_fn)(struct controller *ctrl, const struct auth_principal *who,
 		      struct httpd_request *req, struct httpd_response *resp);
@@ -568,6 +637,9 @@ struct controller {
 	int shutting_down;
 	unsigned long ipam_hint, ipam6_hint;
 	size_t nroutes;
+	struct ratelimit *public_limit; /* unsigned routes that write (NULL: public-rate = 0) */
+	time_t pruned_at;		/* last prune (prune.c) */
+	int prune_more;			/* the last prune left rows to delete */
 };
 
 #endif

@@ -15,7 +15,7 @@
 
 _Static_assert(DAEMON_EXIT_USAGE == EXIT_USAGE, "a configuration error exits with EXIT_USAGE");
 
-/* Signals, plus once a second: node liveness and dnsmasq supervision. */
+/* Signals, plus once a second: node liveness, dnsmasq supervision and (each minute) pruning history. */
 static int main_loop(struct controller *ctrl, int sfd)
 {
 	for (;;) {
@@ -40,6 +40,7 @@ static int main_loop(struct controller *ctrl, int sfd)
 		if (nodes_sweep(ctrl, time(NULL)) < 0)
 			log_warn("node liveness check failed");
 		netboot_tick(ctrl);
+		prune_tick(ctrl, time(NULL));
 	}
 }
 
@@ -128,6 +129,7 @@ err_stop:
 	log_info("stopped");
 err_http:
 	httpd_free(ctrl.http);
+	ratelimit_free(ctrl.public_limit);
 err_db:
 	db_close(&ctrl.db);
 err_sfd:
