@@ -41,6 +41,16 @@ for i in range(30):
     else:
         seen["other"].append(r.status)
     c.close()
+# at once, from the same address: the boot script shares the bucket (at most one
+# token can come back in these milliseconds); /health is not counted
+def get(path):
+    c = http.client.HTTPConnection("127.0.0.1", 8080, timeout=10, source_address=("127.0.0.2", 0))
+    c.request("GET", path)
+    status = c.getresponse().status
+    c.close()
+    return status
+seen["boot"] = [get("/boot.ipxe?mac=52:54:00:00:35:99") for _ in range(3)]
+seen["health"] = get("/health")
 seen["codes"] = sorted(seen["codes"])
 json.dump(seen, open(sys.argv[1], "w"))
 PY
@@ -59,10 +69,8 @@ log "nothing past the limit was stored"
 [ "$(failures)" = "$ok" ] || fail "$(failures) boot failures stored, $ok were accepted"
 
 log "the same address is refused on /boot.ipxe too (one bucket per address), but not on /health"
-code=$(in_ns "$CC_NS" curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "http://127.0.0.1:8080/boot.ipxe?mac=52:54:00:00:35:99")
-[ "$code" = 429 ] || fail "/boot.ipxe from the hammering address: $code"
-code=$(in_ns "$CC_NS" curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 http://127.0.0.1:8080/health)
-[ "$code" = 200 ] || fail "/health from the hammering address: $code"
+[ "$(jq '[.boot[] | select(. == 429)] | length' "$h")" -ge 2 ] || fail "/boot.ipxe from the hammering address: $(jq -c .boot "$h")"
+[ "$(jq .health "$h")" = 200 ] || fail "/health from the hammering address: $(jq .health "$h")"
 
 log "another address is served"
 api_expect 202 POST /v1/boot-failures '{"mac":"52:54:00:00:35:f0","stage":"fetch","reason":"other"}' --unsigned \
