@@ -41,6 +41,7 @@ static const struct conf_option config_options[] = {
 	{ "memory-overcommit-percent", "N", "memory scheduled per 100 MiB of node memory (default 100)" },
 	{ "disk-overcommit-percent", "N", "disk scheduled per 100 GiB of node disk (default 100)" },
 	{ "user-data-max", "BYTES", "largest user-data of an instance, N[K|M] (default 16K)" },
+	{ "template-allow-cidrs", "CIDR,..", "internal networks template URLs may point into all the same (default none: loopback, link-local and the controller's own networks are refused)" },
 };
 
 static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
@@ -232,7 +233,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	static const char *const policies[] = { "ignore", "enroll", "pending", NULL };
 	unsigned long long n;
 	const char *v;
-	char where[512];
+	char where[512], bad[64];
 	int i;
 
 	if (conf_get_str(c, "listen", CTL_DEFAULT_LISTEN, &v, err) < 0 ||
@@ -318,5 +319,16 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 		return -1;
 	if (config_guest(cfg, c, err) < 0)
 		return -1;
+	if (conf_get_str(c, "template-allow-cidrs", "", &v, err) < 0)
+		return -1;
+	if (netaddr_parse_list(v, &cfg->template_allow, bad, sizeof(bad)) < 0) {
+		conf_where(c, "template-allow-cidrs", where, sizeof(where));
+		if (errno == E2BIG)
+			errmsg_set(err, where, "more than %d networks (from \"%s\" on)", NETADDR_LIST_MAX, bad);
+		else
+			errmsg_set(err, where, "not a network like 192.0.2.0/24 or 2001:db8::/64 (host bits zero;"
+				   " a list is separated by commas): \"%s\"", bad);
+		return -1;
+	}
 	return conf_read_server(c, &config_daemon.server, cfg, err);
 }

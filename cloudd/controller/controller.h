@@ -19,6 +19,7 @@
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
+#include "netaddr.h"
 
 /* Defaults (paths, limits and their units) */
 #define CTL_DEFAULT_CONFIG "/etc/cloudd/controller.conf"
@@ -89,6 +90,8 @@ struct ctl_config {
 	char guest_uplink[16];
 	double cpu_overcommit, memory_overcommit, disk_overcommit;
 	unsigned long long user_data_max; /* bytes */
+	/* internal networks a template URL may still point into (template_url_check) */
+	struct netaddr_list template_allow;
 };
 
 /* Command line over configuration file, validated (err names file:line or option). */
