@@ -233,7 +233,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	static const char *const policies[] = { "ignore", "enroll", "pending", NULL };
 	unsigned long long n;
 	const char *v;
-	char where[512], bad[64];
+	char where[512], bad[256];
 	int i;
 
 	if (conf_get_str(c, "listen", CTL_DEFAULT_LISTEN, &v, err) < 0 ||
@@ -322,12 +322,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	if (conf_get_str(c, "template-allow-cidrs", "", &v, err) < 0)
 		return -1;
 	if (netaddr_parse_list(v, &cfg->template_allow, bad, sizeof(bad)) < 0) {
-		conf_where(c, "template-allow-cidrs", where, sizeof(where));
-		if (errno == E2BIG)
-			errmsg_set(err, where, "more than %d networks (from \"%s\" on)", NETADDR_LIST_MAX, bad);
-		else
-			errmsg_set(err, where, "not a network like 192.0.2.0/24 or 2001:db8::/64 (host bits zero;"
-				   " a list is separated by commas): \"%s\"", bad);
+		errmsg_set(err, conf_where(c, "template-allow-cidrs", where, sizeof(where)), "%s", bad);
 		return -1;
 	}
 	return conf_read_server(c, &config_daemon.server, cfg, err);

@@ -191,13 +191,12 @@ int netaddr_list_add(struct netaddr_list *l, const struct netaddr *net)
 	return 0;
 }
 
-int netaddr_parse_list(const char *text, struct netaddr_list *out, char *bad, size_t badlen)
+int netaddr_parse_list(const char *text, struct netaddr_list *out, char *why, size_t whylen)
 {
 	const char *p = text;
 
 	memset(out, 0, sizeof(*out));
-	if (badlen)
-		bad[0] = '\0';
+	snprintf(why, whylen, "%s", "");
 	while (*p) {
 		char item[INET6_ADDRSTRLEN + 8];
 		size_t len = strcspn(p, ", \t");
@@ -207,19 +206,18 @@ int netaddr_parse_list(const char *text, struct netaddr_list *out, char *bad, si
 			p++;
 			continue;
 		}
-		snprintf(bad, badlen, "%.*s", (int)len, p);
-		if (len >= sizeof(item))
+		if (len >= sizeof(item) || (memcpy(item, p, len), item[len] = '\0', netaddr_parse_cidr(item, &net) < 0) ||
+		    netaddr_host_bits(&net)) {
+			snprintf(why, whylen, "not a network like 192.0.2.0/24 or 2001:db8::/64 (host bits zero;"
+				 " a list is separated by commas): \"%.*s\"", (int)(len > 64 ? 64 : len), p);
 			return netaddr_invalid();
-		memcpy(item, p, len);
-		item[len] = '\0';
-		if (netaddr_parse_cidr(item, &net) < 0 || netaddr_host_bits(&net))
-			return netaddr_invalid();
-		if (netaddr_list_add(out, &net) < 0)
+		}
+		if (netaddr_list_add(out, &net) < 0) {
+			snprintf(why, whylen, "more than %d networks (from \"%s\" on)", NETADDR_LIST_MAX, item);
 			return -1;
+		}
 		p += len;
 	}
-	if (badlen)
-		bad[0] = '\0';
 	return 0;
 }
 

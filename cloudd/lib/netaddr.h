@@ -54,10 +54,10 @@ struct netaddr_list {
 /*
  * "CIDR, CIDR ..." (commas and/or blanks between; "" is the empty list), each
  * an "ADDR/N" of netaddr_parse_cidr without host bits. 0, or -1 with EINVAL
- * (an item is not such a network; it is copied to bad) or E2BIG (more than
- * NETADDR_LIST_MAX; bad is the first one over).
+ * (an item is not such a network) or E2BIG (more than NETADDR_LIST_MAX), and
+ * why says so naming the item, for a configuration error.
  */
-int netaddr_parse_list(const char *text, struct netaddr_list *out, char *bad, size_t badlen);
+int netaddr_parse_list(const char *text, struct netaddr_list *out, char *why, size_t whylen);
 /* Appends net; -1 with E2BIG when the list is full. */
 int netaddr_list_add(struct netaddr_list *l, const struct netaddr *net);
 /* 1 when a is inside one of the list's networks (l may be NULL: empty). */

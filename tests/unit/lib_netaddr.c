@@ -120,7 +120,7 @@ TEST(special_addresses_forbidden)
 TEST(own_networks_and_allow_list)
 {
 	struct netaddr_list own, allow;
-	char bad[64];
+	char bad[256];
 
 	CHECK_INT(netaddr_parse_list("10.9.0.0/16 2001:db8:9::/48", &own, bad, sizeof(bad)), 0);
 	CHECK_INT(own.n, 2);
@@ -143,17 +143,19 @@ TEST(own_networks_and_allow_list)
 	/* refusals name the item: not a network, host bits, too many */
 	CHECK_INT(netaddr_parse_list("192.0.2.0/24, 10.0.0.1/8", &allow, bad, sizeof(bad)), -1);
 	CHECK_INT(errno, EINVAL);
-	CHECK_STR(bad, "10.0.0.1/8");
+	CHECK_CONTAINS(bad, "not a network like 192.0.2.0/24");
+	CHECK_CONTAINS(bad, "\"10.0.0.1/8\"");
 	CHECK_INT(netaddr_parse_list("192.0.2.0/24;10.0.0.0/8", &allow, bad, sizeof(bad)), -1);
-	CHECK_STR(bad, "192.0.2.0/24;10.0.0.0/8");
+	CHECK_CONTAINS(bad, "\"192.0.2.0/24;10.0.0.0/8\"");
 	CHECK_INT(netaddr_parse_list("192.0.2.0", &allow, bad, sizeof(bad)), -1);
-	CHECK_STR(bad, "192.0.2.0");
+	CHECK_CONTAINS(bad, "\"192.0.2.0\"");
 	{
 		char many[40 * 16] = "";
 		for (int i = 0; i <= NETADDR_LIST_MAX; i++)
 			snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.%d.0.0/16 ", i);
 		CHECK_INT(netaddr_parse_list(many, &allow, bad, sizeof(bad)), -1);
 		CHECK_INT(errno, E2BIG);
+		CHECK_CONTAINS(bad, "more than 32 networks (from \"10.32.0.0/16\" on)");
 	}
 }
 
