@@ -47,6 +47,7 @@ static const struct conf_option config_options[] = {
 	{ "events-keep-days", "DAYS", "events older than this are deleted (default 30, 0 = kept whatever their age)" },
 	{ "events-keep-max", "N", "events kept at most, the newest (default 100000, 0 = no limit)" },
 	{ "operations-keep-days", "DAYS", "finished operations are deleted this long after they finished; pending ones are kept (default 30, 0 = kept)" },
+	{ "template-allow-cidrs", "CIDR,..", "internal networks template URLs may point into all the same (default none: loopback, link-local and the controller's own networks are refused)" },
 };
 
 static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
@@ -261,7 +262,7 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 	static const char *const policies[] = { "ignore", "enroll", "pending", NULL };
 	unsigned long long n;
 	const char *v;
-	char where[512];
+	char where[512], bad[256];
 	int i;
 
 	if (conf_get_str(c, "listen", CTL_DEFAULT_LISTEN, &v, err) < 0 ||
@@ -349,5 +350,11 @@ int config_from_conf(struct conf *c, struct ctl_config *cfg, struct errmsg *err)
 		return -1;
 	if (config_bounds(cfg, c, err) < 0)
 		return -1;
+	if (conf_get_str(c, "template-allow-cidrs", "", &v, err) < 0)
+		return -1;
+	if (netaddr_parse_list(v, &cfg->template_allow, bad, sizeof(bad)) < 0) {
+		errmsg_set(err, conf_where(c, "template-allow-cidrs", where, sizeof(where)), "%s", bad);
+		return -1;
+	}
 	return conf_read_server(c, &config_daemon.server, cfg, err);
 }

@@ -19,6 +19,7 @@
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
+#include "netaddr.h"
 
 /* Defaults (paths, limits and their units) */
 #define CTL_DEFAULT_CONFIG "/etc/cloudd/controller.conf"
@@ -105,6 +106,8 @@ struct ctl_config {
 	unsigned events_keep_days;
 	unsigned long long events_keep_max;
 	unsigned operations_keep_days;
+	/* internal networks a template URL may still point into (template_url_check) */
+	struct netaddr_list template_allow;
 };
 
 /* Command line over configuration file, validated (err names file:line or option). */

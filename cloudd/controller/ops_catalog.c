@@ -7,6 +7,7 @@
 
 #include "fsutil.h"
 #include "ops.h"
+#include "template_url.h"
 
 /* --- named resources --------------------------------------------------------- */
 
@@ -241,6 +242,9 @@ int template_create(struct controller *ctrl, const struct template_create_req *r
 	const char *p[12];
 
 	*tpl = NULL;
+	if ((r->url && template_url_check(ctrl, "url", r->url, err) < 0) ||
+	    (r->initrd_url && r->initrd_url[0] && template_url_check(ctrl, "initrd.url", r->initrd_url, err) < 0))
+		return -1;
 	if (util_new_id(id, sizeof(id), "tpl") < 0)
 		return op_internal(err, "drawing a template id");
 	snprintf(size, sizeof(size), "%lld", r->size);

@@ -17,6 +17,7 @@
 #include "errmsg.h"
 #include "httpd.h"
 #include "log.h"
+#include "netaddr.h"
 #include "sign.h"
 
 /* Defaults (paths, limits and their units) */
@@ -56,6 +57,7 @@ struct cloudd_config {
 	enum cloudd_accel accel;
 	char disk_policy[512];		/* disk.h policy text, "none" = no disk discovery */
 	char api_key_file[PATH_MAX];	/* a key that may sign requests to this node ("" = none) */
+	struct netaddr_list template_allow; /* internal networks template downloads may connect to */
 };
 
 /*
@@ -71,6 +73,12 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 void config_usage(FILE *out, const char *prog);
 /* Resolves listen_interface to its first IPv4 address (keeping the port). */
 int config_resolve_listen(struct cloudd_config *cfg, struct errmsg *err);
+/*
+ * The controller's URL as enrollment finds it (boot.env CONTROLLER, else
+ * cloud.controller= on the kernel command line, below sysroot): 1 and out
+ * filled, or 0 and out "" when there is none (standalone).
+ */
+int config_controller_url(const struct cloudd_config *cfg, char *out, size_t outlen);
 
 /* --- sysinfo.c --------------------------------------------------------------- */
 

@@ -10,6 +10,8 @@
 #include "cloudd.h"
 #include "conf.h"
 #include "disk.h"
+#include "enroll.h"
+#include "fsutil.h"
 
 /* Every setting is a config file key and a --key command-line option. */
 static const struct conf_option config_options[] = {
@@ -28,6 +30,7 @@ static const struct conf_option config_options[] = {
 	{ "http-connections", "N", "concurrent HTTP connections (default 8, 1..256)" },
 	{ "sysroot", "DIR", "read /proc, /sys and /etc below DIR (for tests; default /)" },
 	{ "api-key-file", "FILE", "a key (\"key = ID\", \"secret = S\", mode 0600) that may sign requests, besides the controller's" },
+	{ "template-allow-cidrs", "CIDR,..", "internal networks template downloads may connect to all the same (default none: loopback, link-local and this node's addresses are refused, the controller's URL is not)" },
 };
 
 static int config_apply(struct conf *c, void *cfg, struct errmsg *err)
@@ -91,7 +94,7 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 	static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
 	unsigned long long n;
 	const char *v;
-	char where[512];
+	char where[512], bad[256];
 	int i;
 
 	conf_get_str(c, "listen", CLOUDD_DEFAULT_LISTEN, &v, err);
@@ -125,6 +128,11 @@ int config_from_conf(struct conf *c, struct cloudd_config *cfg, struct errmsg *e
 	if (conf_get_uint(c, "converge-interval", CLOUDD_DEFAULT_CONVERGE_INTERVAL, 1, 3600, &n, err) < 0)
 		return -1;
 	cfg->converge_interval = (unsigned)n;
+	conf_get_str(c, "template-allow-cidrs", "", &v, err);
+	if (netaddr_parse_list(v, &cfg->template_allow, bad, sizeof(bad)) < 0) {
+		errmsg_set(err, conf_where(c, "template-allow-cidrs", where, sizeof(where)), "%s", bad);
+		return -1;
+	}
 	return conf_read_server(c, &config_daemon.server, cfg, err);
 }
 
@@ -162,5 +170,24 @@ int config_resolve_listen(struct cloudd_config *cfg, struct errmsg *err)
 		errno = EADDRNOTAVAIL;
 		return -1;
 	}
+	return 0;
+}
+
+int config_controller_url(const struct cloudd_config *cfg, char *out, size_t outlen)
+{
+	char path[PATH_MAX];
+	struct buf cmdline = BUF_INIT;
+
+	out[0] = '\0';
+	if (cfg->boot_env[0] && fs_path(path, sizeof(path), "%s%s", cfg->sysroot, cfg->boot_env) == 0 &&
+	    fs_env_get(path, "CONTROLLER", out, outlen) > 0 && out[0])
+		return 1;
+	if (fs_path(path, sizeof(path), "%s/proc/cmdline", cfg->sysroot) == 0 && fs_read_file(path, 65536, &cmdline) == 0 &&
+	    enroll_cmdline_arg(cmdline.data, "cloud.controller", out, outlen) > 0 && out[0]) {
+		buf_free(&cmdline);
+		return 1;
+	}
+	buf_free(&cmdline);
+	out[0] = '\0';
 	return 0;
 }

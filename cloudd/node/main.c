@@ -15,6 +15,7 @@
 #include "disk.h"
 #include "enroll.h"
 #include "filter.h"
+#include "template.h"
 #include "watch.h"
 
 _Static_assert(DAEMON_EXIT_USAGE == EXIT_USAGE, "a configuration error exits with EXIT_USAGE");
@@ -213,6 +214,12 @@ int main(int argc, char **argv)
 	if (config_resolve_listen(&d.cfg, &err) < 0) {
 		log_error("%s", errmsg_str(&err, msg, sizeof(msg)));
 		goto err_sfd;
+	}
+	{
+		/* before the engine starts: its first pass may already fetch templates */
+		char controller[256];
+		config_controller_url(&d.cfg, controller, sizeof(controller));
+		template_fetch_policy(&d.cfg.template_allow, controller);
 	}
 	d.kvm = sysinfo_kvm_probe("/dev/kvm");
 	/* with a controller, documents come from its watch (and the copy kept in data_dir) */

@@ -1,10 +1,13 @@
 /* template.c -- template files fetched once per node (http or a local path), sha256-verified, cached by checksum */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +61,21 @@ int template_sha256_file(const char *file, char out[65])
 	return 0;
 }
 
+/* template_fetch_policy's settings (read by the converge thread, written once before it starts) */
+static struct {
+	struct netaddr_list allow;
+	struct netaddr_origin controller;
+	int have_controller;
+} fetch_policy;
+
+void template_fetch_policy(const struct netaddr_list *allow, const char *controller_url)
+{
+	memset(&fetch_policy, 0, sizeof(fetch_policy));
+	if (allow)
+		fetch_policy.allow = *allow;
+	fetch_policy.have_controller = controller_url && netaddr_url_origin(controller_url, &fetch_policy.controller) == 0;
+}
+
 /* A download or copy in progress: the temporary file, its hash and size so far. */
 struct fetch {
 	int fd;
@@ -65,7 +83,62 @@ struct fetch {
 	unsigned long long size, max;
 	int write_errno;
 	int too_big;
+	char refused[INET6_ADDRSTRLEN + 64]; /* "ADDR (why)": the last connection refused by fetch_open_socket */
 };
+
+/* This node's own addresses, each a network of one (interfaces' addresses as they are now). */
+static void fetch_own_addresses(struct netaddr_list *own)
+{
+	struct ifaddrs *ifa;
+
+	memset(own, 0, sizeof(*own));
+	if (getifaddrs(&ifa) < 0)
+		return;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		struct netaddr a;
+		if (i->ifa_addr && netaddr_from_sockaddr(i->ifa_addr, &a) == 0 && netaddr_special(&a) == NULL &&
+		    netaddr_list_add(own, &a) < 0)
+			break;
+	}
+	freeifaddrs(ifa);
+}
+
+/*
+ * curl's socket opener, for every connection of a tenant's URL (each
+ * redirect, each address a name resolved to): the address is the one that
+ * will be connected, so a name that resolves differently now than when the
+ * controller checked it (DNS rebinding) gains nothing.
+ */
+static curl_socket_t fetch_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+	struct fetch *f = arg;
+	struct netaddr_list own;
+	struct netaddr a;
+	const char *why;
+	char text[INET6_ADDRSTRLEN];
+
+	if (purpose != CURLSOCKTYPE_IPCXN || netaddr_from_sockaddr(&sa->addr, &a) < 0) {
+		snprintf(f->refused, sizeof(f->refused), "an address of family %d", sa->family);
+		return CURL_SOCKET_BAD;
+	}
+	fetch_own_addresses(&own);
+	why = netaddr_forbidden(&a, &own, "this node's own address", &fetch_policy.allow);
+	if (why) {
+		snprintf(f->refused, sizeof(f->refused), "%s (%s)", netaddr_format(&a, text, sizeof(text)), why);
+		log_warn("template download: refused to connect to %s", f->refused);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
+}
+
+/* 1 when url is at the controller's origin (template_fetch_policy) */
+static int fetch_from_controller(const char *url)
+{
+	struct netaddr_origin o;
+
+	return fetch_policy.have_controller && netaddr_url_origin(url, &o) == 0 &&
+	       netaddr_same_origin(&o, &fetch_policy.controller);
+}
 
 static int fetch_write(struct fetch *f, const void *data, size_t len)
 {
@@ -114,9 +187,13 @@ static int fetch_http(struct fetch *f, const char *url, struct errmsg *err)
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http");
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	if (!fetch_from_controller(url)) {
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, fetch_open_socket);
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, f);
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http");
+		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	}
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)TEMPLATE_CONNECT_TIMEOUT);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)TEMPLATE_FETCH_TIMEOUT);
 	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
@@ -134,6 +211,9 @@ static int fetch_http(struct fetch *f, const char *url, struct errmsg *err)
 		errmsg_set(err, "", "%s: writing the download: %s", url, strerror(f->write_errno));
 	else if (rc == CURLE_HTTP_RETURNED_ERROR)
 		errmsg_set(err, "", "%s: HTTP %ld", url, status);
+	else if (rc == CURLE_COULDNT_CONNECT && f->refused[0])
+		errmsg_set(err, "", "%s: refused to connect to %s: templates are not fetched from there"
+			   " (template-allow-cidrs opens a network)", url, f->refused);
 	else
 		errmsg_set(err, "", "%s: %s", url, curl_err[0] ? curl_err : curl_easy_strerror(rc));
 	errno = f->write_errno ? f->write_errno : EIO;

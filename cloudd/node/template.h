@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "errmsg.h"
+#include "netaddr.h"
 
 #define TEMPLATE_FETCH_TIMEOUT 600	/* seconds for one download */
 #define TEMPLATE_CONNECT_TIMEOUT 10	/* seconds to connect */
@@ -23,11 +24,24 @@
 int template_path(const char *cache_dir, const char *sha256, char *out, size_t outlen);
 
 /*
+ * Where downloads may connect, set once at start-up before any fetch:
+ * template URLs are a tenant's, so every address curl connects to (each
+ * redirect hop, after DNS, whatever the name resolved to earlier) is checked
+ * with netaddr_forbidden: loopback, unspecified, link-local, multicast and
+ * this node's own addresses are refused unless inside allow (the node's
+ * template-allow-cidrs; NULL: none). A URL at controller_url's origin
+ * (scheme, host, port; NULL or "": none) is the controller serving an
+ * uploaded template: fetched without the check, and without redirects.
+ * Before any call nothing but the special addresses is refused.
+ */
+void template_fetch_policy(const struct netaddr_list *allow, const char *controller_url);
+
+/*
  * Makes sure <cache_dir>/<sha256> exists: does nothing when it is cached,
  * else copies `path` or downloads `url` (http), verifying the checksum and,
  * when max_size > 0, that it is not larger. On error nothing is left behind
  * and err says why ("checksum mismatch: expected ..., got ...", "HTTP 404",
- * "No space left on device").
+ * "No space left on device", "refused to connect to 127.0.0.1 (loopback)").
  */
 int template_ensure(const char *cache_dir, const char *url, const char *path, const char *sha256,
 		    unsigned long long max_size, char *out, size_t outlen, struct errmsg *err);

@@ -24,31 +24,32 @@ netns_add "$NS"
 bg_ns "$NS" "$TEST_TMP/httpd.log" busybox httpd -f -p 127.0.0.1:8080 -h "$TEST_TMP/www" >/dev/null
 wait_for 10 "httpd" in_ns "$NS" busybox wget -q -O /dev/null http://127.0.0.1:8080/tiny.qcow2
 nt_ns() { in_ns "$NS" "$NT" "$@"; }
+ALLOW=127.0.0.0/8 # the server is on loopback, which template downloads refuse unless allowed
 leftovers() { find "$CACHE" -name '.partial-*' 2>/dev/null | wc -l; }
 
 log "checksum mismatch over HTTP: an error that says so, nothing cached, nothing partial"
-if nt_ns template "$CACHE" http://127.0.0.1:8080/tiny.qcow2 "$BAD" 2>"$TEST_TMP/err"; then fail "mismatch accepted"; fi
+if nt_ns template "$CACHE" http://127.0.0.1:8080/tiny.qcow2 "$BAD" "$ALLOW" 2>"$TEST_TMP/err"; then fail "mismatch accepted"; fi
 cat "$TEST_TMP/err"
 grep -q "checksum mismatch" "$TEST_TMP/err" || fail "no checksum mismatch in: $(cat "$TEST_TMP/err")"
 grep -q "$SUM" "$TEST_TMP/err" || fail "the error does not name the actual checksum"
 [ ! -e "$CACHE/$BAD" ] && [ "$(leftovers)" -eq 0 ] || fail "a mismatching download was left behind"
 
 log "404: an error naming the status, nothing left"
-if nt_ns template "$CACHE" http://127.0.0.1:8080/missing.qcow2 "$SUM" 2>"$TEST_TMP/err"; then fail "404 accepted"; fi
+if nt_ns template "$CACHE" http://127.0.0.1:8080/missing.qcow2 "$SUM" "$ALLOW" 2>"$TEST_TMP/err"; then fail "404 accepted"; fi
 grep -q "HTTP 404" "$TEST_TMP/err" || fail "no HTTP 404 in: $(cat "$TEST_TMP/err")"
 [ ! -e "$CACHE/$SUM" ] && [ "$(leftovers)" -eq 0 ] || fail "a failed download left a file"
 
 log "connection refused: an error, nothing left"
-if nt_ns template "$CACHE" http://127.0.0.1:9/tiny.qcow2 "$SUM" 2>"$TEST_TMP/err"; then fail "refused accepted"; fi
+if nt_ns template "$CACHE" http://127.0.0.1:9/tiny.qcow2 "$SUM" "$ALLOW" 2>"$TEST_TMP/err"; then fail "refused accepted"; fi
 cat "$TEST_TMP/err"
 [ "$(leftovers)" -eq 0 ] || fail "a failed connection left a file"
 
 log "good download: cached by checksum; a second fetch does not download again"
-path=$(nt_ns template "$CACHE" http://127.0.0.1:8080/tiny.qcow2 "$SUM")
+path=$(nt_ns template "$CACHE" http://127.0.0.1:8080/tiny.qcow2 "$SUM" "$ALLOW")
 [ "$path" = "$CACHE/$SUM" ] || fail "cached at $path"
 [ "$(sha256sum "$path" | cut -d' ' -f1)" = "$SUM" ] || fail "cached file differs"
 mv "$TEST_TMP/www/tiny.qcow2" "$TEST_TMP/tiny.qcow2"
-nt_ns template "$CACHE" http://127.0.0.1:8080/tiny.qcow2 "$SUM" >/dev/null || fail "cached template fetched again"
+nt_ns template "$CACHE" http://127.0.0.1:8080/tiny.qcow2 "$SUM" "$ALLOW" >/dev/null || fail "cached template fetched again"
 
 log "from a local path, with a mismatch and then the right checksum"
 if "$NT" template "$TEST_TMP/cache2" "$TEST_TMP/tiny.qcow2" "$BAD" 2>/dev/null; then fail "path mismatch accepted"; fi

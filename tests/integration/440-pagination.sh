@@ -30,7 +30,7 @@ for conf in "$ALPHA" "$BETA"; do
 	for n in web web-2 db; do
 		CLOUDD_CONFIG=$conf api_expect 201 POST /v1/security-groups "{\"name\":\"$n\"}" >/dev/null
 	done
-	CLOUDD_CONFIG=$conf api_expect 201 POST /v1/templates "{\"name\":\"own\",\"format\":\"qcow2\",\"url\":\"http://127.0.0.1:8080/t/own.qcow2\",
+	CLOUDD_CONFIG=$conf api_expect 201 POST /v1/templates "{\"name\":\"own\",\"format\":\"qcow2\",\"url\":\"http://203.0.113.80:8080/t/own.qcow2\",
 		\"sha256\":\"$(printf own | sha256sum | cut -c1-64)\",\"size\":1048576}" >/dev/null
 	for n in i1 i2 i3; do
 		CLOUDD_CONFIG=$conf api_expect 202 POST /v1/instances "{\"name\":\"$n\",\"type\":\"tiny\",\"template\":\"tiny\"}" >/dev/null

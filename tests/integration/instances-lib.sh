@@ -34,7 +34,7 @@ tenant() {
 }
 
 public_template() {
-	api_expect 201 POST /v1/templates "{\"name\":\"$1\",\"format\":\"qcow2\",\"url\":\"http://127.0.0.1:8080/t/$1.qcow2\",
+	api_expect 201 POST /v1/templates "{\"name\":\"$1\",\"format\":\"qcow2\",\"url\":\"http://203.0.113.80:8080/t/$1.qcow2\",
 		\"sha256\":\"$(printf %s "$1" | sha256sum | cut -c1-64)\",\"size\":1048576,\"public\":true}" >/dev/null
 }
 

@@ -29,7 +29,7 @@ static int usage(void)
 		"  guest-stop RUNDIR ID SECONDS      graceful: powerdown, wait, then force\n"
 		"  guest-reset|guest-kill|guest-adopt|guest-remove RUNDIR ID\n"
 		"  qmp SOCKET COMMAND                prints the return value\n"
-		"  template CACHE URL-OR-PATH SHA256\n"
+		"  template CACHE URL-OR-PATH SHA256 [ALLOW-CIDRS [CONTROLLER-URL]]  (template-allow-cidrs, the trusted origin)\n"
 		"  volume STORE INSTANCE DISK FORMAT SIZE_MIB [TEMPLATE TEMPLATE_FORMAT]\n"
 		"  volume-delete STORE INSTANCE DISK | volume-list STORE\n"
 		"  seed PATH INSTANCE HOSTNAME [SSH-KEY]\n"
@@ -359,8 +359,14 @@ int main(int argc, char **argv)
 		return cmd_guest(cmd, argv, argc);
 	if (strcmp(cmd, "qmp") == 0 && argc == 2)
 		return cmd_qmp(argv);
-	if (strcmp(cmd, "template") == 0 && argc == 3) {
+	if (strcmp(cmd, "template") == 0 && argc >= 3 && argc <= 5) {
+		struct netaddr_list allow;
 		char out[4096];
+		if (netaddr_parse_list(argc >= 4 ? argv[3] : "", &allow, out, sizeof(out)) < 0) {
+			fprintf(stderr, "nodetool: %s\n", out);
+			return 2;
+		}
+		template_fetch_policy(&allow, argc == 5 ? argv[4] : NULL);
 		int is_url = strncmp(argv[1], "http://", 7) == 0 || strncmp(argv[1], "https://", 8) == 0;
 		if (template_ensure(argv[0], is_url ? argv[1] : NULL, is_url ? NULL : argv[1], argv[2], 0, out,
 				    sizeof(out), &err) < 0)

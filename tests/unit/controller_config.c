@@ -73,6 +73,20 @@ TEST(proxy_mode)
 	CHECK_STR(cfg.dhcp_range, "192.0.2.0");
 }
 
+TEST(template_allow_cidrs)
+{
+	struct ctl_config cfg;
+	struct errmsg err;
+	struct netaddr a;
+
+	CHECK_INT(parse("template-allow-cidrs = 192.0.2.0/24, 2001:db8::/64\n", &cfg, &err), 0);
+	CHECK_INT(cfg.template_allow.n, 2);
+	CHECK_INT(netaddr_parse("2001:db8::7", &a), 0);
+	CHECK_INT(netaddr_list_contains(&cfg.template_allow, &a), 1);
+	CHECK_INT(parse("", &cfg, &err), 0);
+	CHECK_INT(cfg.template_allow.n, 0);
+}
+
 TEST(bad_settings_fail_naming_the_key)
 {
 	static const struct {
@@ -100,6 +114,8 @@ TEST(bad_settings_fail_naming_the_key)
 		{ "token-ttl = 3601\n", "token-ttl" },
 		{ "unknown-mac = approve\n", "unknown-mac" },
 		{ "no-such-key = 1\n", "no-such-key" },
+		{ "template-allow-cidrs = 192.0.2.0/24, 10.0.0.1/8\n", "template-allow-cidrs" },
+		{ "template-allow-cidrs = localhost\n", "template-allow-cidrs" },
 	};
 	struct ctl_config cfg;
 	struct errmsg err;

@@ -108,6 +108,53 @@ TEST(instance_type_set_show_delete)
 	db_close(&ctrl->db);
 }
 
+/* template_create of a disk template at url (with an initrd at iurl, may be NULL) */
+static int create_at(struct controller *ctrl, const char *name, const char *url, const char *iurl, struct op_error *err)
+{
+	struct template_create_req r = { .account = "acct-a", .name = name, .format = iurl ? "kernel" : "raw", .url = url,
+					 .sha256 = SHA, .initrd_url = iurl, .initrd_sha256 = iurl ? SHA : NULL, .size = -1 };
+	json_t *tpl = NULL;
+	int rc = template_create(ctrl, &r, &tpl, err);
+
+	json_decref(tpl);
+	return rc;
+}
+
+TEST(template_urls_off_internal_networks)
+{
+	struct controller *ctrl = setup();
+	struct op_error err;
+	char bad[64];
+
+	snprintf(ctrl->cfg.url, sizeof(ctrl->cfg.url), "http://192.0.2.50:8080");
+	/* loopback, link-local (also inside IPv6), unspecified, multicast: 422 naming the field and the address */
+	CHECK(refused(create_at(ctrl, "t1", "http://127.0.0.1/x", NULL, &err), &err, 422, "forbidden_address"));
+	CHECK_CONTAINS(err.message, "url: address 127.0.0.1 is loopback");
+	CHECK(refused(create_at(ctrl, "t1", "http://192.0.2.7/k", "http://[::ffff:169.254.169.254]/i", &err), &err, 422,
+		      "forbidden_address"));
+	CHECK_CONTAINS(err.message, "initrd.url: address ::ffff:169.254.169.254 is link-local");
+	CHECK(refused(create_at(ctrl, "t1", "http://user@0.0.0.0:80/x", NULL, &err), &err, 422, "forbidden_address"));
+	CHECK_CONTAINS(err.message, "0.0.0.0 is unspecified");
+	CHECK(refused(create_at(ctrl, "t1", "http://[ff02::1]/x", NULL, &err), &err, 422, "forbidden_address"));
+	/* the controller: its origin (which nodes trust), and its address on any other port */
+	CHECK(refused(create_at(ctrl, "t1", "http://192.0.2.50:8080/templates/tpl-1/file", NULL, &err), &err, 422,
+		      "forbidden_address"));
+	CHECK_CONTAINS(err.message, "url: http://192.0.2.50:8080 is the controller");
+	CHECK(refused(create_at(ctrl, "t1", "http://192.0.2.50:9000/x", NULL, &err), &err, 422, "forbidden_address"));
+	CHECK_CONTAINS(err.message, "192.0.2.50 is the controller's own network");
+	CHECK(refused(create_at(ctrl, "t1", "http://x:99999/x", NULL, &err), &err, 400, "bad_field"));
+	CHECK_INT(named_count(&ctrl->db, "SELECT count(*) FROM templates WHERE ?1 IS NOT NULL", "x"), 0);
+	/* elsewhere, fine; an admin's allow list opens its networks, never the controller's origin */
+	CHECK_INT(create_at(ctrl, "ok1", "http://192.0.2.7/x", NULL, &err), 0);
+	CHECK_INT(netaddr_parse_list("192.0.2.0/24, 127.0.0.0/8", &ctrl->cfg.template_allow, bad, sizeof(bad)), 0);
+	CHECK_INT(create_at(ctrl, "ok2", "http://127.0.0.1:8081/x", NULL, &err), 0);
+	CHECK_INT(create_at(ctrl, "ok3", "http://192.0.2.50:9000/x", NULL, &err), 0);
+	CHECK(refused(create_at(ctrl, "t1", "http://192.0.2.50:8080/x", NULL, &err), &err, 422, "forbidden_address"));
+	CHECK(refused(create_at(ctrl, "t1", "http://[::1]/x", NULL, &err), &err, 422, "forbidden_address"));
+	CHECK_CONTAINS(err.message, "url: address ::1 is loopback");
+	db_close(&ctrl->db);
+}
+
 TEST(template_scopes_and_refusals)
 {
 	struct controller *ctrl = setup();
