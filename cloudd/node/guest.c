@@ -95,20 +95,6 @@ static void argv_add(struct argv_build *a, const char *fmt, ...)
 	a->v[a->n] = NULL;
 }
 
-/* A path as a QEMU option value: commas are doubled. Static buffer per slot. */
-static const char *qemu_escape(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *in && o + 2 < outlen; in++) {
-		out[o++] = *in;
-		if (*in == ',')
-			out[o++] = ',';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 void guest_argv_free(char **argv)
 {
 	if (argv == NULL)
@@ -172,7 +158,7 @@ int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec,
 {
 	struct argv_build a = { 0 };
 	struct guest_fds *fds = calloc(1, sizeof(*fds));
-	char e1[2 * PATH_MAX + 2], path[PATH_MAX];
+	char path[PATH_MAX];
 	const char *machine = spec->machine[0] ? spec->machine : "q35";
 	int fd, set, full = 0;
 
@@ -232,12 +218,15 @@ int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec,
 	argv_add(&a, "file,id=console,path=/dev/fdset/%d,append=on", (int)fds->n);
 	argv_add(&a, "-serial");
 	argv_add(&a, "chardev:console");
+	/*
+	 * relative to its run directory, its working directory: no parent needs to
+	 * let its uid through. No -pidfile (QEMU resolves its path from /): cloudd,
+	 * its parent, writes the pid.
+	 */
 	argv_add(&a, "-chardev");
-	argv_add(&a, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", qemu_escape(dir, e1, sizeof(e1)));
+	argv_add(&a, "socket,id=qmp,path=qmp.sock,server=on,wait=off");
 	argv_add(&a, "-mon");
 	argv_add(&a, "chardev=qmp,mode=control");
-	argv_add(&a, "-pidfile");
-	argv_add(&a, "%s/pid", dir);
 	/* a guest kernel panic stops QEMU (SHUTDOWN guest-panic) instead of leaving a dead guest running */
 	argv_add(&a, "-device");
 	argv_add(&a, "pvpanic");
@@ -674,10 +663,10 @@ static int guest_wait_ready(struct guest *g, const char *id, pid_t pid, struct e
 int guest_start(const struct guest_env *env, const struct guest_spec *spec, struct guest *g,
 		struct errmsg *err)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX], line[32];
 	char **argv = NULL;
 	struct guest_fds *fds = NULL;
-	int opened[GUEST_MAX_FDS], null_fd = -1, log_fd = -1, rc = -1;
+	int opened[GUEST_MAX_FDS], null_fd = -1, log_fd = -1, go[2] = { -1, -1 }, rc = -1;
 	pid_t pid;
 
 	if (guest_dir(env, spec->id, dir, sizeof(dir)) < 0) {
@@ -723,12 +712,31 @@ int guest_start(const struct guest_env *env, const struct guest_spec *spec, stru
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	log_fd = guest_path(path, sizeof(path), dir, "qemu.log") < 0 ? -1 :
 		 open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (null_fd < 0 || log_fd < 0 || chown(dir, spec->uid, (gid_t)spec->uid) < 0 || (pid = fork()) < 0) {
+	if (null_fd < 0 || log_fd < 0 || pipe2(go, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
 		errmsg_set(err, "", "guest %s: starting %s: %s", spec->id, env->qemu, strerror(errno));
 		goto out_fds;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		char c;
+		/* the pidfile is cloudd's, written while the directory is still root's */
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1 || chown(dir, spec->uid, (gid_t)spec->uid) < 0)
+			_exit(127);
 		guest_child_exec(env, fds, opened, null_fd, log_fd, spec->uid, dir, argv);
+	}
+	close(go[0]);
+	go[0] = -1;
+	snprintf(line, sizeof(line), "%d\n", (int)pid);
+	if (guest_path(path, sizeof(path), dir, "pid") < 0 || fs_write_atomic(path, line, strlen(line), 0600) < 0 ||
+	    write(go[1], "", 1) != 1) {
+		errmsg_set(err, "", "guest %s: writing its pidfile: %s", spec->id, strerror(errno));
+		close(go[1]);
+		go[1] = -1;
+		waitpid(pid, NULL, 0);
+		goto out_fds;
+	}
+	close(go[1]);
+	go[1] = -1;
 	if (guest_wait_ready(g, spec->id, pid, err) < 0)
 		goto out_fds;
 	g->pid = pid;
@@ -744,6 +752,9 @@ out_fds:
 		close(null_fd);
 	if (log_fd >= 0)
 		close(log_fd);
+	for (int i = 0; i < 2; i++)
+		if (go[i] >= 0)
+			close(go[i]);
 out:
 	free(fds);
 	guest_argv_free(argv);

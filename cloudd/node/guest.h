@@ -35,9 +35,9 @@
 
 /*
  * A guest's run directory, <run_dir>/<id>/ (run_dir is e.g. /run/cloudd/guests):
- * owned by the guest's uid, mode 0700 (QEMU creates its socket and pidfile there):
+ * owned by the guest's uid, mode 0700 (QEMU creates its socket there):
  *   start.json   how QEMU was started: {"id", "argv": [...], "started_at"} (cloudd's)
- *   pid          QEMU's pidfile (written by QEMU)
+ *   pid          QEMU's pid (written by cloudd, its parent)
  *   qmp.sock     QMP socket (QEMU listens, one client at a time)
  *   console.log  serial console (cloudd opens it, QEMU appends; rotated to console.log.1)
  *   qemu.log     QEMU's own messages (stdout and stderr; cloudd opens it)
