@@ -14,7 +14,7 @@
 #define GUEST_MAX_DISKS 17	       /* the instance's disks and the cloud-init seed */
 #define GUEST_MAX_NICS 8
 #define GUEST_MIN_MEMORY_MIB 16	       /* MiB: QEMU boots nothing useful with less */
-#define GUEST_START_TIMEOUT_MS 30000   /* QEMU's start until it daemonizes */
+#define GUEST_START_TIMEOUT_MS 30000   /* QEMU's start until it answers on QMP */
 #define GUEST_QMP_TIMEOUT_MS 5000      /* one QMP command */
 #define GUEST_CONSOLE_MAX (512 * 1024) /* bytes of console.log before it is rotated to console.log.1 */
 #define GUEST_UID_COUNT 65536	       /* uids (and gids) from env->uid_base on: one per guest of a node */
