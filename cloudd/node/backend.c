@@ -399,12 +399,27 @@ static int backend_instance_start(void *ctx, const struct state_doc *doc, const 
 	}
 	for (size_t i = 0; i < in->n_disks; i++) {
 		struct guest_disk_spec *d = &spec->disks[spec->n_disks++];
+		const struct state_template *t = NULL;
 		snprintf(d->format, sizeof(d->format), "%s", backend_format(in->disks[i].format));
 		snprintf(d->id, sizeof(d->id), "%s", in->disks[i].id);
 		if (volume_path(b->data_dir, in->id, in->disks[i].id, d->format, d->path, sizeof(d->path)) < 0) {
 			errmsg_set(err, "", "instance %s: bad volume path", in->id);
 			goto out;
 		}
+		/* the volume's backing file, as backend_volume_create made it: QEMU gets it open */
+		if (in->disks[i].template_id[0])
+			t = state_find_template(doc, in->disks[i].template_id);
+		if (t && t->format != STATE_FMT_KERNEL && in->disks[i].format != STATE_FMT_RAW) {
+			snprintf(d->backing_format, sizeof(d->backing_format), "%s", backend_format(t->format));
+			if (template_path(b->cache_dir, t->disk.sha256, d->backing, sizeof(d->backing)) < 0) {
+				errmsg_set(err, "", "instance %s: bad template path", in->id);
+				goto out;
+			}
+		}
+	}
+	if (guest_uid_pick(&b->env, in->id, &spec->uid) < 0) {
+		errmsg_set(err, "", "instance %s: no guest uid free: %s", in->id, strerror(errno));
+		goto out;
 	}
 	if (guest_dir_create(&b->env, in->id, dir, sizeof(dir)) < 0) {
 		errmsg_set(err, "", "instance %s: run directory: %s", in->id, strerror(errno));
@@ -584,13 +599,19 @@ int backend_init(struct converge_backend *be, const struct cloudd_config *cfg, s
 		return -1;
 	}
 	log_info("guests: accel %s (%s)", b->env.accel, why);
+	b->env.uid_base = CLOUDD_GUEST_UID_BASE;
+	if (strcmp(b->env.accel, "kvm") == 0 && guest_kvm_access("/dev/kvm", CLOUDD_GUEST_KVM_GID, &b->env.kvm_gid) < 0) {
+		errmsg_set(err, "accel", "/dev/kvm: cannot open it to the guests' uids: %s", strerror(errno));
+		free(b);
+		return -1;
+	}
 	if (guest_run_dir_create(&b->env) < 0) {
 		errmsg_set(err, "", "creating %s: %s", b->env.run_dir, strerror(errno));
 		free(b);
 		return -1;
 	}
 	guestnet_dhcp_init(&b->dhcp, dhcp_dir, NULL);
-	/* daemonized QEMUs started from here are re-parented to cloudd: exit statuses */
+	/* QEMUs are cloudd's children; anything they leave behind is re-parented here: exit statuses */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warn("guests: PR_SET_CHILD_SUBREAPER: %s (exit statuses of guests unknown)", strerror(errno));
 	memset(be, 0, sizeof(*be));

@@ -30,6 +30,8 @@
 #define CLOUDD_DEFAULT_HTTP_CONNECTIONS 8	/* concurrent HTTP connections */
 #define CLOUDD_DEFAULT_CONVERGE_INTERVAL 5	/* seconds between checks of the guests */
 #define CLOUDD_DEFAULT_DISK_POLICY "init=never"	/* use a disk labelled CLOUDD, initialise none */
+#define CLOUDD_GUEST_UID_BASE 1000000	/* guests' QEMUs run as uid=gid 1000000.. (guest.h GUEST_UID_COUNT); no passwd entry needed */
+#define CLOUDD_GUEST_KVM_GID 999999	/* /dev/kvm's group when it has none the guests may use */
 
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111

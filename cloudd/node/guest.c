@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "cloudd.h"
 #include "fsutil.h"
 #include "guest.h"
+#include "guestnet.h"
 #include "log.h"
 #include "proc.h"
 
@@ -93,20 +95,6 @@ static void argv_add(struct argv_build *a, const char *fmt, ...)
 	a->v[a->n] = NULL;
 }
 
-/* A path as a QEMU option value: commas are doubled. Static buffer per slot. */
-static const char *qemu_escape(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *in && o + 2 < outlen; in++) {
-		out[o++] = *in;
-		if (*in == ',')
-			out[o++] = ',';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 void guest_argv_free(char **argv)
 {
 	if (argv == NULL)
@@ -126,36 +114,84 @@ static int guest_name_ok(const char *s)
 	return 1;
 }
 
+/* Adds a descriptor to the plan; its number, or -1 when the plan is full. */
+static int guest_fd_add(struct guest_fds *fds, int tap, int flags, const char *path)
+{
+	struct guest_fd *f;
+
+	if (fds->n >= GUEST_MAX_FDS || strlen(path) >= sizeof(f->path))
+		return -1;
+	f = &fds->fd[fds->n];
+	f->fd = GUEST_FD_FIRST + (int)fds->n;
+	f->tap = tap;
+	f->flags = flags;
+	memcpy(f->path, path, strlen(path) + 1);
+	fds->n++;
+	return f->fd;
+}
+
+/*
+ * A file QEMU reads through an fd set (-add-fd): one descriptor per access
+ * mode QEMU may ask for, since it dups the one whose mode matches its open.
+ * Returns the set's id, or -1 when the plan is full.
+ */
+static int guest_fdset(struct argv_build *a, struct guest_fds *fds, const char *path, int writable)
+{
+	int set = (int)fds->n + 1; /* ids of sets are free numbers: the first descriptor's index + 1 */
+	int fd;
+
+	if (writable) {
+		if ((fd = guest_fd_add(fds, 0, O_RDWR, path)) < 0)
+			return -1;
+		argv_add(a, "-add-fd");
+		argv_add(a, "fd=%d,set=%d", fd, set);
+	}
+	if ((fd = guest_fd_add(fds, 0, O_RDONLY, path)) < 0)
+		return -1;
+	argv_add(a, "-add-fd");
+	argv_add(a, "fd=%d,set=%d", fd, set);
+	return set;
+}
+
 int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec, const char *dir,
-		     char ***argv, struct errmsg *err)
+		     char ***argv, struct guest_fds *fds_out, struct errmsg *err)
 {
 	struct argv_build a = { 0 };
-	char e1[2 * PATH_MAX + 2];
+	struct guest_fds *fds = calloc(1, sizeof(*fds));
+	char path[PATH_MAX];
 	const char *machine = spec->machine[0] ? spec->machine : "q35";
+	int fd, set, full = 0;
 
+	if (fds == NULL) {
+		errmsg_set(err, "", "out of memory building the QEMU command line");
+		errno = ENOMEM;
+		return -1;
+	}
 	if (!guest_name_ok(spec->id) || strlen(spec->id) >= GUEST_ID_MAX) {
 		errmsg_set(err, "id", "not a valid guest id: \"%s\"", spec->id);
-		errno = EINVAL;
-		return -1;
+		goto err_inval;
 	}
 	if (strcmp(machine, "q35") != 0 && strcmp(machine, "pc") != 0) {
 		errmsg_set(err, "machine", "must be q35 or pc, not \"%s\"", machine);
-		errno = EINVAL;
-		return -1;
+		goto err_inval;
 	}
 	if (spec->vcpus < 1 || spec->memory_mib < GUEST_MIN_MEMORY_MIB) {
 		errmsg_set(err, "", "guest %s: vcpus must be >= 1 and memory >= %d MiB", spec->id, GUEST_MIN_MEMORY_MIB);
-		errno = EINVAL;
-		return -1;
+		goto err_inval;
 	}
 	if (spec->kernel[0] == '\0' && spec->n_disks == 0) {
 		errmsg_set(err, "", "guest %s: nothing to boot (no kernel and no disk)", spec->id);
-		errno = EINVAL;
-		return -1;
+		goto err_inval;
+	}
+	if (spec->uid == 0) {
+		errmsg_set(err, "", "guest %s: QEMU never runs as root (no guest uid)", spec->id);
+		goto err_inval;
 	}
 	argv_add(&a, "%s", env->qemu);
 	argv_add(&a, "-name");
 	argv_add(&a, "guest=%s,debug-threads=on", spec->id);
+	argv_add(&a, "-sandbox");
+	argv_add(&a, "%s", GUEST_SANDBOX);
 	argv_add(&a, "-machine");
 	argv_add(&a, "%s", machine);
 	argv_add(&a, "-accel");
@@ -172,28 +208,39 @@ int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec,
 	argv_add(&a, "-no-user-config");
 	argv_add(&a, "-display");
 	argv_add(&a, "none");
+	/* the console log is cloudd's file: QEMU gets it open for appending */
+	snprintf(path, sizeof(path), "%s/console.log", dir);
+	if ((fd = guest_fd_add(fds, 0, O_WRONLY | O_APPEND | O_CREAT, path)) < 0)
+		full = 1;
+	argv_add(&a, "-add-fd");
+	argv_add(&a, "fd=%d,set=%d", fd, (int)fds->n);
 	argv_add(&a, "-chardev");
-	argv_add(&a, "file,id=console,path=%s/console.log,append=on", qemu_escape(dir, e1, sizeof(e1)));
+	argv_add(&a, "file,id=console,path=/dev/fdset/%d,append=on", (int)fds->n);
 	argv_add(&a, "-serial");
 	argv_add(&a, "chardev:console");
+	/*
+	 * relative to its run directory, its working directory: no parent needs to
+	 * let its uid through. No -pidfile (QEMU resolves its path from /): cloudd,
+	 * its parent, writes the pid.
+	 */
 	argv_add(&a, "-chardev");
-	argv_add(&a, "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", qemu_escape(dir, e1, sizeof(e1)));
+	argv_add(&a, "socket,id=qmp,path=qmp.sock,server=on,wait=off");
 	argv_add(&a, "-mon");
 	argv_add(&a, "chardev=qmp,mode=control");
-	argv_add(&a, "-pidfile");
-	argv_add(&a, "%s/pid", dir);
-	argv_add(&a, "-daemonize");
 	/* a guest kernel panic stops QEMU (SHUTDOWN guest-panic) instead of leaving a dead guest running */
 	argv_add(&a, "-device");
 	argv_add(&a, "pvpanic");
 	argv_add(&a, "-action");
 	argv_add(&a, "panic=shutdown");
 	if (spec->kernel[0]) {
+		/* -kernel and -initrd take paths only: the inherited descriptor's /proc link */
 		argv_add(&a, "-kernel");
-		argv_add(&a, "%s", spec->kernel);
+		argv_add(&a, "/proc/self/fd/%d", (fd = guest_fd_add(fds, 0, O_RDONLY, spec->kernel)));
+		full |= fd < 0;
 		if (spec->initrd[0]) {
 			argv_add(&a, "-initrd");
-			argv_add(&a, "%s", spec->initrd);
+			argv_add(&a, "/proc/self/fd/%d", (fd = guest_fd_add(fds, 0, O_RDONLY, spec->initrd)));
+			full |= fd < 0;
 		}
 		if (spec->cmdline[0]) {
 			argv_add(&a, "-append");
@@ -202,16 +249,26 @@ int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec,
 	}
 	for (size_t i = 0; i < spec->n_disks; i++) {
 		const struct guest_disk_spec *d = &spec->disks[i];
-		if (!guest_name_ok(d->id) || (strcmp(d->format, "qcow2") != 0 && strcmp(d->format, "raw") != 0)) {
+		char backing[64] = "";
+		if (!guest_name_ok(d->id) || (strcmp(d->format, "qcow2") != 0 && strcmp(d->format, "raw") != 0) ||
+		    (d->backing[0] && (strcmp(d->format, "qcow2") != 0 ||
+				       (strcmp(d->backing_format, "qcow2") != 0 && strcmp(d->backing_format, "raw") != 0)))) {
 			errmsg_set(err, "", "guest %s: disk %zu: bad id \"%s\" or format \"%s\"", spec->id, i,
 				   d->id, d->format);
-			guest_argv_free(a.v);
-			errno = EINVAL;
-			return -1;
+			goto err_inval;
 		}
+		if (d->backing[0]) {
+			/* QEMU would open the backing file by the path in the qcow2 header: give it the template */
+			if ((set = guest_fdset(&a, fds, d->backing, 0)) < 0)
+				full = 1;
+			snprintf(backing, sizeof(backing), ",backing.driver=%s,backing.file.filename=/dev/fdset/%d",
+				 d->backing_format, set);
+		}
+		if ((set = guest_fdset(&a, fds, d->path, !d->readonly)) < 0)
+			full = 1;
 		argv_add(&a, "-drive");
-		argv_add(&a, "file=%s,if=none,id=drive-%s,format=%s%s", qemu_escape(d->path, e1, sizeof(e1)),
-			 d->id, d->format, d->readonly ? ",readonly=on" : ",discard=unmap");
+		argv_add(&a, "file=/dev/fdset/%d,if=none,id=drive-%s,format=%s%s%s", set, d->id, d->format,
+			 d->readonly ? ",readonly=on" : ",discard=unmap", backing);
 		argv_add(&a, "-device");
 		argv_add(&a, "virtio-blk-pci,drive=drive-%s,serial=%s%s", d->id, d->id,
 			 i == 0 && spec->kernel[0] == '\0' ? ",bootindex=1" : "");
@@ -223,23 +280,37 @@ int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec,
 		    strspn(nic->ifname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != iflen ||
 		    strlen(nic->mac) != 17) {
 			errmsg_set(err, "", "guest %s: nic %zu: bad interface name or MAC", spec->id, i);
-			guest_argv_free(a.v);
-			errno = EINVAL;
-			return -1;
+			goto err_inval;
 		}
+		if ((fd = guest_fd_add(fds, 1, 0, nic->ifname)) < 0)
+			full = 1;
 		argv_add(&a, "-netdev");
-		argv_add(&a, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, nic->ifname);
+		argv_add(&a, "tap,id=net%zu,fd=%d", i, fd);
 		argv_add(&a, "-device");
 		argv_add(&a, "virtio-net-pci,netdev=net%zu,mac=%s", i, nic->mac);
 	}
+	if (full) {
+		errmsg_set(err, "", "guest %s: more than %d descriptors or a path too long", spec->id, GUEST_MAX_FDS);
+		goto err_inval;
+	}
 	if (a.failed) {
 		guest_argv_free(a.v);
+		free(fds);
 		errmsg_set(err, "", "out of memory building the QEMU command line");
 		errno = ENOMEM;
 		return -1;
 	}
 	*argv = a.v;
+	if (fds_out)
+		*fds_out = *fds;
+	free(fds);
 	return 0;
+
+err_inval:
+	guest_argv_free(a.v);
+	free(fds);
+	errno = EINVAL;
+	return -1;
 }
 
 /* --- run directory -------------------------------------------------------------- */
@@ -273,9 +344,18 @@ int guest_run_dir_create(const struct guest_env *env)
 
 int guest_dir_create(const struct guest_env *env, const char *id, char *out, size_t outlen)
 {
-	if (guest_dir(env, id, out, outlen) < 0)
+	const char *stale[] = { "seed.img", ".start.json.tmp", "pid", "qmp.sock" };
+	char path[PATH_MAX];
+
+	if (guest_dir(env, id, out, outlen) < 0 || fs_mkdir_p(out, 0755, 0700) < 0)
 		return -1;
-	return fs_mkdir_p(out, 0755, 0700);
+	/* back to root while cloudd writes the seed: what an earlier QEMU left there goes */
+	if (lchown(out, 0, 0) < 0 || chmod(out, 0700) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++)
+		if (guest_path(path, sizeof(path), out, stale[i]) == 0)
+			unlink(path);
+	return 0;
 }
 
 int guest_console_path(const struct guest_env *env, const char *id, char *out, size_t outlen)
@@ -373,60 +453,220 @@ static void guest_last_log_line(const char *dir, const char *name, char *out, si
 	buf_free(&b);
 }
 
-/*
- * QEMU's -daemonize forks twice: the middle process leads a new session and
- * exits at once. When cloudd is a child subreaper, that process becomes
- * cloudd's zombie once the first one exits, and nobody waits for it by pid:
- * reap every zombie child of ours named qemu-system-* that leads its own
- * session. A guest's QEMU never leads a session (its session is the middle
- * process's), and dnsmasq (a session leader too) has another name.
- */
-static void guest_reap_daemonize_leftovers(void)
+/* The real uid of pid (from /proc/<pid>/status), or -1. */
+static long long guest_proc_uid(pid_t pid)
 {
-	DIR *proc = opendir("/proc");
-	struct dirent *de;
-	pid_t self = getpid();
+	char path[64], line[256];
+	long long uid = -1;
+	FILE *f;
 
-	if (proc == NULL)
-		return;
-	while ((de = readdir(proc)) != NULL) {
-		char path[64], buf[512], *comm, *end;
-		int pid, ppid, pgrp, session, fd;
-		char state;
-		ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Uid:", 4) == 0) {
+			uid = strtoll(line + 4, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return uid;
+}
 
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		pid = atoi(de->d_name);
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		/* "pid (comm) S ppid pgrp session ..." */
-		comm = strchr(buf, '(');
-		end = strrchr(buf, ')');
-		if (comm == NULL || end == NULL || end < comm)
-			continue;
-		if (sscanf(end + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4)
-			continue;
-		if (state == 'Z' && ppid == self && session == pid && strncmp(comm + 1, "qemu-system", 11) == 0)
-			waitpid(pid, NULL, WNOHANG);
+static int guest_uid_in_range(const struct guest_env *env, long long uid)
+{
+	return uid >= (long long)env->uid_base &&
+	       uid < (long long)env->uid_base + GUEST_UID_COUNT;
+}
+
+/*
+ * 1 when pid is the guest's QEMU: it runs as the owner of the run directory
+ * (a guest uid; QEMU owns the directory and could point cloudd elsewhere with
+ * its pidfile, but only at a process of its own uid) with start.json's argv.
+ */
+static int guest_pid_is_ours(const struct guest_env *env, const char *dir, pid_t pid, char **argv)
+{
+	struct stat st;
+	long long uid = guest_proc_uid(pid);
+
+	return stat(dir, &st) == 0 && guest_uid_in_range(env, st.st_uid) && uid == (long long)st.st_uid &&
+	       proc_cmdline_matches(pid, argv);
+}
+
+int guest_uid_pick(const struct guest_env *env, const char *id, uid_t *uid)
+{
+	char (*ids)[GUEST_ID_MAX] = NULL, dir[PATH_MAX];
+	unsigned char *used;
+	struct stat st;
+	size_t n = 0;
+
+	if (env->uid_base == 0 || (uid_t)(env->uid_base + GUEST_UID_COUNT) < env->uid_base) {
+		errno = EINVAL;
+		return -1;
 	}
-	closedir(proc);
+	if (guest_dir(env, id, dir, sizeof(dir)) == 0 && stat(dir, &st) == 0 && guest_uid_in_range(env, st.st_uid)) {
+		*uid = st.st_uid;
+		return 0;
+	}
+	used = calloc(GUEST_UID_COUNT, 1);
+	if (used == NULL || guest_scan(env, &ids, &n) < 0) {
+		free(used);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (guest_dir(env, ids[i], dir, sizeof(dir)) == 0 && stat(dir, &st) == 0 &&
+		    guest_uid_in_range(env, st.st_uid))
+			used[st.st_uid - env->uid_base] = 1;
+	free(ids);
+	for (size_t i = 0; i < GUEST_UID_COUNT; i++)
+		if (!used[i]) {
+			free(used);
+			*uid = env->uid_base + (uid_t)i;
+			return 0;
+		}
+	free(used);
+	errno = ENOSPC;
+	return -1;
+}
+
+int guest_kvm_access(const char *dev, gid_t fallback_gid, gid_t *gid)
+{
+	struct stat st;
+
+	*gid = 0;
+	if (stat(dev, &st) < 0)
+		return -1;
+	if ((st.st_mode & 0006) == 0006)
+		return 0;
+	if (st.st_gid != 0 && (st.st_mode & 0060) == 0060) {
+		*gid = st.st_gid;
+		return 0;
+	}
+	/* devtmpfs makes it root's, 0600: give it to the guests' group */
+	if (chown(dev, (uid_t)-1, fallback_gid) < 0 || chmod(dev, (st.st_mode & 07777) | 0660) < 0)
+		return -1;
+	*gid = fallback_gid;
+	return 0;
+}
+
+/* Opens what the plan names, at descriptors of its own (O_CLOEXEC); -1 with err. */
+static int guest_open_fds(const struct guest_fds *fds, int *opened, const char *id, struct errmsg *err)
+{
+	for (size_t i = 0; i < fds->n; i++) {
+		const struct guest_fd *f = &fds->fd[i];
+		opened[i] = f->tap ? guestnet_tap_open(f->path, err)
+				   : open(f->path, f->flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+		struct stat st;
+		/* QEMU owns the run directory: a planted link must not point cloudd at another file */
+		if (opened[i] >= 0 && !f->tap && (f->flags & O_ACCMODE) != O_RDONLY &&
+		    (fstat(opened[i], &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+			close(opened[i]);
+			opened[i] = -1;
+			errno = EPERM;
+		}
+		if (opened[i] < 0) {
+			if (!f->tap)
+				errmsg_set(err, "", "guest %s: %s: %s", id, f->path, strerror(errno));
+			while (i-- > 0)
+				close(opened[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void guest_child_fail(const char *what)
+{
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg), "cloudd: starting QEMU: %s: %s\n", what, strerror(errno));
+
+	if (n > 0 && write(2, msg, (size_t)n) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+/*
+ * In the child: the planned descriptors at their numbers, stdin /dev/null,
+ * stdout and stderr to qemu.log, nothing else open; its own session; the
+ * guest's uid and gid; then QEMU. Never returns.
+ */
+static void guest_child_exec(const struct guest_env *env, const struct guest_fds *fds, const int *opened,
+			     int null_fd, int log_fd, uid_t uid, const char *dir, char **argv)
+{
+	int top = GUEST_FD_FIRST + (int)fds->n, moved[GUEST_MAX_FDS];
+	sigset_t none;
+	gid_t groups[1] = { env->kvm_gid };
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* first above the planned numbers, so that no dup2 below overwrites a source */
+	for (size_t i = 0; i < fds->n; i++)
+		if ((moved[i] = fcntl(opened[i], F_DUPFD_CLOEXEC, top)) < 0)
+			guest_child_fail("dup");
+	if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
+		_exit(127);
+	for (size_t i = 0; i < fds->n; i++)
+		if (dup2(moved[i], fds->fd[i].fd) < 0)
+			guest_child_fail("dup2");
+	/* everything else was O_CLOEXEC or goes here */
+	for (int fd = top; fd < 1024; fd++)
+		close(fd);
+	setsid();
+	if (chdir(dir) < 0)
+		guest_child_fail(dir);
+	if (setgroups(env->kvm_gid ? 1 : 0, groups) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0)
+		guest_child_fail("dropping privileges");
+	if (getuid() != uid || geteuid() != uid || setuid(0) == 0)
+		guest_child_fail("privileges not dropped");
+	execvp(argv[0], argv);
+	guest_child_fail(argv[0]);
+}
+
+/*
+ * Waits until QEMU answers a QMP command (it runs the main loop: its
+ * devices and sandbox are set up) or exits. 0 ready, -1 with err.
+ */
+static int guest_wait_ready(struct guest *g, const char *id, pid_t pid, struct errmsg *err)
+{
+	char path[PATH_MAX], line[300], why[128];
+	long long deadline = proc_now_ms() + GUEST_START_TIMEOUT_MS;
+	int status;
+
+	if (guest_path(path, sizeof(path), g->dir, "qmp.sock") < 0)
+		return -1;
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			guest_last_log_line(g->dir, "qemu.log", line, sizeof(line));
+			errmsg_set(err, "", "guest %s: QEMU %s: %s", id, proc_status_str(status, why, sizeof(why)),
+				   line[0] ? line : "(no message)");
+			errno = EIO;
+			return -1;
+		}
+		if (qmp_connect(&g->qmp, path, 1000) == 0) {
+			if (qmp_command(&g->qmp, "query-status", NULL, GUEST_START_TIMEOUT_MS, NULL) == 0)
+				return 0;
+			qmp_close(&g->qmp);
+		}
+		if (proc_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			errmsg_set(err, "", "guest %s: QEMU did not answer on QMP within %d ms", id,
+				   GUEST_START_TIMEOUT_MS);
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		usleep(20000);
+	}
 }
 
 int guest_start(const struct guest_env *env, const struct guest_spec *spec, struct guest *g,
 		struct errmsg *err)
 {
-	char dir[PATH_MAX], path[PATH_MAX], why[512], line[300];
+	char dir[PATH_MAX], path[PATH_MAX], line[32];
 	char **argv = NULL;
-	struct buf out = BUF_INIT;
-	int status;
+	struct guest_fds *fds = NULL;
+	int opened[GUEST_MAX_FDS], null_fd = -1, log_fd = -1, go[2] = { -1, -1 }, rc = -1;
 	pid_t pid;
 
 	if (guest_dir(env, spec->id, dir, sizeof(dir)) < 0) {
@@ -437,7 +677,7 @@ int guest_start(const struct guest_env *env, const struct guest_spec *spec, stru
 	if (guest_path(path, sizeof(path), dir, "pid") == 0 && proc_read_pidfile(path, &pid) == 0 &&
 	    proc_alive(pid) == 1) {
 		char **old = guest_read_start(dir);
-		int mine = old && proc_cmdline_matches(pid, old);
+		int mine = old && guest_pid_is_ours(env, dir, pid, old);
 		guest_argv_free(old);
 		if (mine) {
 			errmsg_set(err, "", "guest %s: its QEMU (pid %d) is still running", spec->id, (int)pid);
@@ -445,62 +685,80 @@ int guest_start(const struct guest_env *env, const struct guest_spec *spec, stru
 			return -1;
 		}
 	}
-	if (fs_mkdir_p(dir, 0755, 0700) < 0) {
+	/* root's while cloudd writes into it; the guest's once QEMU creates its socket and pidfile there */
+	if (fs_mkdir_p(dir, 0755, 0700) < 0 || lchown(dir, 0, 0) < 0 || chmod(dir, 0700) < 0) {
 		errmsg_set(err, "", "guest %s: creating %s: %s", spec->id, dir, strerror(errno));
 		return -1;
 	}
-	if (guest_build_argv(env, spec, dir, &argv, err) < 0)
+	fds = calloc(1, sizeof(*fds));
+	if (fds == NULL) {
+		errmsg_set(err, "", "out of memory");
 		return -1;
+	}
+	if (guest_build_argv(env, spec, dir, &argv, fds, err) < 0)
+		goto out;
 	const char *stale[] = { "pid", "qmp.sock" };
 	for (size_t i = 0; i < 2; i++)
 		if (guest_path(path, sizeof(path), dir, stale[i]) == 0)
 			unlink(path);
+	if (guest_path(path, sizeof(path), dir, ".start.json.tmp") == 0)
+		unlink(path);
 	if (guest_write_start(dir, spec->id, argv) < 0) {
 		errmsg_set(err, "", "guest %s: writing start.json: %s", spec->id, strerror(errno));
-		goto err_argv;
+		goto out;
 	}
-	if (proc_run(argv, NULL, 0, &out, GUEST_START_TIMEOUT_MS, &status) < 0) {
-		errmsg_set(err, "", "guest %s: starting %s: %s", spec->id, env->qemu,
-			   errno == ETIMEDOUT ? "timed out" : strerror(errno));
-		goto err_argv;
+	if (guest_open_fds(fds, opened, spec->id, err) < 0)
+		goto out;
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	log_fd = guest_path(path, sizeof(path), dir, "qemu.log") < 0 ? -1 :
+		 open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (null_fd < 0 || log_fd < 0 || pipe2(go, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		errmsg_set(err, "", "guest %s: starting %s: %s", spec->id, env->qemu, strerror(errno));
+		goto out_fds;
 	}
-	guest_reap_daemonize_leftovers();
-	if (guest_path(path, sizeof(path), dir, "qemu.log") == 0) {
-		FILE *f = fopen(path, "a");
-		if (f) {
-			fwrite(out.data ? out.data : "", 1, out.len, f);
-			fclose(f);
-		}
+	if (pid == 0) {
+		char c;
+		/* the pidfile is cloudd's, written while the directory is still root's */
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1 || chown(dir, spec->uid, (gid_t)spec->uid) < 0)
+			_exit(127);
+		guest_child_exec(env, fds, opened, null_fd, log_fd, spec->uid, dir, argv);
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		guest_last_log_line(dir, "qemu.log", line, sizeof(line));
-		errmsg_set(err, "", "guest %s: QEMU %s: %s", spec->id, proc_status_str(status, why, sizeof(why)),
-			   line[0] ? line : "(no message)");
-		errno = EIO;
-		goto err_argv;
+	close(go[0]);
+	go[0] = -1;
+	snprintf(line, sizeof(line), "%d\n", (int)pid);
+	if (guest_path(path, sizeof(path), dir, "pid") < 0 || fs_write_atomic(path, line, strlen(line), 0600) < 0 ||
+	    write(go[1], "", 1) != 1) {
+		errmsg_set(err, "", "guest %s: writing its pidfile: %s", spec->id, strerror(errno));
+		close(go[1]);
+		go[1] = -1;
+		waitpid(pid, NULL, 0);
+		goto out_fds;
 	}
-	if (guest_path(path, sizeof(path), dir, "pid") < 0 || proc_read_pidfile(path, &g->pid) < 0) {
-		errmsg_set(err, "", "guest %s: QEMU started but wrote no pidfile", spec->id);
-		errno = EIO;
-		goto err_argv;
-	}
+	close(go[1]);
+	go[1] = -1;
+	if (guest_wait_ready(g, spec->id, pid, err) < 0)
+		goto out_fds;
+	g->pid = pid;
 	g->running = 1;
-	if (guest_path(path, sizeof(path), dir, "qmp.sock") == 0 &&
-	    qmp_connect(&g->qmp, path, GUEST_QMP_TIMEOUT_MS) == 0) {
-		g->have_qmp = 1;
-	} else {
-		log_warn("guest %s: QEMU runs (pid %d) but QMP failed: %s", spec->id, (int)g->pid,
-			 qmp_error(&g->qmp));
-	}
-	log_info("guest %s: QEMU started (pid %d, accel %s)", spec->id, (int)g->pid, env->accel);
-	buf_free(&out);
+	g->have_qmp = 1;
+	log_info("guest %s: QEMU started (pid %d, uid %u, accel %s)", spec->id, (int)g->pid, (unsigned)spec->uid,
+		 env->accel);
+	rc = 0;
+out_fds:
+	for (size_t i = 0; i < fds->n; i++)
+		close(opened[i]);
+	if (null_fd >= 0)
+		close(null_fd);
+	if (log_fd >= 0)
+		close(log_fd);
+	for (int i = 0; i < 2; i++)
+		if (go[i] >= 0)
+			close(go[i]);
+out:
+	free(fds);
 	guest_argv_free(argv);
-	return 0;
-
-err_argv:
-	buf_free(&out);
-	guest_argv_free(argv);
-	return -1;
+	return rc;
 }
 
 int guest_adopt(const struct guest_env *env, const char *id, struct guest *g, struct errmsg *err)
@@ -521,7 +779,7 @@ int guest_adopt(const struct guest_env *env, const char *id, struct guest *g, st
 		log_warn("guest %s: pid %d recorded but start.json unreadable: not adopted", id, (int)pid);
 		return 0;
 	}
-	if (proc_alive(pid) != 1 || !proc_cmdline_matches(pid, argv)) {
+	if (proc_alive(pid) != 1 || !guest_pid_is_ours(env, dir, pid, argv)) {
 		guest_argv_free(argv);
 		snprintf(g->reason, sizeof(g->reason), "not running when cloudd started");
 		return 0;
@@ -632,10 +890,15 @@ static void guest_console_rotate(const char *dir, size_t max)
 	    (size_t)st.st_size <= max)
 		return;
 	/* QEMU keeps console.log open in append mode: copy, then truncate in place */
-	in = open(path, O_RDWR | O_CLOEXEC);
+	in = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return;
-	outfd = open(old, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(in);
+		return;
+	}
+	unlink(old);
+	outfd = open(old, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (outfd >= 0) {
 		char chunk[65536];
 		ssize_t r;
@@ -751,7 +1014,6 @@ int guest_force_stop(const struct guest_env *env, struct guest *g, struct errmsg
 	struct errmsg qerr = { 0 };
 	char **argv;
 
-	(void)env;
 	g->stop_requested = 1;
 	if (!g->running)
 		return 0;
@@ -759,7 +1021,7 @@ int guest_force_stop(const struct guest_env *env, struct guest *g, struct errmsg
 		return 0;
 	/* no QMP: SIGKILL, but only the process that is still our QEMU */
 	argv = guest_read_start(g->dir);
-	if (argv && proc_cmdline_matches(g->pid, argv)) {
+	if (argv && guest_pid_is_ours(env, g->dir, g->pid, argv)) {
 		guest_argv_free(argv);
 		if (kill(g->pid, SIGKILL) < 0 && errno != ESRCH) {
 			errmsg_set(err, "", "guest %s: kill %d: %s", g->id, (int)g->pid, strerror(errno));
@@ -818,9 +1080,13 @@ int guest_console_tail_file(const char *dir, const char *name, size_t len, struc
 
 	if (guest_path(path, sizeof(path), dir, name) < 0)
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
+		return 0;
+	}
 	if (fstat(fd, &st) == 0 && (size_t)st.st_size > len)
 		lseek(fd, st.st_size - (off_t)len, SEEK_SET);
 	while (len > 0 && (r = read(fd, chunk, len < sizeof(chunk) ? len : sizeof(chunk))) > 0) {

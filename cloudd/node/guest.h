@@ -14,23 +14,41 @@
 #define GUEST_MAX_DISKS 17	       /* the instance's disks and the cloud-init seed */
 #define GUEST_MAX_NICS 8
 #define GUEST_MIN_MEMORY_MIB 16	       /* MiB: QEMU boots nothing useful with less */
-#define GUEST_START_TIMEOUT_MS 30000   /* QEMU's start until it daemonizes */
+#define GUEST_START_TIMEOUT_MS 30000   /* QEMU's start until it answers on QMP */
 #define GUEST_QMP_TIMEOUT_MS 5000      /* one QMP command */
 #define GUEST_CONSOLE_MAX (512 * 1024) /* bytes of console.log before it is rotated to console.log.1 */
+#define GUEST_UID_COUNT 65536	       /* uids (and gids) from env->uid_base on: one per guest of a node */
+#define GUEST_FD_FIRST 3	       /* the first descriptor number a QEMU inherits */
+#define GUEST_MAX_FDS (3 * GUEST_MAX_DISKS + GUEST_MAX_NICS + 3) /* disk rw+ro+backing, taps, console, kernel, initrd */
+
+/*
+ * The sandbox: QEMU never runs as root. cloudd opens what a guest may use
+ * (its disks and their backing templates, its kernel and initrd, its taps,
+ * its console log) and hands QEMU the descriptors (-add-fd and /dev/fdset/N,
+ * -netdev tap,fd=N, /proc/self/fd/N); it then drops to the guest's own uid
+ * and gid (no supplementary group but /dev/kvm's) and execs QEMU, which
+ * installs its seccomp filter (GUEST_SANDBOX). QEMU 7.2 installs the filter
+ * before -runas or -daemonize act, so it could not drop privileges or fork
+ * itself under elevateprivileges=deny and spawn=deny: cloudd does both.
+ */
+#define GUEST_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 /*
  * A guest's run directory, <run_dir>/<id>/ (run_dir is e.g. /run/cloudd/guests):
- *   start.json   how QEMU was started: {"id", "argv": [...], "started_at"}
- *   pid          QEMU's pidfile (written by QEMU after it daemonized)
+ * owned by the guest's uid, mode 0700 (QEMU creates its socket there):
+ *   start.json   how QEMU was started: {"id", "argv": [...], "started_at"} (cloudd's)
+ *   pid          QEMU's pid (written by cloudd, its parent)
  *   qmp.sock     QMP socket (QEMU listens, one client at a time)
- *   console.log  serial console (QEMU appends; rotated to console.log.1)
- *   qemu.log     QEMU's own messages until it daemonized
+ *   console.log  serial console (cloudd opens it, QEMU appends; rotated to console.log.1)
+ *   qemu.log     QEMU's own messages (stdout and stderr; cloudd opens it)
  */
 struct guest_env {
 	char qemu[PATH_MAX];	  /* "qemu-system-x86_64" (PATH) or a path */
 	char run_dir[PATH_MAX];	  /* parent of the per-guest directories */
 	char accel[8];		  /* "kvm" or "tcg": resolved, see guest_accel_resolve */
 	size_t console_max;	  /* bytes, 0 = GUEST_CONSOLE_MAX */
+	uid_t uid_base;		  /* guests run as uid_base .. uid_base + GUEST_UID_COUNT - 1 */
+	gid_t kvm_gid;		  /* QEMU's one supplementary group (/dev/kvm's), 0 = none */
 };
 
 struct guest_disk_spec {
@@ -38,6 +56,8 @@ struct guest_disk_spec {
 	char format[8];		  /* "qcow2" or "raw" */
 	char id[GUEST_ID_MAX];	  /* the drive's name in QMP ("root") */
 	int readonly;
+	char backing[PATH_MAX];	  /* the qcow2's backing file (its template), "" = none */
+	char backing_format[8];	  /* "qcow2" or "raw" */
 };
 
 struct guest_nic_spec {
@@ -57,6 +77,20 @@ struct guest_spec {
 	size_t n_disks;
 	struct guest_nic_spec nics[GUEST_MAX_NICS];
 	size_t n_nics;
+	uid_t uid;		  /* QEMU's uid and gid (guest_uid_pick); never 0 */
+};
+
+/* A descriptor QEMU inherits: number fd, opened by cloudd from path (a file, or a tap's name). */
+struct guest_fd {
+	int fd;
+	int tap;		  /* 1: path is a tap (guestnet_tap_open) */
+	int flags;		  /* open(2) flags of a file */
+	char path[PATH_MAX];
+};
+
+struct guest_fds {
+	struct guest_fd fd[GUEST_MAX_FDS];
+	size_t n;
 };
 
 /* Why a QEMU is no longer running. */
@@ -92,10 +126,24 @@ int guest_accel_resolve(const char *wanted, char *out, size_t outlen, char *why,
 
 /*
  * The QEMU command line for spec (argv NULL-terminated, caller frees with
- * guest_argv_free). Pure: depends only on env and spec.
+ * guest_argv_free) and, when fds is not NULL, the descriptors it expects to
+ * inherit. Pure: depends only on env and spec.
  */
 int guest_build_argv(const struct guest_env *env, const struct guest_spec *spec, const char *dir,
-		     char ***argv, struct errmsg *err);
+		     char ***argv, struct guest_fds *fds, struct errmsg *err);
+
+/*
+ * The uid (and gid) of a guest's QEMU: the owner of its run directory when
+ * that is in the guests' range, else the lowest one no other run directory
+ * has. -1 ENOSPC when all GUEST_UID_COUNT are taken.
+ */
+int guest_uid_pick(const struct guest_env *env, const char *id, uid_t *uid);
+/*
+ * Makes /dev/kvm usable by the guests' uids: 0 and *gid 0 when everyone may
+ * open it, its group when that group may (not root's), else it is given to
+ * group fallback_gid (mode 0660). -1 with errno when it cannot be.
+ */
+int guest_kvm_access(const char *dev, gid_t fallback_gid, gid_t *gid);
 void guest_argv_free(char **argv);
 
 /* <env->run_dir>/<id>; -1 ENAMETOOLONG when it does not fit. */
@@ -108,7 +156,8 @@ int guest_dir_create(const struct guest_env *env, const char *id, char *out, siz
 int guest_console_path(const struct guest_env *env, const char *id, char *out, size_t outlen);
 
 /*
- * Starts QEMU daemonized and connects to its QMP socket. Returns 0 with g
+ * Starts QEMU, sandboxed as spec->uid (its own session, cloudd's child), and
+ * waits until it answers on its QMP socket. Returns 0 with g
  * running, or -1 with err (QEMU's own message when it refused to start).
  * A guest whose QEMU is still running is refused (EEXIST).
  */
@@ -117,7 +166,8 @@ int guest_start(const struct guest_env *env, const struct guest_spec *spec, stru
 
 /*
  * After a restart of cloudd: looks at <run_dir>/<id>. Returns 1 when its QEMU
- * runs (pid alive and /proc/<pid>/cmdline equal to start.json's argv) and g
+ * runs (pid alive, running as the directory's owner, a guest uid, and
+ * /proc/<pid>/cmdline equal to start.json's argv) and g
  * is adopted, 0 when not running (g describes a stopped guest), -1 on error.
  * Never kills anything.
  */

@@ -165,11 +165,8 @@ int guestnet_bridge_ensure(const char *bridge, const char *cidr, const char *cid
 	return rc;
 }
 
-/*
- * Makes the tap ifname persistent (it outlives this process, for QEMU to
- * open) or not (it goes once nothing holds it; fails while QEMU still has it open).
- */
-static int tap_persist(const char *ifname, int persist, struct errmsg *err)
+/* A descriptor attached to the tap ifname (created when missing), or -1 with err. */
+static int tap_attach(const char *ifname, struct errmsg *err)
 {
 	struct ifreq ifr = { 0 };
 	int fd;
@@ -181,13 +178,46 @@ static int tap_persist(const char *ifname, int persist, struct errmsg *err)
 	}
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, ifname, strlen(ifname));
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, persist) < 0) {
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		errmsg_set(err, "", "tap %s: %s", ifname, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Makes the tap ifname persistent (it outlives this process, for QEMU to
+ * open) or not (it goes once nothing holds it; fails while QEMU still has it open).
+ */
+static int tap_persist(const char *ifname, int persist, struct errmsg *err)
+{
+	int fd = tap_attach(ifname, err);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, TUNSETPERSIST, persist) < 0) {
 		errmsg_set(err, "", "tap %s: %s", ifname, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	close(fd);
 	return 0;
+}
+
+int guestnet_tap_open(const char *ifname, struct errmsg *err)
+{
+	if (!ifname_ok(ifname)) {
+		errmsg_set(err, "", "bad tap name: \"%s\"", ifname);
+		errno = EINVAL;
+		return -1;
+	}
+	if (if_nametoindex(ifname) == 0) {
+		errmsg_set(err, "", "tap %s does not exist", ifname);
+		errno = ENODEV;
+		return -1;
+	}
+	return tap_attach(ifname, err);
 }
 
 int guestnet_tap_ensure(const char *ifname, const char *bridge, unsigned mtu, struct errmsg *err)

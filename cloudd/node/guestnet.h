@@ -24,10 +24,17 @@ int guestnet_bridge_ensure(const char *bridge, const char *cidr, const char *cid
 
 /*
  * A persistent tap (TUNSETIFF + TUNSETPERSIST) named ifname, attached to the
- * bridge and up; QEMU opens it by name (-netdev tap,ifname=...). Idempotent.
+ * bridge and up. Idempotent. Nobody but root may attach to it (no
+ * TUNSETOWNER): its QEMU gets a descriptor from guestnet_tap_open.
  */
 int guestnet_tap_ensure(const char *ifname, const char *bridge, unsigned mtu, struct errmsg *err);
 int guestnet_tap_delete(const char *ifname, struct errmsg *err);
+/*
+ * A descriptor (O_CLOEXEC) attached to the existing tap ifname, with the
+ * flags QEMU expects of -netdev tap,fd= (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR);
+ * -1 with err (ENODEV when the tap is missing, EBUSY when something holds it).
+ */
+int guestnet_tap_open(const char *ifname, struct errmsg *err);
 
 struct guestnet_lease {
 	char mac[18];

@@ -118,6 +118,23 @@ import json, sys
 d = [x for x in json.load(sys.stdin)['disks'] if x['device'] == '$LOOP'][0]
 assert d['decision'] == 'initialise' and d['selected'], d" || fail "sysinfo does not report the claimed disk"
 wait_for 120 "i-1 hostname from its seed" console_has i-1 "guestkit: hostname web-one"
+
+log "each QEMU is sandboxed: its own non-root uid, seccomp filter, run directory 0700 owned by that uid"
+sandboxed() {
+	local id=$1 pid uids dir_owner
+	pid=$(pid_of "$id") && alive "$pid" || fail "$id: no QEMU running"
+	uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")
+	for u in $uids; do [ "$u" != 0 ] || fail "$id: QEMU pid $pid runs as root (Uid: $uids)"; done
+	grep -q '^Seccomp:[[:space:]]*2$' "/proc/$pid/status" || fail "$id: QEMU pid $pid has no seccomp filter: $(grep Seccomp "/proc/$pid/status")"
+	dir_owner=$(stat -c '%u %a' "$RUN/guests/$id")
+	[ "$dir_owner" = "${uids%% *} 700" ] || fail "$id: run directory is $dir_owner, not ${uids%% *} 700"
+	grep -q -- '-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny' <(tr '\0' ' ' <"/proc/$pid/cmdline") ||
+		fail "$id: QEMU runs without the full -sandbox"
+	echo "${uids%% *}"
+}
+wait_for 60 "i-2 hostname from its seed" console_has i-2 "guestkit: hostname web-two"
+UID1=$(sandboxed i-1) && UID2=$(sandboxed i-2) || fail "a guest is not sandboxed"
+[ "$UID1" != "$UID2" ] || fail "i-1 and i-2 share uid $UID1"
 wait_for 60 "i-2 hostname from its seed" console_has i-2 "guestkit: hostname web-two"
 wait_for 30 "i-1 disk boot 1" console_has i-1 "guestkit: disk boot 1"
 wait_for 30 "i-2 disk boot 1" console_has i-2 "guestkit: disk boot 1"

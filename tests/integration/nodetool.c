@@ -42,7 +42,7 @@ static int usage(void)
 
 static struct guest_env env_for(const char *run_dir)
 {
-	struct guest_env env = { .qemu = "qemu-system-x86_64", .accel = "tcg" };
+	struct guest_env env = { .qemu = "qemu-system-x86_64", .accel = "tcg", .uid_base = CLOUDD_GUEST_UID_BASE };
 
 	snprintf(env.run_dir, sizeof(env.run_dir), "%s", run_dir);
 	return env;
@@ -92,6 +92,10 @@ static int cmd_guest_start(int argc, char **argv)
 		} else {
 			return usage();
 		}
+	}
+	if (guest_uid_pick(&env, s.id, &s.uid) < 0) {
+		fprintf(stderr, "nodetool: no guest uid: %s\n", strerror(errno));
+		return 1;
 	}
 	if (guest_start(&env, &s, &g, &err) < 0)
 		return fail(&err);

@@ -1,5 +1,6 @@
 /* node_guest.c -- unit tests for the QEMU command line, the restart policy, console tails and adoption */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static struct guest_env test_env(void)
 
 static struct guest_spec kernel_spec(void)
 {
-	struct guest_spec s = { .id = "i-0001", .vcpus = 2, .memory_mib = 128 };
+	struct guest_spec s = { .id = "i-0001", .vcpus = 2, .memory_mib = 128, .uid = 1000007 };
 
 	snprintf(s.kernel, sizeof(s.kernel), "/var/lib/cloudd/templates/k");
 	snprintf(s.initrd, sizeof(s.initrd), "/var/lib/cloudd/templates/i");
@@ -59,29 +60,48 @@ TEST(guest_argv_direct_kernel_boot)
 {
 	struct guest_env env = test_env();
 	struct guest_spec s = kernel_spec();
+	struct guest_fds fds;
 	struct errmsg err = { 0 };
 	char **argv = NULL;
 
-	CHECK_INT(guest_build_argv(&env, &s, "/run/cloudd/guests/i-0001", &argv, &err), 0);
+	CHECK_INT(guest_build_argv(&env, &s, "/run/cloudd/guests/i-0001", &argv, &fds, &err), 0);
 	char *cmd = joined(argv);
 	CHECK_STR(argv[0], "qemu-system-x86_64");
 	CHECK_CONTAINS(cmd, " -name guest=i-0001,debug-threads=on ");
+	/* the seccomp sandbox, whole; cloudd drops to the guest's uid itself (no -runas, no -daemonize) */
+	CHECK_CONTAINS(cmd, " -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny ");
+	CHECK(strstr(cmd, "-runas") == NULL);
+	CHECK(strstr(cmd, "-daemonize") == NULL);
 	CHECK_CONTAINS(cmd, " -machine q35 -accel tcg -smp 2 -m 128 ");
 	CHECK(strstr(cmd, "-cpu host") == NULL);
-	CHECK_CONTAINS(cmd, " -kernel /var/lib/cloudd/templates/k -initrd /var/lib/cloudd/templates/i"
-			    " -append console=ttyS0 quiet ");
-	CHECK_CONTAINS(cmd, "-drive file=/var/lib/cloudd/volumes/i-0001/root.qcow2,if=none,id=drive-root,"
-			    "format=qcow2,discard=unmap -device virtio-blk-pci,drive=drive-root,serial=root ");
-	/* commas in paths are doubled, the seed is read-only, no bootindex with a kernel */
-	CHECK_CONTAINS(cmd, "file=/run/cloudd/guests/i-0001/seed,,1.img,if=none,id=drive-cidata,format=raw,readonly=on");
-	CHECK(strstr(cmd, "bootindex") == NULL);
-	CHECK_CONTAINS(cmd, "-netdev tap,id=net0,ifname=cv0a1b2c3d,script=no,downscript=no "
-			    "-device virtio-net-pci,netdev=net0,mac=52:54:00:12:34:01");
-	CHECK_CONTAINS(cmd, "-chardev file,id=console,path=/run/cloudd/guests/i-0001/console.log,append=on"
+	/* every file and tap is a descriptor cloudd opened: QEMU opens no path of the node */
+	CHECK_CONTAINS(cmd, "-add-fd fd=3,set=1 -chardev file,id=console,path=/dev/fdset/1,append=on"
 			    " -serial chardev:console");
-	CHECK_CONTAINS(cmd, "-chardev socket,id=qmp,path=/run/cloudd/guests/i-0001/qmp.sock,server=on,wait=off"
-			    " -mon chardev=qmp,mode=control");
-	CHECK_CONTAINS(cmd, "-pidfile /run/cloudd/guests/i-0001/pid -daemonize");
+	CHECK_CONTAINS(cmd, " -kernel /proc/self/fd/4 -initrd /proc/self/fd/5 -append console=ttyS0 quiet ");
+	CHECK_CONTAINS(cmd, "-add-fd fd=6,set=4 -add-fd fd=7,set=4 -drive file=/dev/fdset/4,if=none,id=drive-root,"
+			    "format=qcow2,discard=unmap -device virtio-blk-pci,drive=drive-root,serial=root ");
+	/* the seed is read-only: one read-only descriptor; no bootindex with a kernel */
+	CHECK_CONTAINS(cmd, "-add-fd fd=8,set=6 -drive file=/dev/fdset/6,if=none,id=drive-cidata,format=raw,readonly=on");
+	CHECK(strstr(cmd, "bootindex") == NULL);
+	CHECK_CONTAINS(cmd, "-netdev tap,id=net0,fd=9 -device virtio-net-pci,netdev=net0,mac=52:54:00:12:34:01");
+	CHECK(strstr(cmd, "ifname=") == NULL);
+	/* QEMU's working directory is its run directory */
+	CHECK_CONTAINS(cmd, "-chardev socket,id=qmp,path=qmp.sock,server=on,wait=off -mon chardev=qmp,mode=control");
+	CHECK(strstr(cmd, "-pidfile") == NULL);
+	/* the descriptor plan: numbers from 3 on, what cloudd opens for each, and how */
+	CHECK_INT((int)fds.n, 7);
+	CHECK_INT(fds.fd[0].fd, 3);
+	CHECK_STR(fds.fd[0].path, "/run/cloudd/guests/i-0001/console.log");
+	CHECK_INT(fds.fd[0].flags, O_WRONLY | O_APPEND | O_CREAT);
+	CHECK_STR(fds.fd[1].path, "/var/lib/cloudd/templates/k");
+	CHECK_INT(fds.fd[3].flags, O_RDWR);
+	CHECK_INT(fds.fd[4].flags, O_RDONLY);
+	CHECK_STR(fds.fd[4].path, "/var/lib/cloudd/volumes/i-0001/root.qcow2");
+	CHECK_STR(fds.fd[5].path, "/run/cloudd/guests/i-0001/seed,1.img");
+	CHECK_INT(fds.fd[5].flags, O_RDONLY);
+	CHECK_INT(fds.fd[6].fd, 9);
+	CHECK_INT(fds.fd[6].tap, 1);
+	CHECK_STR(fds.fd[6].path, "cv0a1b2c3d");
 	CHECK_CONTAINS(cmd, "-nodefaults -no-user-config -display none");
 	CHECK_CONTAINS(cmd, "-device pvpanic -action panic=shutdown");
 	/* the -append value is one argument */
@@ -104,7 +124,7 @@ TEST(guest_argv_disk_boot_with_kvm)
 	snprintf(env.accel, sizeof(env.accel), "kvm");
 	s.kernel[0] = s.initrd[0] = s.cmdline[0] = '\0';
 	snprintf(s.machine, sizeof(s.machine), "pc");
-	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, &err), 0);
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, NULL, &err), 0);
 	char *cmd = joined(argv);
 	CHECK_CONTAINS(cmd, "-machine pc -accel kvm -cpu host ");
 	CHECK_CONTAINS(cmd, "virtio-blk-pci,drive=drive-root,serial=root,bootindex=1 ");
@@ -112,6 +132,34 @@ TEST(guest_argv_disk_boot_with_kvm)
 	CHECK(strstr(cmd, "drive-cidata,serial=cidata,bootindex") == NULL);
 	free(cmd);
 	guest_argv_free(argv);
+}
+
+TEST(guest_argv_backing_template_and_root_refused)
+{
+	struct guest_env env = test_env();
+	struct guest_spec s = kernel_spec();
+	struct guest_fds fds;
+	struct errmsg err = { 0 };
+	char **argv = NULL;
+
+	/* the qcow2's template is handed over too: QEMU would open its header's path */
+	snprintf(s.disks[0].backing, sizeof(s.disks[0].backing), "/var/lib/cloudd/templates/abc");
+	snprintf(s.disks[0].backing_format, sizeof(s.disks[0].backing_format), "qcow2");
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, &fds, &err), 0);
+	char *cmd = joined(argv);
+	CHECK_CONTAINS(cmd, "-add-fd fd=6,set=4 -add-fd fd=7,set=5 -add-fd fd=8,set=5 -drive file=/dev/fdset/5,"
+			    "if=none,id=drive-root,format=qcow2,discard=unmap,backing.driver=qcow2,"
+			    "backing.file.filename=/dev/fdset/4 ");
+	CHECK_STR(fds.fd[3].path, "/var/lib/cloudd/templates/abc");
+	CHECK_INT(fds.fd[3].flags, O_RDONLY);
+	free(cmd);
+	guest_argv_free(argv);
+
+	/* never root */
+	s = kernel_spec();
+	s.uid = 0;
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, NULL, &err), -1);
+	CHECK_CONTAINS(err.msg, "never runs as root");
 }
 
 TEST(guest_argv_rejects_bad_specs)
@@ -122,32 +170,32 @@ TEST(guest_argv_rejects_bad_specs)
 	struct guest_spec s = kernel_spec();
 
 	snprintf(s.id, sizeof(s.id), "../etc");
-	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, &err), -1);
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, NULL, &err), -1);
 	CHECK_CONTAINS(err.msg, "not a valid guest id");
 
 	s = kernel_spec();
 	memset(&err, 0, sizeof(err));
 	snprintf(s.machine, sizeof(s.machine), "virt");
-	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, &err), -1);
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, NULL, &err), -1);
 	CHECK_STR(err.field, "machine");
 
 	s = kernel_spec();
 	memset(&err, 0, sizeof(err));
 	s.kernel[0] = '\0';
 	s.n_disks = 0;
-	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, &err), -1);
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, NULL, &err), -1);
 	CHECK_CONTAINS(err.msg, "nothing to boot");
 
 	s = kernel_spec();
 	memset(&err, 0, sizeof(err));
 	snprintf(s.nics[0].ifname, sizeof(s.nics[0].ifname), "tap0,evil=1");
-	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, &err), -1);
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, NULL, &err), -1);
 	CHECK_CONTAINS(err.msg, "bad interface name");
 
 	s = kernel_spec();
 	memset(&err, 0, sizeof(err));
 	snprintf(s.disks[0].format, sizeof(s.disks[0].format), "vmdk");
-	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, &err), -1);
+	CHECK_INT(guest_build_argv(&env, &s, "/run/g", &argv, NULL, &err), -1);
 	CHECK_CONTAINS(err.msg, "format");
 	CHECK(argv == NULL);
 }
@@ -241,6 +289,12 @@ TEST(guest_adopt_matches_command_line)
 	snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	write_file(dir, "pid", buf);
 
+	/* a process that does not run as a guest uid is never adopted (nor killed) */
+	env.uid_base = getuid() + 1;
+	CHECK_INT(guest_adopt(&env, "i-self", &g, &err), 0);
+	CHECK(!g.running);
+	/* this process runs as the directory's owner, here taken as the guests' uid */
+	env.uid_base = getuid();
 	CHECK_INT(guest_adopt(&env, "i-self", &g, &err), 1);
 	CHECK(g.running);
 	CHECK(g.adopted);
