@@ -145,6 +145,8 @@ int guest_uid_pick(const struct guest_env *env, const char *id, uid_t *uid);
  */
 int guest_kvm_access(const char *dev, gid_t fallback_gid, gid_t *gid);
 void guest_argv_free(char **argv);
+/* 1 when s is a guest or disk id: [a-z0-9-]+ */
+int guest_id_valid(const char *s);
 
 /* <env->run_dir>/<id>; -1 ENAMETOOLONG when it does not fit. */
 int guest_dir(const struct guest_env *env, const char *id, char *out, size_t outlen);
