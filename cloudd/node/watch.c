@@ -479,21 +479,9 @@ int watch_dispatch(struct converge *c)
 
 int watch_wanted(const struct cloudd_config *cfg)
 {
-	char path[PATH_MAX], controller[256] = "";
-	struct buf cmdline = BUF_INIT;
+	char controller[256];
 
-	if (cfg->boot_env[0] && fs_path(path, sizeof(path), "%s%s", cfg->sysroot, cfg->boot_env) == 0 &&
-	    fs_env_get(path, "CONTROLLER", controller, sizeof(controller)) > 0 && controller[0])
-		return 1;
-	if (fs_path(path, sizeof(path), "%s/proc/cmdline", cfg->sysroot) == 0 &&
-	    fs_read_file(path, 65536, &cmdline) == 0 &&
-	    enroll_cmdline_arg(cmdline.data, "cloud.controller", controller, sizeof(controller)) > 0 &&
-	    controller[0]) {
-		buf_free(&cmdline);
-		return 1;
-	}
-	buf_free(&cmdline);
-	return 0;
+	return config_controller_url(cfg, controller, sizeof(controller));
 }
 
 int watch_start(const struct watch_config *cfg)
